@@ -1,0 +1,249 @@
+"""The PQC backend layer: real ML-KEM / ML-DSA on each backend, interop, X-Wing, the guard."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from x0ctl.errors import EnvironmentProblem, UsageError
+from x0ctl.pqc import KEM_ALGORITHMS, SIG_ALGORITHMS, PQCError, UnsupportedAlgorithm, XWing, get_backend
+
+from .conftest import REPO
+
+
+def _offered(backend, names, kind):
+    offered = backend.kem_algorithms() if kind == "kem" else backend.sig_algorithms()
+    return [n for n in names if n in offered]
+
+
+def test_kem_round_trip_and_seed_determinism(backend):
+    for name in _offered(backend, KEM_ALGORITHMS, "kem"):
+        kem = backend.kem(name)
+        key = kem.generate()
+        assert len(key.public_key()) == kem.sizes.public_key
+        assert len(key.seed()) == 64
+        ciphertext, secret = kem.encapsulate(key.public_key())
+        assert len(ciphertext) == kem.sizes.ciphertext and len(secret) == 32
+        assert key.decapsulate(ciphertext) == secret
+        again = kem.from_seed(key.seed())
+        assert again.public_key() == key.public_key()
+        assert again.decapsulate(ciphertext) == secret
+        # Implicit rejection: a modified ciphertext gives a different (pseudo-random) secret, no error.
+        tampered = bytes([ciphertext[0] ^ 1]) + ciphertext[1:]
+        assert key.decapsulate(tampered) != secret
+
+
+def test_signatures_with_context(backend):
+    for name in _offered(backend, SIG_ALGORITHMS, "sig"):
+        sig = backend.sig(name)
+        key = sig.generate()
+        message = b"gossip: NODE_FAILURE node-7 epoch 3"
+        signature = key.sign(message, b"x0tta6bl4/control")
+        assert len(signature) == sig.sizes.signature
+        assert sig.verify(key.public_key(), message, signature, b"x0tta6bl4/control")
+        assert not sig.verify(key.public_key(), message, signature, b"other-context")
+        assert not sig.verify(key.public_key(), message, signature)
+        assert not sig.verify(key.public_key(), message + b"!", signature, b"x0tta6bl4/control")
+        assert not sig.verify(key.public_key(), message, signature[:-1] + bytes([signature[-1] ^ 1]), b"x0tta6bl4/control")
+        assert not sig.verify(key.public_key(), message, signature[:100], b"x0tta6bl4/control")
+        assert sig.from_seed(key.seed()).public_key() == key.public_key()
+        with pytest.raises(PQCError, match="at most 255"):
+            key.sign(message, b"c" * 256)
+
+
+def test_bad_lengths_are_usage_errors(backend):
+    kem, sig = backend.kem("ML-KEM-768"), backend.sig("ML-DSA-65")
+    with pytest.raises(PQCError, match="1184 bytes"):
+        kem.encapsulate(b"short")
+    with pytest.raises(PQCError, match="64 bytes"):
+        kem.from_seed(b"\x00" * 32)
+    with pytest.raises(PQCError, match="1088 bytes"):
+        kem.generate().decapsulate(b"\x00" * 10)
+    with pytest.raises(PQCError, match="1952 bytes"):
+        sig.public_key(b"\x00" * 12)
+    assert issubclass(PQCError, UsageError)
+
+
+def test_unknown_and_unsupported_algorithms(openssl_backend):
+    with pytest.raises(UnsupportedAlgorithm, match="unknown KEM"):
+        openssl_backend.kem("Kyber512")
+    with pytest.raises(UnsupportedAlgorithm, match="unknown signature"):
+        openssl_backend.sig("Dilithium3")
+    if "ML-KEM-512" not in openssl_backend.kem_algorithms():
+        with pytest.raises(UnsupportedAlgorithm, match="not offered by the openssl backend"):
+            openssl_backend.kem("ML-KEM-512")
+
+
+def test_cross_backend_interop(openssl_backend, liboqs_backend):
+    pairs = [(openssl_backend, liboqs_backend), (liboqs_backend, openssl_backend)]
+    for owner, peer in pairs:
+        for name in set(owner.kem_algorithms()) & set(peer.kem_algorithms()):
+            key = owner.kem(name).generate()
+            ciphertext, secret = peer.kem(name).encapsulate(key.public_key())
+            assert key.decapsulate(ciphertext) == secret
+            assert peer.kem(name).from_seed(key.seed()).public_key() == key.public_key()
+        for name in set(owner.sig_algorithms()) & set(peer.sig_algorithms()):
+            key = owner.sig(name).generate()
+            signature = key.sign(b"beacon", b"ctx")
+            assert peer.sig(name).verify(key.public_key(), b"beacon", signature, b"ctx")
+            assert not peer.sig(name).verify(key.public_key(), b"beacon", signature, b"ctX")
+            assert peer.sig(name).from_seed(key.seed()).public_key() == key.public_key()
+    for owner, peer in pairs:
+        key = XWing(owner).generate()
+        ciphertext, secret = XWing(peer).encapsulate(key.public_key())
+        assert key.decapsulate(ciphertext) == secret
+
+
+def test_liboqs_deterministic_signing_is_repeatable(liboqs_backend):
+    key = liboqs_backend.sig("ML-DSA-65").generate()
+    first = key.sign_deterministic(b"m", b"c")
+    assert first == key.sign_deterministic(b"m", b"c")
+    assert key.sign(b"m", b"c") != key.sign(b"m", b"c")  # hedged signing stays randomised
+    assert liboqs_backend.sig("ML-DSA-65").verify(key.public_key(), b"m", first, b"c")
+
+
+def test_xwing_draft_vectors(backend, xwing_vectors):
+    xwing = XWing(backend)
+    for vector in xwing_vectors:
+        key = xwing.from_seed(bytes.fromhex(vector["seed"]))
+        assert key.public_key().hex() == vector["pk"]
+        assert key.decapsulate(bytes.fromhex(vector["ct"])).hex() == vector["ss"]
+    key = xwing.generate()
+    ciphertext, secret = xwing.encapsulate(key.public_key())
+    assert len(ciphertext) == 1120 and len(key.public_key()) == 1216
+    assert key.decapsulate(ciphertext) == secret
+
+
+def test_xwing_deterministic_encapsulation(liboqs_backend, xwing_vectors):
+    xwing = XWing(liboqs_backend)
+    for vector in xwing_vectors:
+        ciphertext, secret = xwing.encapsulate_deterministic(bytes.fromhex(vector["pk"]), bytes.fromhex(vector["eseed"]))
+        assert ciphertext.hex() == vector["ct"]
+        assert secret.hex() == vector["ss"]
+
+
+def test_xwing_secret_binds_both_halves(openssl_backend):
+    xwing = XWing(openssl_backend)
+    key = xwing.generate()
+    ciphertext, secret = xwing.encapsulate(key.public_key())
+    for position in (0, 1087, 1088, 1119):  # ML-KEM half, then X25519 half
+        tampered = bytearray(ciphertext)
+        tampered[position] ^= 0x01
+        assert key.decapsulate(bytes(tampered)) != secret
+    low_order_pk = key.public_key()[:1184] + bytes(32)
+    with pytest.raises(PQCError, match="low-order"):
+        xwing.encapsulate(low_order_pk)
+
+
+def test_private_key_repr_hides_secrets(backend):
+    key = backend.sig("ML-DSA-65").generate()
+    assert key.seed().hex() not in repr(key)
+    assert repr(key) == f"<{type(key).__name__} ML-DSA-65>"
+
+
+# --- the production guard ---------------------------------------------------------------------
+
+
+def test_guard_production_runs_power_on_self_test(monkeypatch):
+    from x0ctl.pqc import guard
+
+    monkeypatch.setenv("X0TTA6BL4_PRODUCTION", "true")
+    monkeypatch.setattr(guard, "_passed", set())
+    assert get_backend("openssl").name == "openssl"
+    assert "openssl" in guard._passed
+
+
+def test_guard_refuses_mock_override_in_production(monkeypatch):
+    monkeypatch.setenv("X0TTA6BL4_PRODUCTION", "true")
+    monkeypatch.setenv("X0TTA6BL4_ALLOW_MOCK_PQC", "true")
+    with pytest.raises(EnvironmentProblem, match="refusing"):
+        get_backend("openssl")
+
+
+def test_guard_rejects_ambiguous_values(monkeypatch):
+    monkeypatch.setenv("X0TTA6BL4_PRODUCTION", "ture")
+    with pytest.raises(UsageError, match="not a boolean"):
+        get_backend("openssl")
+
+
+def test_guard_refuses_an_unvetted_backend(monkeypatch, openssl_backend):
+    from x0ctl.pqc import guard
+    from x0ctl.pqc.openssl import OpenSSLBackend
+
+    class UnvettedBackend(OpenSSLBackend):  # same primitives, but not a class x0ctl vouches for
+        name = "unvetted"
+
+    monkeypatch.setenv("X0TTA6BL4_PRODUCTION", "true")
+    with pytest.raises(EnvironmentProblem, match="not a known real PQC implementation"):
+        guard.enforce(UnvettedBackend())
+    monkeypatch.setenv("X0TTA6BL4_PRODUCTION", "false")
+    guard.enforce(UnvettedBackend())  # outside production the guard stands aside
+
+
+def test_power_on_self_test_detects_a_wrong_implementation(openssl_backend):
+    """A backend whose ML-KEM key generation is not FIPS 203 must fail the known-answer POST."""
+    from x0ctl.kat import power_on_self_test
+    from x0ctl.pqc.openssl import OpenSSLBackend
+
+    class SeedIgnoringBackend(OpenSSLBackend):
+        def _make_kem(self, name):
+            real = super()._make_kem(name)
+            real.from_seed = lambda seed: real.generate()  # ignores the seed: not the standard's keygen
+            return real
+
+    power_on_self_test(openssl_backend)
+    with pytest.raises(EnvironmentProblem):
+        power_on_self_test(SeedIgnoringBackend())
+
+
+# --- locating liboqs without ever importing oqs blindly -----------------------------------------
+
+
+def _system_has_liboqs() -> bool:
+    import ctypes.util
+
+    return bool(ctypes.util.find_library("oqs")) or any(
+        os.path.exists(f"{prefix}/lib/liboqs.so") for prefix in ("/usr/local", "/usr", "/opt/liboqs")
+    )
+
+
+def test_missing_liboqs_is_reported_and_oqs_never_imported(tmp_path):
+    if _system_has_liboqs():
+        pytest.skip("a system-wide liboqs is installed; the absent case cannot be shown here")
+    code = textwrap.dedent(
+        """
+        import sys, json
+        from x0ctl.pqc import backend_status
+        status = backend_status("liboqs")
+        print(json.dumps({"available": status.available, "reason": status.reason, "hint": status.hint,
+                          "oqs_imported": "oqs" in sys.modules}))
+        """
+    )
+    env = {**os.environ, "OQS_INSTALL_PATH": str(tmp_path / "nowhere"), "HOME": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60, cwd=REPO)
+    assert done.returncode == 0, done.stderr
+    import json
+
+    result = json.loads(done.stdout)
+    assert result == {**result, "available": False, "oqs_imported": False}
+    assert "not found" in result["reason"]
+    assert "OQS_INSTALL_PATH" in result["hint"]
+    assert "Installing" not in done.stdout + done.stderr
+
+
+def test_auto_picks_the_faster_backend(liboqs_backend):
+    from x0ctl.pqc import auto_choice
+
+    choice = auto_choice()
+    assert set(choice["measured"]) == {"openssl", "liboqs"}
+    assert choice["chosen"] == min(choice["measured"], key=choice["measured"].get)
+
+
+def test_public_key_fingerprints_match_across_backends(openssl_backend, liboqs_backend):
+    seed = hashlib.sha256(b"x0tta6bl4 node-1").digest()
+    assert XWing(openssl_backend).from_seed(seed).public_key() == XWing(liboqs_backend).from_seed(seed).public_key()

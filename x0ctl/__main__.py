@@ -1,0 +1,3 @@
+from x0ctl.cli.main import run
+
+run()

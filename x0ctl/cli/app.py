@@ -1,0 +1,181 @@
+"""The one place that renders output and maps errors to exit codes.
+
+Every command gets an `App` (the small object hatch passes down): the resolved global options
+(output format, quiet, colour, backend), `emit()` for results as a table or JSON, `warn()`, and
+`progress()`. Commands raise `x0ctl.errors.X0ctlError` subclasses; `X0ctlGroup.main` turns them
+into one line on stderr and the documented exit code, whether x0ctl runs from the console script
+or from a test's CliRunner.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from x0ctl.errors import ExitCode, X0ctlError
+
+try:  # typer >= 0.20 vendors click
+    from typer import _click as click
+except ImportError:  # pragma: no cover - older typer depends on click
+    import click
+
+OUTPUT_FORMATS = ("table", "json")
+INTERNAL_ERROR_EXIT = 70  # EX_SOFTWARE: a bug in x0ctl, never an expected failure
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def print_error(message: str) -> None:
+    sys.stderr.write(f"x0ctl: error: {_one_line(message)}\n")
+    sys.stderr.flush()
+
+
+def print_warning(message: str) -> None:
+    sys.stderr.write(f"x0ctl: warning: {_one_line(message)}\n")
+    sys.stderr.flush()
+
+
+@dataclass
+class App:
+    output: str = "table"
+    quiet: bool = False
+    color: bool = True
+    backend: str = "auto"
+    _console: Any = field(default=None, repr=False)
+
+    @property
+    def json(self) -> bool:
+        return self.output == "json"
+
+    def with_output(self, output: str | None) -> App:
+        """Apply a command-level `--output`, which wins over the global one."""
+        if output is not None:
+            self.output = validate_output(output)
+        return self
+
+    @property
+    def console(self):
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(no_color=not self.color, highlight=False, soft_wrap=False)
+        return self._console
+
+    def emit(self, data: dict, table: Callable[[Any], None] | None = None) -> None:
+        """Print a result: JSON (the stable schema) or, for people, `table(console)`."""
+        if self.json:
+            sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+            sys.stdout.flush()
+        elif not self.quiet:
+            if table is not None:
+                table(self.console)
+            else:
+                self.console.print_json(json.dumps(data, default=str))
+
+    def info(self, message: str) -> None:
+        """Human-facing notes on stderr, so stdout stays parseable; silenced by --quiet."""
+        if not self.quiet:
+            sys.stderr.write(f"{message}\n")
+
+    def warn(self, message: str) -> None:
+        print_warning(message)
+
+    @contextlib.contextmanager
+    def progress(self, description: str, total: int) -> Iterator[Callable[[int, int], None]]:
+        """A progress bar on stderr when it is a terminal; a no-op callback otherwise."""
+        if self.quiet or not sys.stderr.isatty() or total <= 0:
+            yield lambda done, _total: None
+            return
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        console = Console(stderr=True, no_color=not self.color)
+        with Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            console=console, transient=True,
+        ) as bar:
+            task = bar.add_task(description, total=total)
+            yield lambda done, new_total: bar.update(task, completed=done, total=new_total)
+
+
+def validate_output(value: str) -> str:
+    value = value.strip().lower()
+    if value not in OUTPUT_FORMATS:
+        raise typer.BadParameter(f"{value!r} is not one of {', '.join(OUTPUT_FORMATS)}", param_hint="--output")
+    return value
+
+
+def color_allowed(no_color_flag: bool) -> bool:
+    # https://no-color.org: any non-empty NO_COLOR disables colour.
+    return not no_color_flag and not os.environ.get("NO_COLOR")
+
+
+def get_app(ctx: typer.Context, output: str | None = None) -> App:
+    root = ctx.find_root()
+    if not isinstance(root.obj, App):
+        root.obj = App()
+    return root.obj.with_output(output)
+
+
+OutputOption = Annotated[
+    str | None,
+    typer.Option(
+        "--output", "-o", help="Output format: table or json (overrides the global --output).",
+        show_default=False, metavar="table|json",
+    ),
+]
+
+
+class X0ctlGroup(TyperGroup):
+    """Root command: one error path and exit codes, for the console script and CliRunner alike."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):  # noqa: ARG002
+        try:
+            result = super().main(args=args, prog_name=prog_name or "x0ctl", complete_var=complete_var,
+                                  standalone_mode=False, **extra)
+            code = result if isinstance(result, int) else ExitCode.OK
+        except X0ctlError as exc:
+            print_error(str(exc))
+            code = exc.exit_code
+        except click.exceptions.NoArgsIsHelpError:
+            code = ExitCode.USAGE  # the help text has been printed already
+        except click.exceptions.UsageError as exc:
+            print_error(exc.format_message() + _usage_hint(exc))
+            code = ExitCode.USAGE
+        except click.exceptions.ClickException as exc:
+            print_error(exc.format_message())
+            code = exc.exit_code
+        except typer.Abort:
+            print_error("aborted")
+            code = 130
+        except KeyboardInterrupt:
+            print_error("interrupted")
+            code = 130
+        except BrokenPipeError:
+            # The reader went away (`x0ctl ... | head`): not an error worth a message.
+            with contextlib.suppress(Exception):
+                sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+            code = ExitCode.OK
+        except Exception as exc:  # a bug: one line, no traceback (it could carry secrets)
+            if os.environ.get("X0CTL_DEBUG"):
+                raise
+            print_error(f"internal error: {type(exc).__name__}: {exc} (set X0CTL_DEBUG=1 for a traceback)")
+            code = INTERNAL_ERROR_EXIT
+        sys.exit(int(code))
+
+
+def _usage_hint(exc) -> str:
+    ctx = getattr(exc, "ctx", None)
+    if ctx is None:
+        return ""
+    return f" (see '{ctx.command_path} --help')"

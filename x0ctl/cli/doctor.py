@@ -1,0 +1,129 @@
+"""`x0ctl doctor`: what this node has, what is broken, and why."""
+
+from __future__ import annotations
+
+import platform
+from typing import Annotated
+
+import typer
+
+from x0ctl import __version__
+from x0ctl.cli.app import OutputOption, get_app
+from x0ctl.errors import CheckFailed, X0ctlError
+
+SHORT = "Check this node: backends, production guard, vector sources."
+HELP = """Check this node: x0ctl and Python versions, each PQC backend (available?, library version, algorithms, why not), the production guard, and the known-answer vector sources.
+
+Exit 1 when something required is broken (no usable backend, an explicitly selected backend missing, a guard setting that is invalid or refuses to run, no embedded vectors).
+
+Examples:
+  x0ctl doctor
+  x0ctl doctor -o json | jq '.checks[] | select(.status == "fail")'
+"""
+
+
+def doctor(
+    ctx: typer.Context,
+    measure: Annotated[bool, typer.Option("--measure/--no-measure", help="Time the backends to show what auto picks.")] = True,
+    output: OutputOption = None,
+) -> None:
+    from x0ctl.pqc import BACKEND_NAMES, auto_choice, backend_status
+
+    app_ = get_app(ctx, output)
+    checks: list[dict] = []
+
+    def check(name: str, status: str, detail: str) -> None:
+        checks.append({"name": name, "status": status, "detail": detail})
+
+    backends = [backend_status(name) for name in BACKEND_NAMES]
+    for status in backends:
+        if status.available:
+            algs = ", ".join((*status.kem_algorithms, *status.sig_algorithms))
+            check(f"backend {status.name}", "ok", f"{status.version}; {algs}")
+        else:
+            explicit = app_.backend == status.name
+            required = status.name == "openssl" or explicit
+            check(f"backend {status.name}", "fail" if required else "warn",
+                  f"{status.reason}" + (f"; {status.hint}" if status.hint else ""))
+
+    choice = None
+    if any(s.available for s in backends):
+        if app_.backend == "auto":
+            choice = auto_choice() if measure or sum(s.available for s in backends) == 1 else None
+            if choice:
+                timings = ", ".join(f"{k} {v * 1000:.1f} ms" for k, v in choice["measured"].items())
+                check("backend auto", "ok", f"picks {choice['chosen']} ({choice['why']}{': ' + timings if timings else ''})")
+    else:
+        check("backend auto", "fail", "no PQC backend is usable")
+
+    guard = _guard(check, app_.backend)
+    sources = _vector_sources(check)
+
+    ok = not any(c["status"] == "fail" for c in checks)
+    data = {
+        "ok": ok,
+        "x0ctl": __version__,
+        "python": platform.python_version(),
+        "selected_backend": app_.backend,
+        "auto_choice": choice,
+        "backends": [
+            {"name": s.name, "available": s.available, "version": s.version, "reason": s.reason, "hint": s.hint,
+             "kem_algorithms": list(s.kem_algorithms), "sig_algorithms": list(s.sig_algorithms), **s.details}
+            for s in backends
+        ],
+        "guard": guard,
+        "vector_sources": sources,
+        "checks": checks,
+    }
+    app_.emit(data, lambda console: _table(console, data))
+    if not ok:
+        failed = [c["name"] for c in checks if c["status"] == "fail"]
+        raise CheckFailed(f"doctor found problems: {', '.join(failed)}")
+
+
+def _guard(check, selection: str) -> dict:
+    from x0ctl.pqc import get_backend, guard
+
+    try:
+        state = guard.state()
+    except X0ctlError as exc:
+        check("production guard", "fail", str(exc))
+        return {"production": None, "allow_mock_requested": None, "error": str(exc)}
+    data = {"production": state.production, "allow_mock_requested": state.allow_mock_requested,
+            "warning": state.warning, "power_on_self_test": None}
+    if state.warning:
+        check("mock override", "fail" if state.production else "warn", state.warning)
+    if state.production:
+        try:
+            backend = get_backend(selection if selection != "all" else "auto")
+            data["power_on_self_test"] = "passed"
+            check("production guard", "ok", f"on; {backend.name} passed the known-answer power-on self-test")
+        except X0ctlError as exc:
+            data["power_on_self_test"] = "failed"
+            check("production guard", "fail", str(exc))
+    else:
+        check("production guard", "info", "off (set X0TTA6BL4_PRODUCTION=true on production nodes)")
+    return data
+
+
+def _vector_sources(check) -> list[dict]:
+    from x0ctl.kat import discover_sources
+
+    sources = discover_sources()
+    for source in sources:
+        status = "ok" if source.get("available") else ("fail" if source.get("required") else "info")
+        check(f"vectors {source['name']}", status, source.get("detail", ""))
+    return sources
+
+
+def _table(console, data: dict) -> None:
+    from rich.table import Table
+
+    marks = {"ok": "[green]ok[/green]", "warn": "[yellow]warn[/yellow]", "fail": "[red]FAIL[/red]", "info": "info"}
+    table = Table(title=f"x0ctl {data['x0ctl']} on Python {data['python']}", title_justify="left")
+    table.add_column("check")
+    table.add_column("status")
+    table.add_column("detail", overflow="fold")
+    for item in data["checks"]:
+        table.add_row(item["name"], marks.get(item["status"], item["status"]), item["detail"])
+    console.print(table)

@@ -1,0 +1,82 @@
+"""The `x0ctl` command tree. Only typer is imported here: every group loads its core lazily."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+
+from x0ctl import __version__
+from x0ctl.cli import doctor, handshake, keys, quorum, rollout, slo, verify
+from x0ctl.cli.app import App, OutputOption, X0ctlGroup, color_allowed, get_app, print_warning, validate_output
+
+HELP = """Operator's toolkit for the x0tta6bl4 post-quantum mesh.
+
+Keys, hybrid ML-KEM-768 + X25519 handshakes, ML-DSA-65 signatures, known-answer tests, Byzantine quorum simulation, SLOs from Prometheus and SLO-gated canary rollouts.
+
+Exit codes: 0 ok, 1 check failed, 2 usage or bad input, 3 environment or dependency missing, 4 I/O or remote failure.
+
+Example:  x0ctl doctor && x0ctl verify kat
+"""
+
+app = typer.Typer(
+    name="x0ctl",
+    cls=X0ctlGroup,
+    help=HELP,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,  # tracebacks with locals could print key material
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+LIFECYCLE, VERIFY, OPERATE, ABOUT = "Lifecycle", "Verify and diagnose", "Operate the mesh", "About"
+
+app.add_typer(keys.app, name="keys", rich_help_panel=LIFECYCLE)
+app.add_typer(handshake.app, name="handshake", rich_help_panel=VERIFY)
+app.add_typer(verify.app, name="verify", rich_help_panel=VERIFY)
+app.add_typer(quorum.app, name="quorum", rich_help_panel=OPERATE)
+app.add_typer(slo.app, name="slo", rich_help_panel=OPERATE)
+app.add_typer(rollout.app, name="rollout", rich_help_panel=OPERATE)
+app.command("doctor", rich_help_panel=VERIFY, help=doctor.HELP, short_help=doctor.SHORT)(doctor.doctor)
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    output: Annotated[
+        str, typer.Option("--output", "-o", envvar="X0CTL_OUTPUT", help="Output format: table or json.",
+                          metavar="table|json")
+    ] = "table",
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors and requested data; no tables, no progress.")] = False,
+    no_color: Annotated[bool, typer.Option("--no-color", help="No colour (NO_COLOR is honoured too).")] = False,
+    backend: Annotated[
+        str, typer.Option("--backend", envvar="X0CTL_BACKEND", help="PQC backend: auto, openssl or liboqs.",
+                          metavar="auto|openssl|liboqs")
+    ] = "auto",
+) -> None:
+    from x0ctl.pqc import BACKEND_CHOICES  # x0ctl.pqc is import-light by design
+
+    backend = backend.strip().lower()
+    if backend not in (*BACKEND_CHOICES, "all"):
+        raise typer.BadParameter(f"{backend!r} is not one of {', '.join(BACKEND_CHOICES)}", param_hint="--backend")
+    ctx.obj = App(output=validate_output(output), quiet=quiet, color=color_allowed(no_color), backend=backend)
+    if os.environ.get("X0TTA6BL4_ALLOW_MOCK_PQC", "").strip().lower() in {"1", "true", "yes", "on"}:
+        print_warning("X0TTA6BL4_ALLOW_MOCK_PQC=true is set: a test-only override; x0ctl has no mock PQC and ignores it")
+
+
+@app.command("version", rich_help_panel=ABOUT)
+def version(ctx: typer.Context, output: OutputOption = None) -> None:
+    """Print the x0ctl version.
+
+    Example:  x0ctl version -o json
+    """
+    import platform
+
+    current: App = get_app(ctx, output)
+    data = {"x0ctl": __version__, "python": platform.python_version()}
+    current.emit(data, lambda console: console.print(f"x0ctl {__version__} (Python {data['python']})"))
+
+
+def run() -> None:
+    app(prog_name="x0ctl")
