@@ -20,7 +20,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from x0ctl.errors import ExitCode, X0ctlError
+from x0ctl.errors import ExitCode, UsageError, X0ctlError
 
 try:  # typer >= 0.20 vendors click
     from typer import _click as click
@@ -136,11 +136,81 @@ OutputOption = Annotated[
 ]
 
 
+def walk_commands(command, path: tuple[str, ...] = ()):
+    """(path, click command) for the root and every command and group below it."""
+    yield path, command
+    for name, sub in sorted(getattr(command, "commands", {}).items()):
+        yield from walk_commands(sub, (*path, name))
+
+
+def option_keys(root) -> dict[str, list[tuple[tuple[str, ...], object]]]:
+    """Profile key (a long option name without dashes) -> every (command path, param) taking it."""
+    keys: dict[str, list] = {}
+    for path, command in walk_commands(root):
+        for param in command.params:
+            for opt in getattr(param, "opts", ()):
+                if opt.startswith("--") and opt not in ("--help", "--profile"):
+                    keys.setdefault(opt[2:], []).append((path, param))
+    return keys
+
+
+def _prescan_profile(args: list[str]) -> str | None:
+    """--profile must be known before parsing: it supplies defaults for every option."""
+    from x0ctl.config import PROFILE_ENV
+
+    for index, arg in enumerate(args):
+        if arg == "--":
+            break
+        if arg == "--profile" and index + 1 < len(args):
+            return args[index + 1]
+        if arg.startswith("--profile="):
+            return arg.split("=", 1)[1]
+    return os.environ.get(PROFILE_ENV) or None
+
+
+def profile_default_map(root, args: list[str]) -> dict | None:
+    """Click's default_map from the selected profile: flag > env > profile > built-in default."""
+    from x0ctl.config import load_config
+
+    keys = option_keys(root)
+    config = load_config(known_keys=set(keys))
+    if config is None:
+        if _prescan_profile(args):
+            raise UsageError(f"--profile/X0CTL_PROFILE given but there is no config file ({_config_path()})")
+        return None
+    profile = config.select(_prescan_profile(args))
+    if profile is None:
+        return None
+    default_map: dict = {}
+    for key, value in profile.settings.items():
+        targets = keys[key]
+        # A global option (output, backend) is set once at the root; the per-command copies of it
+        # only exist to accept the flag after the command name, and must not shadow a global flag.
+        if any(path == () for path, _ in targets):
+            targets = [(path, param) for path, param in targets if path == ()]
+        for path, param in targets:
+            node = default_map
+            for part in path:
+                node = node.setdefault(part, {})
+            node[param.name] = value
+    return default_map
+
+
+def _config_path():
+    from x0ctl.config import config_path
+
+    return config_path()
+
+
 class X0ctlGroup(TyperGroup):
     """Root command: one error path and exit codes, for the console script and CliRunner alike."""
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):  # noqa: ARG002
         try:
+            args = list(sys.argv[1:] if args is None else args)
+            default_map = profile_default_map(self, args)
+            if default_map is not None:
+                extra["default_map"] = default_map
             result = super().main(args=args, prog_name=prog_name or "x0ctl", complete_var=complete_var,
                                   standalone_mode=False, **extra)
             code = result if isinstance(result, int) else ExitCode.OK

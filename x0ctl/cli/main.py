@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from x0ctl import __version__
-from x0ctl.cli import doctor, handshake, keys, quorum, rollout, slo, verify
+from x0ctl.cli import config, doctor, handshake, keys, quorum, rollout, slo, verify
 from x0ctl.cli.app import App, OutputOption, X0ctlGroup, color_allowed, get_app, print_warning, validate_output
 
 HELP = """Operator's toolkit for the x0tta6bl4 post-quantum mesh.
@@ -38,6 +38,7 @@ app.add_typer(verify.app, name="verify", rich_help_panel=VERIFY)
 app.add_typer(quorum.app, name="quorum", rich_help_panel=OPERATE)
 app.add_typer(slo.app, name="slo", rich_help_panel=OPERATE)
 app.add_typer(rollout.app, name="rollout", rich_help_panel=OPERATE)
+app.add_typer(config.app, name="config", rich_help_panel=ABOUT)
 app.command("doctor", rich_help_panel=VERIFY, help=doctor.HELP, short_help=doctor.SHORT)(doctor.doctor)
 
 
@@ -54,6 +55,10 @@ def main(
         str, typer.Option("--backend", envvar="X0CTL_BACKEND", help="PQC backend: auto, openssl or liboqs.",
                           metavar="auto|openssl|liboqs")
     ] = "auto",
+    profile: Annotated[
+        str | None, typer.Option("--profile", envvar="X0CTL_PROFILE", show_default=False,
+                                 help="Configuration profile from $XDG_CONFIG_HOME/x0ctl/config.yaml.")
+    ] = None,
 ) -> None:
     from x0ctl.pqc import BACKEND_CHOICES  # x0ctl.pqc is import-light by design
 
