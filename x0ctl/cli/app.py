@@ -208,6 +208,10 @@ class X0ctlGroup(TyperGroup):
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):  # noqa: ARG002
         try:
             args = list(sys.argv[1:] if args is None else args)
+            if os.environ.get("_X0CTL_COMPLETE"):
+                from x0ctl.cli.completion import enable_runtime_completion
+
+                enable_runtime_completion()
             default_map = profile_default_map(self, args)
             if default_map is not None:
                 extra["default_map"] = default_map

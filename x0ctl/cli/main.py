@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from x0ctl import __version__
-from x0ctl.cli import config, doctor, handshake, keys, quorum, rollout, slo, verify
+from x0ctl.cli import completion, config, doctor, handshake, keys, quorum, rollout, slo, verify
 from x0ctl.cli.app import App, OutputOption, X0ctlGroup, color_allowed, get_app, print_warning, validate_output
 
 HELP = """Operator's toolkit for the x0tta6bl4 post-quantum mesh.
@@ -39,6 +39,7 @@ app.add_typer(quorum.app, name="quorum", rich_help_panel=OPERATE)
 app.add_typer(slo.app, name="slo", rich_help_panel=OPERATE)
 app.add_typer(rollout.app, name="rollout", rich_help_panel=OPERATE)
 app.add_typer(config.app, name="config", rich_help_panel=ABOUT)
+app.command("completion", rich_help_panel=ABOUT)(completion.completion)
 app.command("doctor", rich_help_panel=VERIFY, help=doctor.HELP, short_help=doctor.SHORT)(doctor.doctor)
 
 
@@ -53,7 +54,7 @@ def main(
     no_color: Annotated[bool, typer.Option("--no-color", help="No colour (NO_COLOR is honoured too).")] = False,
     backend: Annotated[
         str, typer.Option("--backend", envvar="X0CTL_BACKEND", help="PQC backend: auto, openssl or liboqs.",
-                          metavar="auto|openssl|liboqs")
+                          metavar="auto|openssl|liboqs", autocompletion=lambda: ["auto", "openssl", "liboqs"])
     ] = "auto",
     profile: Annotated[
         str | None, typer.Option("--profile", envvar="X0CTL_PROFILE", show_default=False,

@@ -12,10 +12,20 @@ from x0ctl.errors import CheckFailed
 
 app = typer.Typer(help="Verify the PQC implementation on this node against known-answer vectors.", no_args_is_help=True)
 
+ALGORITHM_NAMES = ("ML-KEM-512", "ML-KEM-768", "ML-KEM-1024", "ML-DSA-44", "ML-DSA-65", "ML-DSA-87", "X-Wing")
+
+
+def _complete_algorithms(incomplete: str) -> list[str]:
+    done, _, current = incomplete.rpartition(",")
+    prefix = f"{done}," if done else ""
+    return [prefix + name for name in ALGORITHM_NAMES if name.lower().startswith(current.lower())]
+
+
 BackendOption = Annotated[
     str | None,
     typer.Option("--backend", help="Backend to test: auto, openssl, liboqs or all (default: the global --backend).",
-                 metavar="auto|openssl|liboqs|all", show_default=False),
+                 metavar="auto|openssl|liboqs|all", show_default=False,
+                 autocompletion=lambda: ["auto", "openssl", "liboqs", "all"]),
 ]
 
 
@@ -25,7 +35,7 @@ def kat(
     algorithms: Annotated[
         str | None,
         typer.Option("--algorithms", "-a", help="Comma-separated subset, e.g. ML-KEM-768,ML-DSA-65,X-Wing.",
-                     show_default=False),
+                     show_default=False, autocompletion=_complete_algorithms),
     ] = None,
     vectors: Annotated[
         list[Path] | None,

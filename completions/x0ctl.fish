@@ -1,0 +1,1 @@
+complete --command x0ctl --no-files --arguments "(env _X0CTL_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=get-args _TYPER_COMPLETE_ARGS=(commandline -cp) x0ctl)" --condition "env _X0CTL_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=is-args _TYPER_COMPLETE_ARGS=(commandline -cp) x0ctl"
