@@ -1,7 +1,394 @@
-"""`x0ctl slo`: SLOs, error budgets and burn rates from Prometheus."""
+"""`x0ctl slo`: SLOs, error budgets and burn rates from Prometheus.
+
+The work is done by x0ctl.slo (imported lazily in each command); this module parses options and
+renders results.
+"""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
-app = typer.Typer(help="SLOs, error budgets and burn rates from Prometheus.", no_args_is_help=True)
+from x0ctl.cli.app import OutputOption, get_app
+from x0ctl.errors import IOFailure, UsageError
+
+HELP = """SLOs, error budgets and burn rates from Prometheus.
+
+Evaluates the mesh's SLOs (handshake success >= 99%, handshake p95 < 100 ms, no PQC fallback, no key-rotation failures; 30-day window) or your own spec (x0ctl YAML or OpenSLO v1) against any Prometheus HTTP API, and writes recording rules and multiwindow multi-burn-rate alerts. Exit codes: 0 ok, 1 SLO breach, 2 usage or bad PromQL, 4 Prometheus unreachable or HTTP error, 5 no data.
+
+Examples:
+  x0ctl slo status --prometheus http://prometheus:9090
+  x0ctl slo check && echo healthy
+  x0ctl slo rules --out x0-slo.yml
+"""
+
+app = typer.Typer(help=HELP, short_help="SLOs, error budgets and burn rates from Prometheus.", no_args_is_help=True)
+
+SpecOption = Annotated[
+    Path | None,
+    typer.Option("--spec", "-f", show_default=False, metavar="FILE",
+                 help="SLO spec (x0ctl YAML or OpenSLO v1). Default: the mesh's built-in SLOs."),
+]
+PrometheusOption = Annotated[
+    str | None,
+    typer.Option("--prometheus", "-p", envvar="X0CTL_PROMETHEUS_URL", show_default=False, metavar="URL",
+                 help="Prometheus-API base URL (Prometheus, Thanos Query, Mimir, VictoriaMetrics). "
+                      "Default: http://127.0.0.1:9090."),
+]
+TimeoutOption = Annotated[
+    float, typer.Option("--timeout", metavar="SECONDS", help="Per-request timeout; failures are not retried."),
+]
+TokenFileOption = Annotated[
+    Path | None, typer.Option("--token-file", show_default=False, help="Bearer token file."),
+]
+TokenEnvOption = Annotated[
+    str, typer.Option("--token-env", metavar="VAR", help="Environment variable holding a bearer token (its name)."),
+]
+BasicAuthFileOption = Annotated[
+    Path | None, typer.Option("--basic-auth-file", show_default=False, help="File holding 'user:password'."),
+]
+BasicAuthEnvOption = Annotated[
+    str, typer.Option("--basic-auth-env", metavar="VAR",
+                      help="Environment variable holding 'user:password' (its name)."),
+]
+CaBundleOption = Annotated[
+    Path | None, typer.Option("--ca-bundle", show_default=False,
+                              help="CA bundle to verify the server's TLS certificate."),
+]
+ClientCertOption = Annotated[
+    Path | None, typer.Option("--client-cert", show_default=False, help="Client certificate (PEM) for mutual TLS."),
+]
+ClientKeyOption = Annotated[
+    Path | None, typer.Option("--client-key", show_default=False,
+                              help="Client private key (PEM), if not in --client-cert."),
+]
+AtOption = Annotated[
+    str | None,
+    typer.Option("--at", metavar="TIME", show_default=False,
+                 help="Evaluate at this instant (RFC 3339 or unix seconds) instead of now."),
+]
+SelectorOption = Annotated[
+    str | None,
+    typer.Option("--selector", "-l", metavar="'{label=\"v\"}'", show_default=False,
+                 help="Label matchers added to every series, e.g. '{job=\"x0\",instance=~\"node-.*\"}'."),
+]
+ByOption = Annotated[
+    list[str] | None,
+    typer.Option("--by", metavar="LABEL", show_default=False,
+                 help="One result per value of this label (repeatable or comma-separated), worst first."),
+]
+
+
+def _client(prometheus, timeout, token_file, token_env, basic_auth_file, basic_auth_env, ca_bundle, client_cert,
+            client_key):
+    from x0ctl.slo import client_from_options
+
+    return client_from_options(
+        prometheus, token_file=token_file, token_env=token_env, basic_auth_file=basic_auth_file,
+        basic_auth_env=basic_auth_env, ca_bundle=str(ca_bundle) if ca_bundle else None,
+        client_cert=str(client_cert) if client_cert else None, client_key=str(client_key) if client_key else None,
+        timeout=timeout,
+    )
+
+
+def _spec(path: Path | None):
+    from x0ctl.slo import default_spec, load_spec
+
+    return load_spec(path) if path else default_spec()
+
+
+def _by(values: list[str] | None) -> tuple[str, ...]:
+    import re
+
+    labels = tuple(label.strip() for value in values or () for label in value.split(",") if label.strip())
+    for label in labels:
+        if not re.fullmatch(r"[a-zA-Z_][a-zA-Z0-9_]*", label) or label.startswith("__"):
+            raise UsageError(f"--by: {label!r} is not a label name")
+    return labels
+
+
+def _evaluate(spec_path, at, selector, by, client_args) -> dict:
+    import time
+
+    from x0ctl.slo import evaluate
+    from x0ctl.slo.client import format_time, parse_time
+
+    spec = _spec(spec_path)
+    labels = _by(by)
+    moment = parse_time(at) if at is not None else time.time()
+    client = _client(*client_args)
+    try:
+        results = evaluate(spec, client, at=moment, selector=selector, by=labels)
+    finally:
+        client.close()
+    counts = {verdict: sum(r.verdict == verdict for r in results) for verdict in ("ok", "breach", "no-data")}
+    slo_of_query = {r.query: r.slo.name for r in results}
+    queries = [{"slo": slo_of_query.get(t.query), "seconds": round(t.seconds, 6)} for t in client.timings]
+    return {
+        "prometheus": client.display_url,
+        "spec": spec.source,
+        "at": format_time(moment),
+        "at_unix": moment,
+        "selector": selector,
+        "by": list(labels),
+        "slos": [r.to_dict() for r in results],
+        "summary": {"ok": counts["ok"], "breach": counts["breach"], "no_data": counts["no-data"]},
+        "queries": queries,
+        "_results": results,
+    }
+
+
+def _public(data: dict) -> dict:
+    return {k: v for k, v in data.items() if not k.startswith("_")}
+
+
+@app.command("status")
+def status(
+    ctx: typer.Context,
+    spec: SpecOption = None,
+    at: AtOption = None,
+    selector: SelectorOption = None,
+    by: ByOption = None,
+    prometheus: PrometheusOption = None,
+    timeout: TimeoutOption = 5.0,
+    token_file: TokenFileOption = None,
+    token_env: TokenEnvOption = "X0CTL_PROMETHEUS_TOKEN",
+    basic_auth_file: BasicAuthFileOption = None,
+    basic_auth_env: BasicAuthEnvOption = "X0CTL_PROMETHEUS_BASIC_AUTH",
+    ca_bundle: CaBundleOption = None,
+    client_cert: ClientCertOption = None,
+    client_key: ClientKeyOption = None,
+    output: OutputOption = None,
+) -> None:
+    """Show each SLO's SLI and burn rate over 5m, 30m, 1h, 2h, 6h, 1d, 3d and its window, the error budget left, and a verdict.
+
+    Verdicts: ok, breach (budget spent, or a page-level burn: 1h and 5m above 14.4x, or 6h and 30m above 6x), no-data (never ok). One query per SLO, all sent concurrently and pinned to one instant. Exit 0 whatever the verdicts; use 'x0ctl slo check' to gate on them.
+
+    Examples:
+      x0ctl slo status
+      x0ctl slo status --prometheus https://thanos.example:9090 --token-file /run/secrets/prom-token
+      x0ctl slo status --selector '{job="x0"}' --by instance -o json
+      x0ctl slo status --spec slos.yaml --at 2025-06-05T00:00:00Z
+    """
+    app_ = get_app(ctx, output)
+    data = _evaluate(spec, at, selector, by, (prometheus, timeout, token_file, token_env, basic_auth_file,
+                                              basic_auth_env, ca_bundle, client_cert, client_key))
+    app_.emit(_public(data), lambda console: _status_table(console, data))
+
+
+@app.command("check")
+def check(
+    ctx: typer.Context,
+    spec: SpecOption = None,
+    at: AtOption = None,
+    selector: SelectorOption = None,
+    by: ByOption = None,
+    prometheus: PrometheusOption = None,
+    timeout: TimeoutOption = 5.0,
+    token_file: TokenFileOption = None,
+    token_env: TokenEnvOption = "X0CTL_PROMETHEUS_TOKEN",
+    basic_auth_file: BasicAuthFileOption = None,
+    basic_auth_env: BasicAuthEnvOption = "X0CTL_PROMETHEUS_BASIC_AUTH",
+    ca_bundle: CaBundleOption = None,
+    client_cert: ClientCertOption = None,
+    client_key: ClientKeyOption = None,
+    output: OutputOption = None,
+) -> None:
+    """Gate on the SLOs: silent and exit 0 when all are ok, exit 1 on any breach, exit 5 when any has no data.
+
+    The same evaluation as 'x0ctl slo status'. A breach wins over no-data. With -o json the full status document is printed whatever the outcome. For runbooks and rollout gates.
+
+    Examples:
+      x0ctl slo check && echo healthy
+      x0ctl slo check --selector '{instance="node-7"}'; echo "exit $?"
+      x0ctl slo check --spec slos.yaml -o json
+    """
+    from x0ctl.slo import raise_for_verdicts
+
+    app_ = get_app(ctx, output)
+    data = _evaluate(spec, at, selector, by, (prometheus, timeout, token_file, token_env, basic_auth_file,
+                                              basic_auth_env, ca_bundle, client_cert, client_key))
+    if app_.json:
+        app_.emit(_public(data))
+    raise_for_verdicts(data["_results"], data["prometheus"])
+
+
+@app.command("rules")
+def rules(
+    ctx: typer.Context,
+    spec: SpecOption = None,
+    selector: SelectorOption = None,
+    out: Annotated[Path | None, typer.Option("--out", show_default=False, help="Write the rules to this file.")] = None,
+    output: OutputOption = None,
+) -> None:
+    """Print Prometheus recording rules and multiwindow multi-burn-rate alerts for the spec.
+
+    Recording rules slo:sli_error:ratio_rate<window>{slo=...} for every window; alerts SLOErrorBudgetBurn (page: 1h/5m above 14.4x or 6h/30m above 6x; ticket: 1d/2h above 3x or 3d/6h above 1x, for a 30-day window) and, for 100% objectives, SLOZeroToleranceViolation. The output passes 'promtool check rules'.
+
+    Examples:
+      x0ctl slo rules > /etc/prometheus/rules/x0-slo.yml && promtool check rules /etc/prometheus/rules/x0-slo.yml
+      x0ctl slo rules --spec slos.yaml --selector '{job="x0"}' --out x0-slo.yml
+    """
+    import json
+
+    from x0ctl.slo import generate_rules, rules_yaml
+
+    app_ = get_app(ctx, output)
+    spec_ = _spec(spec)
+    data = generate_rules(spec_, selector)
+    text = json.dumps(data, indent=2) + "\n" if app_.json else rules_yaml(spec_, selector)
+    counts = {"groups": len(data["groups"]),
+              "recording_rules": sum("record" in r for g in data["groups"] for r in g["rules"]),
+              "alerts": sum("alert" in r for g in data["groups"] for r in g["rules"])}
+    if out is None:
+        sys.stdout.write(text)
+        return
+    try:
+        Path(out).write_text(text)
+    except OSError as exc:
+        raise IOFailure(f"cannot write {out}: {exc.strerror or exc}") from None
+    app_.info(f"wrote {counts['groups']} groups, {counts['recording_rules']} recording rules and "
+              f"{counts['alerts']} alerts to {out}")
+
+
+@app.command("query")
+def query(
+    ctx: typer.Context,
+    promql: Annotated[str, typer.Argument(metavar="PROMQL", help="Any PromQL expression.")],
+    at: AtOption = None,
+    prometheus: PrometheusOption = None,
+    timeout: TimeoutOption = 5.0,
+    token_file: TokenFileOption = None,
+    token_env: TokenEnvOption = "X0CTL_PROMETHEUS_TOKEN",
+    basic_auth_file: BasicAuthFileOption = None,
+    basic_auth_env: BasicAuthEnvOption = "X0CTL_PROMETHEUS_BASIC_AUTH",
+    ca_bundle: CaBundleOption = None,
+    client_cert: ClientCertOption = None,
+    client_key: ClientKeyOption = None,
+    output: OutputOption = None,
+) -> None:
+    """Run one instant PromQL query and show the series as a table or JSON.
+
+    NaN and infinite values are shown as null in JSON (raw keeps Prometheus' text). Bad PromQL exits 2; an unreachable server or HTTP error exits 4.
+
+    Examples:
+      x0ctl slo query 'sum by (instance) (rate(pqc_handshake_failure_total[5m]))'
+      x0ctl slo query 'pqc_fallback_enabled == 1' --at 2025-06-05T00:00:00Z -o json
+    """
+    import time
+
+    from x0ctl.slo.client import format_time, parse_time
+
+    app_ = get_app(ctx, output)
+    if not promql.strip():
+        raise UsageError("PROMQL is empty")
+    moment = parse_time(at) if at is not None else time.time()
+    client = _client(prometheus, timeout, token_file, token_env, basic_auth_file, basic_auth_env, ca_bundle,
+                     client_cert, client_key)
+    try:
+        result = client.query(promql, moment)
+    finally:
+        client.close()
+    data = {
+        "prometheus": client.display_url, "query": promql, "at": format_time(moment), "at_unix": moment,
+        "result_type": result.result_type, "seconds": round(result.seconds, 6),
+        "series": [{"labels": s.labels, "value": s.value, "raw": s.raw} for s in result.samples],
+    }
+    app_.emit(data, lambda console: _query_table(console, data))
+
+
+@app.command("validate")
+def validate(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="x0ctl SLO YAML or OpenSLO v1 file.")],
+    output: OutputOption = None,
+) -> None:
+    """Check an SLO spec file and list every problem with its file and field; exit 2 if there is any.
+
+    Examples:
+      x0ctl slo validate slos.yaml
+      x0ctl slo validate openslo-handshake.yaml -o json
+    """
+    from x0ctl.slo import SpecError, load_spec
+
+    app_ = get_app(ctx, output)
+    try:
+        spec = load_spec(file)
+    except SpecError as exc:
+        problems = [{"file": exc.source, "field": where, "message": message} for where, message in exc.problems]
+        data = {"file": str(file), "valid": False, "errors": problems, "slos": []}
+        app_.emit(data, lambda console: [console.print(f"{p['file']}: {p['field']}: {p['message']}", markup=False,
+                                                       soft_wrap=True) for p in problems])
+        raise UsageError(f"{file}: {len(problems)} problem(s) in the SLO spec") from None
+    data = {"file": str(file), "valid": True, "errors": [], "slos": [s.to_dict() for s in spec.slos]}
+    app_.emit(data, lambda console: console.print(
+        f"{file}: valid, {len(spec.slos)} SLO(s): " + ", ".join(s.name for s in spec.slos), markup=False,
+        soft_wrap=True))
+
+
+def _percent(value, digits: int = 3) -> str:
+    return "-" if value is None else f"{value * 100:.{digits}f}%"
+
+
+def _burn(window) -> str:
+    if window is None or window.error_ratio is None:
+        return "-"
+    if window.burn_rate is None:  # a bad event against a 100% objective
+        return "inf"
+    return f"{window.burn_rate:.3g}"
+
+
+def _named(result) -> str:
+    from x0ctl.slo.evaluate import result_name
+
+    return result_name(result)
+
+
+def _status_table(console, data: dict) -> None:
+    from rich.table import Table
+
+    marks = {"ok": "[green]ok[/green]", "breach": "[red]BREACH[/red]", "no-data": "[yellow]no-data[/yellow]"}
+    table = Table(title=f"SLOs at {data['at']} from {data['prometheus']}", title_justify="left")
+    for column, justify in (("slo", "left"), ("verdict", "left"), ("SLI", "right"), ("objective", "right"),
+                            ("budget left", "right"), ("burn 5m/1h/6h/1d/3d", "right")):
+        table.add_column(column, justify=justify)
+    notes = []
+    for result in data["_results"]:
+        burns = " ".join(_burn(result.window(w)) for w in ("5m", "1h", "6h", "1d", "3d"))
+        window = _window(result.slo.window)
+        table.add_row(_named(result), marks[result.verdict], f"{_percent(result.sli)} {window}",
+                      _percent(result.slo.objective, 2), _percent(result.budget_remaining, 1), burns)
+        one_hour = result.window("1h")
+        if result.slo.quantile is not None and one_hour and one_hour.quantile_seconds is not None:
+            notes.append(f"{_named(result)}: p{result.slo.quantile * 100:g} over 1h "
+                         f"{one_hour.quantile_seconds * 1000:.1f} ms")
+        notes.extend(f"{_named(result)}: {reason}" for reason in result.reasons)
+    console.print(table)
+    for note in notes:
+        console.print(f"  {note}", markup=False, soft_wrap=True)
+
+
+def _window(seconds: int) -> str:
+    from x0ctl.slo.spec import format_duration
+
+    return format_duration(seconds)
+
+
+def _query_table(console, data: dict) -> None:
+    from rich.table import Table
+
+    title = f"{data['result_type']} at {data['at']} ({data['seconds'] * 1000:.0f} ms)"
+    table = Table(title=title, title_justify="left")
+    table.add_column("series")
+    table.add_column("value", justify="right")
+    for series in data["series"]:
+        labels = dict(series["labels"])
+        name = labels.pop("__name__", "")
+        text = name + ("{" + ", ".join(f'{k}="{v}"' for k, v in sorted(labels.items())) + "}" if labels else "")
+        table.add_row(text or "{}", series["raw"])
+    console.print(table)
+    if not data["series"]:
+        console.print("(no series)")
