@@ -22,6 +22,7 @@ to a default that points at the wrong Prometheus or keystore.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -85,10 +86,12 @@ def _scalar(path: Path, node, where: str):
     return yaml.safe_load(yaml.serialize(node))
 
 
-def load_config(path: Path | None = None, known_keys: set[str] | None = None) -> Config | None:
-    """Parse the config file; None when it does not exist. `known_keys` validates profile fields."""
-    import yaml
+def load_config(path: Path | None = None, known_keys: Callable[[], set[str]] | None = None) -> Config | None:
+    """Parse the config file; None when it does not exist.
 
+    `known_keys` returns the valid profile fields; it is only called when a file exists, so that a
+    node without a config file pays nothing at start-up.
+    """
     path = path or config_path()
     try:
         text = path.read_text()
@@ -98,6 +101,9 @@ def load_config(path: Path | None = None, known_keys: set[str] | None = None) ->
         return None
     except OSError as exc:
         raise IOFailure(f"{path}: cannot read config: {exc.strerror}") from None
+    import yaml
+
+    keys = known_keys() if known_keys is not None else None
     try:
         root = yaml.compose(text)
     except yaml.YAMLError as exc:
@@ -117,7 +123,7 @@ def load_config(path: Path | None = None, known_keys: set[str] | None = None) ->
             if not isinstance(value_node, yaml.MappingNode):
                 raise _error(path, value_node, "'profiles' must be a mapping of profile names")
             for name_node, body in value_node.value:
-                profiles[name_node.value] = _profile(path, name_node.value, body, known_keys)
+                profiles[name_node.value] = _profile(path, name_node.value, body, keys)
         else:
             raise _error(path, key_node, f"unknown field {key!r} (expected default-profile, profiles)")
     if default_profile is not None and default_profile not in profiles:

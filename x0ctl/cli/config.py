@@ -26,7 +26,7 @@ def show(ctx: typer.Context, output: OutputOption = None) -> None:
     app_ = get_app(ctx, output)
     root = ctx.find_root()
     keys = option_keys(root.command)
-    config = load_config(known_keys=set(keys))
+    config = load_config(known_keys=lambda: set(keys))
     profile_flag = root.params.get("profile")
     selected = profile_flag or os.environ.get(PROFILE_ENV) or (config.default_profile if config else None)
     how = ("--profile" if profile_flag and root.get_parameter_source("profile").name == "COMMANDLINE"
