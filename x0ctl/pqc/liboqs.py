@@ -47,7 +47,7 @@ from x0ctl.pqc.base import (
 INSTALL_HINT = (
     "install liboqs >= 0.14 as a shared library (build with cmake -DBUILD_SHARED_LIBS=ON, "
     "then `cmake --install`), and set OQS_INSTALL_PATH to its prefix if it is not in a standard "
-    "library path; see README.md, 'liboqs backend'"
+    "library path; see README.md, 'Installing liboqs'"
 )
 
 _STANDARD_PREFIXES = ("/usr/local", "/usr", "/opt/liboqs", str(Path.home() / "_oqs"))

@@ -1,0 +1,64 @@
+"""Identity and peer-key files for serve/probe: ML-DSA-65 keys as pyca/cryptography writes them.
+
+- `--identity FILE`: a PKCS#8 PEM private key in seed form; the 32-byte seed is loaded into the
+  selected backend, so the same file works with openssl and liboqs.
+- `--peer-key FILE`: the peer's SubjectPublicKeyInfo PEM, or its raw 1952-byte public key.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from x0ctl.errors import IOFailure, UsageError
+from x0ctl.handshake.protocol import Identity
+from x0ctl.handshake.suites import HybridSuite
+
+ALGORITHM = "ML-DSA-65"
+
+
+def _read(path: Path, what: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError:
+        raise UsageError(f"{what} file {path} does not exist") from None
+    except OSError as exc:
+        raise IOFailure(f"cannot read {what} file {path}: {exc.strerror or exc}") from None
+
+
+def load_identity(path: Path, suite: HybridSuite) -> Identity:
+    from cryptography.hazmat.primitives.asymmetric import mldsa
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    data = _read(path, "identity")
+    try:
+        key = load_pem_private_key(data, password=None)
+    except TypeError:
+        raise UsageError(f"identity {path} is encrypted; give an unencrypted PKCS#8 ML-DSA-65 key") from None
+    except (ValueError, Exception):  # noqa: BLE001 - cryptography raises several types for bad PEM
+        raise UsageError(f"identity {path} is not a PEM private key") from None
+    if not isinstance(key, mldsa.MLDSA65PrivateKey):
+        raise UsageError(f"identity {path} is a {type(key).__name__.removesuffix('PrivateKey')} key, not {ALGORITHM}")
+    try:
+        seed = key.private_bytes_raw()
+    except Exception:  # noqa: BLE001
+        raise UsageError(f"identity {path} has no seed (expanded-only keys are not supported)") from None
+    return Identity.from_key(ALGORITHM, suite.identity_from_seed(seed))
+
+
+def load_peer_key(path: Path, size: int = 1952) -> bytes:
+    from cryptography.hazmat.primitives.asymmetric import mldsa
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+    data = _read(path, "peer key")
+    if data.lstrip().startswith(b"-----BEGIN"):
+        try:
+            key = load_pem_public_key(data)
+        except Exception:  # noqa: BLE001
+            raise UsageError(f"peer key {path} is not a PEM public key") from None
+        if not isinstance(key, mldsa.MLDSA65PublicKey):
+            raise UsageError(f"peer key {path} is not an {ALGORITHM} public key")
+        return key.public_bytes_raw()
+    if len(data) != size:
+        raise UsageError(f"peer key {path} is neither PEM nor a raw {size}-byte {ALGORITHM} public key "
+                         f"({len(data)} bytes)")
+    return data

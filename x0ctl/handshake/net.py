@@ -1,0 +1,319 @@
+"""The handshake over TCP: a threaded responder server and the probing initiator.
+
+One handshake per connection. The server bounds everything a peer controls: concurrent
+connections (extra ones get RESULT busy and are closed), frame size (checked from the header,
+before reading the payload), and time (a per-read timeout and an overall deadline per handshake).
+Every failure is answered with a RESULT carrying the reason, counted, and the server keeps serving.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from x0ctl.errors import UsageError
+from x0ctl.handshake import wire
+from x0ctl.handshake.protocol import Identity, Initiator, PeerPin, Responder, ResponderPolicy
+from x0ctl.handshake.reasons import FailureReason, HandshakeFailure
+from x0ctl.handshake.stats import Tally
+from x0ctl.handshake.suites import Suite
+
+DEFAULT_READ_TIMEOUT = 5.0
+DEFAULT_HANDSHAKE_TIMEOUT = 10.0
+DEFAULT_MAX_CONNECTIONS = 64
+_clock = time.perf_counter
+
+
+def parse_address(text: str, *, default_port: int | None = None) -> tuple[str, int]:
+    """HOST:PORT or [IPv6]:PORT -> (host, port); UsageError for anything else."""
+    value = text.strip()
+    host, sep, port_text = value.rpartition(":")
+    if value.startswith("[") and "]" in value:
+        host, _, rest = value[1:].partition("]")
+        sep, port_text = (":", rest[1:]) if rest.startswith(":") else ("", "")
+    if not sep:
+        if default_port is None:
+            raise UsageError(f"{text!r} is not HOST:PORT")
+        host, port_text = value.strip("[]"), str(default_port)
+    if not host or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise UsageError(f"{text!r} is not HOST:PORT (port 0..65535)")
+    return host, int(port_text)
+
+
+def format_address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _recv_exact(sock: socket.socket, size: int, deadline: float, started: bool) -> bytes:
+    chunks, remaining = [], size
+    while remaining:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise HandshakeFailure(FailureReason.TIMEOUT, "handshake deadline passed")
+        sock.settimeout(min(left, sock.gettimeout() or left))
+        try:
+            chunk = sock.recv(min(remaining, 65536))
+        except TimeoutError:
+            raise HandshakeFailure(FailureReason.TIMEOUT, "peer sent no data within the read timeout") from None
+        except OSError as exc:
+            raise HandshakeFailure(FailureReason.CONNECTION, f"receive failed: {exc.strerror or exc}") from None
+        if not chunk:
+            if not started and remaining == size and not chunks:
+                raise HandshakeFailure(FailureReason.CONNECTION, "peer closed the connection")
+            raise HandshakeFailure(FailureReason.MALFORMED, "peer closed the connection in the middle of a frame")
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
+
+
+def read_frame(sock: socket.socket, max_payload: int, deadline: float, read_timeout: float) -> bytes:
+    """One whole frame (header + payload). The size limit is enforced before the payload is read."""
+    sock.settimeout(read_timeout)
+    header = _recv_exact(sock, wire.HEADER_SIZE, deadline, started=False)
+    _, length = wire.check_header(header, max_payload)
+    return header + _recv_exact(sock, length, deadline, started=True) if length else header
+
+
+def _send(sock: socket.socket, frame: bytes) -> None:
+    try:
+        sock.sendall(frame)
+    except OSError as exc:
+        raise HandshakeFailure(FailureReason.CONNECTION, f"send failed: {exc.strerror or exc}") from None
+
+
+def _send_result_and_linger(conn: socket.socket, reason: FailureReason) -> None:
+    """Send RESULT, then read (bounded) what the peer still sends before closing: closing with
+    unread input makes the kernel send a reset, which can destroy the RESULT in flight."""
+    with contextlib.suppress(OSError):
+        conn.sendall(wire.encode_result(reason))
+        conn.shutdown(socket.SHUT_WR)
+        linger_until = time.monotonic() + 1.0  # a trickling peer cannot hold the slot longer
+        drained = 0
+        while drained < 1 << 20 and time.monotonic() < linger_until:
+            conn.settimeout(max(0.01, min(0.2, linger_until - time.monotonic())))
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            drained += len(chunk)
+
+
+@dataclass
+class ServerSettings:
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
+    read_timeout: float = DEFAULT_READ_TIMEOUT
+    handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT
+
+
+class HandshakeServer:
+    """Threaded responder: `bind()`, then `serve(stop_event)` until the event is set."""
+
+    def __init__(self, policy: ResponderPolicy, host: str, port: int, settings: ServerSettings | None = None,
+                 metrics=None, on_outcome: Callable[[FailureReason | None], None] | None = None) -> None:
+        self.policy = policy
+        self.host, self.port = host, port
+        self.settings = settings or ServerSettings()
+        self.metrics = metrics
+        self.on_outcome = on_outcome
+        self.tally = Tally()
+        self._slots = threading.BoundedSemaphore(self.settings.max_connections)
+        self._workers: set[threading.Thread] = set()
+        self._workers_lock = threading.Lock()
+        self._listener: socket.socket | None = None
+
+    def bind(self) -> tuple[str, int]:
+        try:
+            infos = socket.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        except socket.gaierror as exc:
+            raise UsageError(f"cannot resolve listen address {self.host!r}: {exc.strerror}") from None
+        family, _, _, _, address = infos[0]
+        listener = socket.socket(family, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            listener.bind(address)
+            listener.listen(min(self.settings.max_connections * 2, socket.SOMAXCONN))
+        except OSError as exc:
+            listener.close()
+            from x0ctl.errors import IOFailure
+
+            raise IOFailure(f"cannot listen on {format_address(self.host, self.port)}: {exc.strerror or exc}") from None
+        self._listener = listener
+        bound = listener.getsockname()
+        self.host, self.port = bound[0], bound[1]
+        return self.host, self.port
+
+    @property
+    def address(self) -> str:
+        return format_address(self.host, self.port)
+
+    def serve(self, stop: threading.Event, poll_interval: float = 0.2) -> None:
+        """Accept until `stop` is set, then close the listener and wait for in-flight handshakes."""
+        listener = self._listener or self._bound()
+        listener.settimeout(poll_interval)
+        try:
+            while not stop.is_set():
+                try:
+                    conn, _ = listener.accept()
+                except TimeoutError:
+                    continue
+                except OSError:
+                    if stop.is_set():
+                        break
+                    continue
+                if not self._slots.acquire(blocking=False):
+                    self._refuse_busy(conn)
+                    continue
+                worker = threading.Thread(target=self._serve_connection, args=(conn,), daemon=True,
+                                          name="x0ctl-handshake-conn")
+                with self._workers_lock:
+                    self._workers.add(worker)
+                worker.start()
+        finally:
+            listener.close()
+            self.drain(self.settings.handshake_timeout)
+
+    def _bound(self) -> socket.socket:
+        self.bind()
+        assert self._listener is not None
+        return self._listener
+
+    def drain(self, timeout: float) -> int:
+        """Wait up to `timeout` s for running handshakes; returns how many were still running."""
+        deadline = time.monotonic() + timeout
+        with self._workers_lock:
+            workers = list(self._workers)
+        for worker in workers:
+            worker.join(max(0.0, deadline - time.monotonic()))
+        return sum(worker.is_alive() for worker in workers)
+
+    def _record(self, reason: FailureReason | None, seconds: float = 0.0, phases=()) -> None:
+        if reason is None:
+            self.tally.success(seconds, *phases)
+            if self.metrics is not None:
+                self.metrics.success(seconds)
+        else:
+            self.tally.failure(reason)
+            if self.metrics is not None:
+                self.metrics.failure(reason)
+        if self.on_outcome is not None:
+            self.on_outcome(reason)
+
+    def _refuse_busy(self, conn: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            conn.settimeout(0.5)
+            conn.sendall(wire.encode_result(FailureReason.BUSY))
+        with contextlib.suppress(OSError):
+            conn.close()
+        self._record(FailureReason.BUSY)
+
+    def _serve_connection(self, conn: socket.socket) -> None:
+        settings, policy = self.settings, self.policy
+        try:
+            with conn:
+                with contextlib.suppress(OSError):
+                    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                deadline = time.monotonic() + settings.handshake_timeout
+                session = Responder(policy)
+                began = None
+                try:
+                    hello = read_frame(conn, policy.max_payload, deadline, settings.read_timeout)
+                    began = _clock()
+                    _send(conn, session.receive(hello))
+                    finish = read_frame(conn, policy.max_payload, deadline, settings.read_timeout)
+                    result = session.receive(finish)
+                    elapsed = _clock() - began
+                    _send(conn, result)
+                except HandshakeFailure as failure:
+                    if failure.reason is not FailureReason.CONNECTION and not failure.remote:
+                        _send_result_and_linger(conn, failure.reason)
+                    self._record(failure.reason)
+                except Exception as exc:  # noqa: BLE001 - a bug must not kill the server; counted
+                    with contextlib.suppress(OSError):
+                        conn.sendall(wire.encode_result(FailureReason.BACKEND_ERROR))
+                    self._record(FailureReason.BACKEND_ERROR)
+                    self.last_internal_error = type(exc).__name__
+                else:
+                    self._record(None, elapsed, (session.phases,))
+        finally:
+            self._slots.release()
+            with self._workers_lock:
+                self._workers.discard(threading.current_thread())
+
+
+@dataclass
+class ProbeReport:
+    target: str
+    suite: Suite
+    tally: Tally
+    peer_fingerprints: list[str] = field(default_factory=list)
+    pinned: bool = False
+    last_error: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {"target": self.target, "suite": self.suite.describe(), "pinned": self.pinned,
+                "peer_fingerprints": self.peer_fingerprints, **self.tally.to_dict(),
+                "phases_ms": self.tally.phases_ms(), "errors": self.last_error}
+
+
+def probe_once(host: str, port: int, initiator: Initiator, *, timeout: float, max_payload: int) -> float:
+    """One handshake over a fresh TCP connection; returns its latency or raises HandshakeFailure."""
+    deadline = time.monotonic() + timeout
+    began = _clock()
+    try:
+        conn = socket.create_connection((host, port), timeout=timeout)
+    except TimeoutError:
+        raise HandshakeFailure(FailureReason.TIMEOUT, "connect timed out") from None
+    except OSError as exc:
+        raise HandshakeFailure(FailureReason.CONNECTION, f"connect failed: {exc.strerror or exc}") from None
+    with conn:
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        frame = initiator.start()
+        while frame is not None:
+            _send(conn, frame)
+            try:
+                reply = read_frame(conn, max_payload, deadline, timeout)
+            except HandshakeFailure as failure:
+                if failure.reason is FailureReason.CONNECTION:
+                    raise HandshakeFailure(FailureReason.CONNECTION, "responder closed the connection") from None
+                raise
+            try:
+                frame = initiator.receive(reply)
+            except HandshakeFailure as failure:
+                if not failure.remote:  # tell the responder why, so its metrics carry the reason
+                    with contextlib.suppress(OSError):
+                        conn.sendall(wire.encode_result(failure.reason))
+                raise
+    return _clock() - began
+
+
+def run_probe(host: str, port: int, suite: Suite, identity: Identity, *, count: int = 1, pin: PeerPin | None = None,
+              epoch: int = 0, timeout: float = DEFAULT_READ_TIMEOUT, max_payload: int = wire.DEFAULT_MAX_PAYLOAD,
+              metrics=None, progress: Callable[[int, int], None] | None = None) -> ProbeReport:
+    """`count` sequential handshakes. Without a pin the first identity seen is pinned for the rest
+    of the run (trust on first use), so a key that changes mid-run is `unknown_peer`."""
+    report = ProbeReport(format_address(host, port), suite, Tally(), pinned=pin is not None)
+    current_pin = pin
+    for index in range(count):
+        initiator = Initiator(suite, identity, pin=current_pin, epoch=epoch, max_payload=max_payload)
+        try:
+            seconds = probe_once(host, port, initiator, timeout=timeout, max_payload=max_payload)
+        except HandshakeFailure as failure:
+            report.tally.failure(failure.reason)
+            report.last_error[failure.reason.value] = failure.detail
+            if metrics is not None:
+                metrics.failure(failure.reason)
+        else:
+            report.tally.success(seconds, initiator.phases)
+            if metrics is not None:
+                metrics.success(seconds)
+            peer = initiator.result.peer_fingerprint
+            if peer not in report.peer_fingerprints:
+                report.peer_fingerprints.append(peer)
+            if current_pin is None:
+                current_pin = PeerPin([initiator.peer_identity])
+        if progress is not None:
+            progress(index + 1, count)
+    return report
