@@ -1,0 +1,91 @@
+"""The keystore's history: an append-only, hash-chained log of lifecycle events, each signed.
+
+One JSON object per line. Each entry carries `prev` (the SHA-256 of the previous line, 64 zeros
+for the first) and an ML-DSA-65 signature (context `x0ctl-keys-history-v1`) by the signing key
+that was active when the event happened. The first entry introduces the first signing key and is
+signed by it; later signing keys are trusted only once an entry signed by an already-trusted key
+introduces them. state.json records the number of entries and the hash of the last one, so an
+edit breaks a signature or the chain, and a truncation no longer reaches the recorded head.
+"""
+
+from __future__ import annotations
+
+import base64
+import getpass
+import hashlib
+import json
+import os
+import socket
+from collections.abc import Callable
+
+GENESIS_PREV = "0" * 64
+SIGNATURE_CONTEXT = b"x0ctl-keys-history-v1"
+
+
+def canonical(obj) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii")
+
+
+def entry_hash(line: bytes) -> str:
+    return hashlib.sha256(line).hexdigest()
+
+
+def actor() -> str:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry in some containers
+        user = f"uid{os.getuid()}"
+    return f"{user}@{socket.gethostname()}"
+
+
+def make_entry(*, seq: int, prev: str, time: str, event: str, purpose: str | None, old_id: str | None,
+               new_id: str | None, reason: str | None, epoch: int, signer: str, sign: Callable[[bytes], bytes],
+               who: str | None = None) -> bytes:
+    body = {
+        "seq": seq, "prev": prev, "time": time, "actor": who or actor(), "event": event, "purpose": purpose,
+        "old_id": old_id, "new_id": new_id, "reason": reason, "epoch": epoch, "signer": signer,
+    }
+    body["signature"] = base64.b64encode(sign(canonical(body))).decode("ascii")
+    return canonical(body)
+
+
+def parse_lines(data: bytes) -> list[bytes]:
+    return [line for line in data.split(b"\n") if line]
+
+
+def verify_chain(lines: list[bytes], *, sig_public_keys: dict[str, bytes], verify: Callable[[bytes, bytes, bytes], bool],
+                 committed_count: int, committed_head: str) -> tuple[list[str], set[str]]:
+    """(problems, trusted signing key ids). `sig_public_keys`: every sig key id -> raw public key."""
+    problems: list[str] = []
+    trusted: set[str] = set()
+    prev = GENESIS_PREV
+    for index, line in enumerate(lines[:committed_count]):
+        where = f"history entry {index + 1}"
+        try:
+            entry = json.loads(line)
+            signature = base64.b64decode(entry.pop("signature"), validate=True)
+        except (ValueError, KeyError, AttributeError, TypeError):
+            problems.append(f"{where}: not a valid entry (edited or corrupted)")
+            return problems, trusted
+        if canonical({**entry, "signature": base64.b64encode(signature).decode("ascii")}) != line:
+            problems.append(f"{where}: not in canonical form (edited)")
+        if entry.get("seq") != index + 1:
+            problems.append(f"{where}: sequence number {entry.get('seq')!r} out of order (entries removed or reordered)")
+        if entry.get("prev") != prev:
+            problems.append(f"{where}: hash chain broken (an earlier entry was edited, removed or inserted)")
+        signer = entry.get("signer")
+        genesis = index == 0 and entry.get("purpose") == "sig" and entry.get("new_id") == signer
+        if signer not in trusted and not genesis:
+            problems.append(f"{where}: signed by {str(signer)[:23]}, which no earlier entry introduced")
+        elif signer not in sig_public_keys:
+            problems.append(f"{where}: signing key {str(signer)[:23]} is missing from the keystore")
+        elif not verify(sig_public_keys[signer], canonical(entry), signature):
+            problems.append(f"{where}: signature does not verify (entry edited)")
+        if entry.get("purpose") == "sig" and entry.get("new_id"):
+            trusted.add(entry["new_id"])
+        prev = entry_hash(line)
+    if len(lines) < committed_count:
+        problems.append(f"history truncated: {len(lines)} entries, state.json records {committed_count}")
+    elif prev != committed_head:
+        problems.append("history head does not match state.json (history replaced or edited)")
+    return problems, trusted
