@@ -11,10 +11,10 @@ from x0ctl import __version__
 from x0ctl.cli.app import OutputOption, get_app
 from x0ctl.errors import CheckFailed, X0ctlError
 
-SHORT = "Check this node: backends, production guard, vector sources."
-HELP = """Check this node: x0ctl and Python versions, each PQC backend (available?, library version, algorithms, why not), the production guard, and the known-answer vector sources.
+SHORT = "Check this node: backends, guard, vectors, keystore, Prometheus."
+HELP = """Check this node: x0ctl and Python versions, each PQC backend (available?, library version, algorithms, why not), the production guard, the known-answer vector sources, the keystore and Prometheus reachability.
 
-Exit 1 when something required is broken (no usable backend, an explicitly selected backend missing, a guard setting that is invalid or refuses to run, no embedded vectors).
+Exit 1 when something required is broken: no usable backend, an explicitly selected backend missing, a guard setting that is invalid or refuses to run, no embedded vectors, a keystore that exists but fails `keys verify`, or a Prometheus named by --prometheus / X0CTL_PROMETHEUS_URL / a profile that does not answer. A node with no keystore yet, or no Prometheus configured, only gets a note.
 
 Examples:
   x0ctl doctor
@@ -25,6 +25,14 @@ Examples:
 def doctor(
     ctx: typer.Context,
     measure: Annotated[bool, typer.Option("--measure/--no-measure", help="Time the backends to show what auto picks.")] = True,
+    keystore: Annotated[
+        str | None, typer.Option("--keystore", envvar="X0CTL_KEYSTORE", show_default=False,
+                                 help="Keystore to check (default $XDG_DATA_HOME/x0ctl).")
+    ] = None,
+    prometheus: Annotated[
+        str | None, typer.Option("--prometheus", envvar="X0CTL_PROMETHEUS_URL", show_default=False,
+                                 help="Prometheus to probe (checked only when given here, by env or a profile).")
+    ] = None,
     output: OutputOption = None,
 ) -> None:
     from x0ctl.pqc import BACKEND_NAMES, auto_choice, backend_status
@@ -58,6 +66,8 @@ def doctor(
 
     guard = _guard(check, app_.backend)
     sources = _vector_sources(check)
+    keystore_summary = _keystore(check, keystore)
+    prometheus_summary = _prometheus(check, prometheus)
 
     ok = not any(c["status"] == "fail" for c in checks)
     data = {
@@ -73,6 +83,8 @@ def doctor(
         ],
         "guard": guard,
         "vector_sources": sources,
+        "keystore": keystore_summary,
+        "prometheus": prometheus_summary,
         "checks": checks,
     }
     app_.emit(data, lambda console: _table(console, data))
@@ -114,6 +126,39 @@ def _vector_sources(check) -> list[dict]:
         status = "ok" if source.get("available") else ("fail" if source.get("required") else "info")
         check(f"vectors {source['name']}", status, source.get("detail", ""))
     return sources
+
+
+def _keystore(check, path: str | None) -> dict:
+    from x0ctl.keystore import keystore_health
+
+    summary = keystore_health(path)
+    if not summary["exists"]:
+        check("keystore", "info", f"none at {summary['keystore']} (create one with `x0ctl keys generate`)")
+    elif summary["ok"]:
+        active = ", ".join(f"{purpose} v{info['version']} {str(info['id'])[7:23]}"
+                           for purpose, info in sorted(summary["active"].items()))
+        check("keystore", "ok", f"{summary['keystore']}: {active or 'no active keys'}")
+    else:
+        check("keystore", "fail", f"{summary['keystore']}: {'; '.join(summary['problems'])}")
+    return summary
+
+
+def _prometheus(check, url: str | None) -> dict:
+    if not url:
+        check("prometheus", "info", "not configured (--prometheus, X0CTL_PROMETHEUS_URL or a profile)")
+        return {"configured": False, "url": None, "reachable": None}
+    from x0ctl.slo.client import client_from_options, redact_url
+
+    summary = {"configured": True, "url": redact_url(url), "reachable": False, "seconds": None}
+    try:
+        client = client_from_options(url, timeout=3.0)
+        answer = client.query("vector(1)")  # any Prometheus-API server answers this; it reads no data
+        summary.update(reachable=True, seconds=round(answer.seconds, 4))
+        check("prometheus", "ok", f"{summary['url']} answered in {answer.seconds * 1000:.0f} ms")
+    except X0ctlError as exc:
+        summary["error"] = str(exc)
+        check("prometheus", "fail", str(exc))
+    return summary
 
 
 def _table(console, data: dict) -> None:
