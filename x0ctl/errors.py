@@ -18,6 +18,7 @@ class ExitCode(IntEnum):
     ENVIRONMENT = 3  # a dependency or environment requirement is missing (liboqs, guard refusal)
     IO = 4  # reading/writing files, the network, a remote server, a lock held by someone else
     NO_DATA = 5  # an SLO/gate query returned no data: never treated as ok
+    PAUSED = 6  # a rollout stopped paused or inconclusive: neither promoted nor rolled back
 
 
 class X0ctlError(Exception):

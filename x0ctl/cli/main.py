@@ -15,7 +15,7 @@ HELP = """Operator's toolkit for the x0tta6bl4 post-quantum mesh.
 
 Keys, hybrid ML-KEM-768 + X25519 handshakes, ML-DSA-65 signatures, known-answer tests, Byzantine quorum simulation, SLOs from Prometheus and SLO-gated canary rollouts.
 
-Exit codes: 0 ok, 1 check failed, 2 usage or bad input, 3 environment or dependency missing, 4 I/O or remote failure.
+Exit codes: 0 ok, 1 check failed, 2 usage or bad input, 3 environment or dependency missing, 4 I/O or remote failure, 5 no data, 6 rollout paused.
 
 Example:  x0ctl doctor && x0ctl verify kat
 """

@@ -10,6 +10,8 @@ appear in messages.
 
 from __future__ import annotations
 
+import contextlib
+
 import ast
 import json
 import math
@@ -115,14 +117,33 @@ class PrometheusClient:
 
     def query(self, promql: str, at: float | None = None) -> QueryResult:
         """One instant query at `at` (unix seconds; the server's now when None)."""
+        params = {"time": _format_time(at)} if at is not None else {}
+        started = time.perf_counter()
+        with self._translated_errors():
+            data = self._connect().custom_query(promql, params=params)
+        seconds = time.perf_counter() - started
+        with self._lock:
+            self.timings.append(QueryTiming(promql, seconds))
+        return QueryResult(promql, *_normalise(data), seconds=seconds)
+
+    def query_range(self, promql: str, start: float, end: float, step: float) -> list[dict]:
+        """A range query (/api/v1/query_range): the matrix's series, each {"metric", "values"}."""
+        import datetime as dt
+
+        with self._translated_errors():
+            return self._connect().custom_query_range(
+                promql, start_time=dt.datetime.fromtimestamp(start, tz=dt.UTC),
+                end_time=dt.datetime.fromtimestamp(end, tz=dt.UTC), step=f"{step:g}s",
+            ) or []
+
+    @contextlib.contextmanager
+    def _translated_errors(self):
+        """Every failure of one HTTP call as one X0ctlError: bad PromQL exit 2, the rest exit 4."""
         import requests
         from prometheus_api_client.exceptions import PrometheusApiClientException
 
-        connection = self._connect()
-        params = {"time": _format_time(at)} if at is not None else {}
-        started = time.perf_counter()
         try:
-            data = connection.custom_query(promql, params=params)
+            yield
         except PrometheusApiClientException as exc:
             raise _http_error(str(exc), self.display_url) from None
         except requests.exceptions.SSLError as exc:
@@ -138,11 +159,7 @@ class PrometheusClient:
         except requests.exceptions.RequestException as exc:
             raise IOFailure(f"request to {self.display_url} failed: {type(exc).__name__}") from None
         except (ValueError, KeyError, TypeError):
-            raise IOFailure(f"{self.display_url} did not answer like a Prometheus HTTP API (/api/v1/query)") from None
-        seconds = time.perf_counter() - started
-        with self._lock:
-            self.timings.append(QueryTiming(promql, seconds))
-        return QueryResult(promql, *_normalise(data), seconds=seconds)
+            raise IOFailure(f"{self.display_url} did not answer like a Prometheus HTTP API") from None
 
     def query_many(self, queries: dict, at: float | None = None) -> dict:
         """Run {key: promql} concurrently; the first error (in key order) is raised after all finish."""

@@ -1,0 +1,357 @@
+"""The rollout loop: set a weight, bake while the gates are evaluated, then advance, pause or roll back.
+
+Everything the loop decides is written to the journal first; the state is replayed from it, so a
+process killed at any point resumes where it was (`resume`), re-applying the current weight
+(idempotent by the drivers' contract) and keeping the saved bake deadlines.
+
+Operator actions (pause, abort, rollback, promote) are journal events too: written by another
+process while the loop runs, they are picked up within a second.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from x0ctl.errors import IOFailure, UsageError
+from x0ctl.rollout.drivers import Context, DriverError, make_driver
+from x0ctl.rollout.gates import evaluate_gate
+from x0ctl.rollout.journal import Journal, RolloutState, StateDir, current_user, new_rollout_id, replay
+from x0ctl.rollout.notify import NOTIFY_EVENTS, post_json
+from x0ctl.rollout.plan import Plan
+
+EXIT_PROMOTED = 0
+EXIT_ROLLED_BACK = 1
+EXIT_USAGE = 2
+EXIT_ENVIRONMENT = 3
+EXIT_ERROR = 4
+EXIT_PAUSED = 6
+OPERATOR_POLL = 1.0  # seconds between looks at the journal for operator actions while baking
+_SEVERITY = {"warn": 0, "pause": 1, "rollback": 2}
+
+
+def exit_code_for(state: RolloutState) -> int:
+    """promoted 0; rolled back 1 (a gate failed, or an operator); paused or inconclusive 6; error 4."""
+    if state.status == "promoted":
+        return EXIT_PROMOTED
+    if state.status == "failed" or state.cause == "error":
+        return EXIT_ERROR
+    if state.status == "rolled-back":
+        return EXIT_PAUSED if state.cause == "inconclusive" else EXIT_ROLLED_BACK
+    return EXIT_PAUSED
+
+
+def load_state(state_dir: StateDir, rollout_id: str) -> RolloutState:
+    return replay(rollout_id, state_dir.journal(rollout_id).events())
+
+
+def list_states(state_dir: StateDir) -> list[RolloutState]:
+    states = []
+    for rollout_id in state_dir.ids():
+        try:
+            states.append(load_state(state_dir, rollout_id))
+        except (UsageError, IOFailure):
+            continue
+    return states
+
+
+@dataclass
+class Runner:
+    state_dir: StateDir
+    journal: Journal
+    plan: Plan
+    client: object  # x0ctl.slo.PrometheusClient
+    on_event: Callable[[dict], None] | None = None
+    clock: Callable[[], float] = time.time
+    sleep: Callable[[float], None] = time.sleep
+    _driver: object = field(default=None, repr=False)
+
+    @property
+    def rollout_id(self) -> str:
+        return self.journal.rollout_id
+
+    @property
+    def driver(self):
+        if self._driver is None:
+            self._driver = make_driver(self.plan.driver, Context(self.rollout_id, self.plan.target,
+                                                                 self.plan.version))
+        return self._driver
+
+    # -- journal ---------------------------------------------------------------------------
+    def record(self, event_type: str, **fields) -> dict:
+        event = self.journal.append(event_type, **fields)
+        if self.on_event is not None:
+            self.on_event({"rollout": self.rollout_id, **event})
+        if self.plan.notify_webhook and event_type in NOTIFY_EVENTS:
+            payload = {"rollout": self.rollout_id, "target": self.plan.target, "version": self.plan.version,
+                       **event}
+            problem = post_json(self.plan.notify_webhook, payload)
+            if problem:
+                self.journal.append("notify-failed", event=event_type, reason=problem)
+        return event
+
+    def state(self) -> RolloutState:
+        return replay(self.rollout_id, self.journal.events())
+
+    def eval_time(self, state: RolloutState) -> float | None:
+        """None = the server's now; a replay (`--at`) maps wall time onto recorded history."""
+        if not state.replay:
+            return None
+        origin = state.replay
+        return origin["at"] + (self.clock() - origin["wall"]) * origin.get("speed", 0.0)
+
+    # -- actions ---------------------------------------------------------------------------
+    def _enter_step(self, index: int, state: RolloutState, note: str | None = None) -> bool:
+        step = self.plan.steps[index]
+        previous = state.weight if state.step_index >= 0 else 0
+        self.record("step-intent", step=index + 1, weight=step.weight)
+        try:
+            record = self.driver.set_weight(step.weight, index + 1, previous)
+        except DriverError as exc:
+            self.record("action", action="set-weight", weight=step.weight, ok=False, error=exc.message,
+                        detail=getattr(exc, "record", None))
+            self._rollback(state, "error", f"set-weight {step.weight}% failed: {exc.message}")
+            return False
+        self.record("action", action="set-weight", weight=step.weight, ok=True, detail=record)
+        now = self.clock()
+        fields = {"note": note} if note else {}
+        self.record("step", step=index + 1, weight=step.weight, started=now,
+                    gates_after=now + self.plan.initial_delay,
+                    bake_until=now + self.plan.initial_delay + step.bake, bake_seconds=step.bake, **fields)
+        return True
+
+    def _rollback(self, state: RolloutState, cause: str, reason: str, **extra) -> None:
+        step = state.step_index + 1
+        self.record("rollback-intent", cause=cause, reason=reason)
+        try:
+            record = self.driver.rollback(step, max(state.max_weight, state.weight,
+                                                    self.plan.steps[max(state.intended_step, 0)].weight))
+        except DriverError as exc:
+            self.record("action", action="rollback", ok=False, error=exc.message, detail=getattr(exc, "record", None))
+            self.record("failed", reason=f"{reason}; then the rollback failed: {exc.message}", cause=cause)
+            return
+        self.record("action", action="rollback", ok=True, detail=record)
+        self.record("rolled-back", cause=cause, reason=reason, from_weight=state.weight, **extra)
+
+    def _promote(self, state: RolloutState, reason: str) -> None:
+        step = len(self.plan.steps)
+        try:
+            if state.weight != 100:
+                self.driver.set_weight(100, step, state.weight)
+                self.record("action", action="set-weight", weight=100, ok=True)
+            record = self.driver.promote(step)
+        except DriverError as exc:
+            self.record("action", action="promote", ok=False, error=exc.message)
+            self.record("failed", reason=f"promotion failed: {exc.message}", cause="error")
+            return
+        if record is not None:
+            self.record("action", action="promote", ok=True, detail=record)
+        self.record("promoted", reason=reason)
+
+    # -- the loop --------------------------------------------------------------------------
+    def run(self, *, resumed: bool = False) -> RolloutState:
+        state = self.state()
+        if state.rollback_started is not None:
+            # the process died while rolling back: finish it (rollback commands are idempotent)
+            started = state.rollback_started
+            self._rollback(state, started["cause"], f"{started['reason']} (finished after a restart)")
+            return self.state()
+        if state.step_index < 0 or (resumed and state.intended_step > state.step_index):
+            # a weight change began but its step was never recorded: do it again
+            if not self._enter_step(max(state.intended_step, 0), state):
+                return self.state()
+        elif resumed and state.status == "running":
+            # a crash: the weight may or may not have been applied; applying it again is harmless
+            try:
+                record = self.driver.set_weight(state.weight, state.step_index + 1, None)
+                self.record("action", action="set-weight", weight=state.weight, ok=True, reapplied=True,
+                            detail=record)
+            except DriverError as exc:
+                self.record("action", action="set-weight", weight=state.weight, ok=False, error=exc.message)
+                self._rollback(state, "error", f"re-applying {state.weight}% failed: {exc.message}")
+                return self.state()
+        next_round = 0.0
+        while True:
+            state = self.state()
+            if state.status != "running":
+                return state
+            if self._handle_operator(state):
+                continue
+            now = self.clock()
+            last_step = state.step_index == len(self.plan.steps) - 1
+            if state.full_promotion_requested:
+                self._promote(state, "promoted to 100% by an operator (--full)")
+                continue
+            if state.advance_requested or (now >= state.bake_until and self._judged(state)):
+                why = "operator promoted the step" if state.advance_requested else "gates passed"
+                if last_step:
+                    self._promote(state, why)
+                else:
+                    self._enter_step(state.step_index + 1, state, note=why)
+                next_round = 0.0
+                continue
+            if now >= state.gates_after and now >= next_round:
+                self._evaluate(state)
+                next_round = self.clock() + self.plan.interval
+                continue
+            targets = (state.bake_until, next_round if now >= state.gates_after else state.gates_after)
+            wake = min((t for t in targets if t > now), default=now + OPERATOR_POLL)
+            self.sleep(max(0.01, min(wake - now, OPERATOR_POLL)))
+
+    def _judged(self, state: RolloutState) -> bool:
+        """The step may end: a round ran at this weight and none of its gates holds the rollout back.
+
+        `warn` lets a fail or an inconclusive result through (the operator chose so), never an error:
+        with Prometheus unreachable the bake goes on, warning every round, and nothing is promoted.
+        """
+        results = [state.last_gates.get(g.name) for g in self.plan.gates]
+        # only rounds since this step (re)started count: a bake restarted after a pause is judged afresh
+        if any(r is None or r.get("at_step") != state.step_index + 1 or r.get("ts", 0) + 0.002 < (state.step_started or 0)
+               for r in results):
+            return False
+        return all(r["verdict"] == "pass" or (r.get("action") == "warn" and r["verdict"] != "error")
+                   for r in results)
+
+    def _evaluate(self, state: RolloutState) -> None:
+        at = self.eval_time(state)
+        decisions = []
+        streaks = {k: list(v) for k, v in state.streaks.items()}
+        for gate in self.plan.gates:
+            outcome = evaluate_gate(gate, self.client, at)
+            verdict = outcome["verdict"]
+            streak = streaks.get(gate.name)
+            count = streak[1] + 1 if streak and streak[0] == verdict and verdict != "pass" else (
+                0 if verdict == "pass" else 1)
+            streaks[gate.name] = [verdict, count]
+            action = gate.action_for(verdict)
+            if action is not None and count < gate.consecutive:
+                outcome["pending"] = f"{count} of {gate.consecutive} consecutive {verdict} before {action}"
+                action_now = None
+            else:
+                action_now = action
+            self.record("gate", at_step=state.step_index + 1, weight=state.weight, action=action_now, **outcome)
+            if action_now:
+                decisions.append((action_now, verdict, outcome))
+        if not decisions:
+            return
+        action, verdict, outcome = max(decisions, key=lambda d: _SEVERITY[d[0]])
+        reason = f"gate {outcome['gate']} {verdict}: {outcome['reason']}"
+        if action == "rollback":
+            self._rollback(self.state(), verdict, reason, gate=outcome["gate"])
+        elif action == "pause":
+            self.record("paused", cause=verdict, reason=reason, gate=outcome["gate"])
+        else:
+            for warn_action, warn_verdict, warn_outcome in decisions:
+                self.record("warning", gate=warn_outcome["gate"], verdict=warn_verdict,
+                            reason=warn_outcome["reason"])
+
+    def _handle_operator(self, state: RolloutState) -> bool:
+        for request in state.pending_operator:
+            action = request.get("action")
+            if action == "promote":
+                continue  # seen through advance_requested / full_promotion_requested
+            self.record("handled", action=action, operator_ts=request.get("ts"))
+            reason = f"{action} by {request.get('user')}: {request.get('reason') or 'no reason given'}"
+            if action == "pause":
+                self.record("paused", cause="operator", reason=reason)
+            else:
+                self._rollback(self.state(), "operator", reason)
+            return True
+        return False
+
+
+# ---------------------------------------------------------------------------------------------
+# Entry points
+
+
+def _unfinished(state_dir: StateDir, target: str) -> RolloutState | None:
+    for state in list_states(state_dir):
+        if state.target == target and not state.finished:
+            return state
+    return None
+
+
+def start(plan: Plan, client, *, state_dir: StateDir, at: float | None = None, replay_speed: float = 0.0,
+          on_event=None, rollout_id: str | None = None, clock=time.time, sleep=time.sleep) -> RolloutState:
+    """Create a rollout of plan.target and run it to an end (promoted, rolled back, paused or failed)."""
+    state_dir.ensure()
+    rollout_id = rollout_id or new_rollout_id(plan.target)
+    lock = state_dir.lock(plan.target)
+    lock.acquire(rollout_id)
+    try:
+        other = _unfinished(state_dir, plan.target)
+        if other is not None:
+            raise IOFailure(f"rollout {other.rollout_id} of target {plan.target!r} is {other.status}",
+                            hint=f"resume, promote or abort it first: x0ctl rollout abort {other.rollout_id}")
+        journal = state_dir.journal(rollout_id)
+        runner = Runner(state_dir, journal, plan, client, on_event=on_event, clock=clock, sleep=sleep)
+        replay_origin = {"at": at, "wall": clock(), "speed": replay_speed} if at is not None else None
+        runner.record("created", plan=plan.to_dict(), user=current_user(), replay=replay_origin)
+        return runner.run()
+    finally:
+        lock.release()
+
+
+def resume(rollout_id: str, client, *, state_dir: StateDir, reason: str | None = None, on_event=None,
+           clock=time.time, sleep=time.sleep) -> RolloutState:
+    """Continue a rollout after a crash (saved deadlines) or a pause (the step's bake starts again)."""
+    journal = state_dir.journal(rollout_id)
+    state = replay(rollout_id, journal.events())
+    if state.finished:
+        return state
+    plan = Plan.from_dict(state.plan)
+    lock = state_dir.lock(plan.target)
+    lock.acquire(rollout_id)
+    try:
+        runner = Runner(state_dir, journal, plan, client, on_event=on_event, clock=clock, sleep=sleep)
+        state = runner.state()
+        if state.status == "paused" and state.rollback_started is None:
+            runner.record("operator", action="resume", user=current_user(), reason=reason)
+            runner.record("resumed", user=current_user())
+            state = runner.state()
+            if state.advance_requested and state.step_index < len(plan.steps) - 1:
+                runner._enter_step(state.step_index + 1, state, note="operator promoted the step")
+            elif not state.advance_requested and not state.full_promotion_requested:
+                runner._enter_step(state.step_index, state, note="resumed after a pause: the bake starts again")
+            return runner.run()
+        return runner.run(resumed=True)
+    finally:
+        lock.release()
+
+
+def operator_action(rollout_id: str, action: str, *, state_dir: StateDir, reason: str | None = None,
+                    full: bool = False, client=None, on_event=None) -> dict:
+    """pause | abort | rollback | promote: delivered to the running loop, or carried out here when none runs."""
+    journal = state_dir.journal(rollout_id)
+    state = replay(rollout_id, journal.events())
+    if state.finished:
+        raise UsageError(f"rollout {rollout_id} is already {state.status}")
+    plan = Plan.from_dict(state.plan)
+    user = current_user()
+    lock = state_dir.lock(plan.target)
+    fields = {"full": True} if full else {}
+    if lock.held_elsewhere():
+        journal.append("operator", action=action, user=user, reason=reason, **fields)
+        return {"id": rollout_id, "action": action, "delivered": "running", "user": user, "reason": reason}
+    lock.acquire(f"{rollout_id} ({action} by {user})")
+    try:
+        runner = Runner(state_dir, journal, plan, client, on_event=on_event)
+        event = runner.record("operator", action=action, user=user, reason=reason, **fields)
+        state = runner.state()
+        why = f"{action} by {user}: {reason or 'no reason given'}"
+        if action == "pause":
+            runner.record("handled", action=action, operator_ts=event["ts"])
+            if state.status != "paused":
+                runner.record("paused", cause="operator", reason=why)
+        elif action in ("abort", "rollback"):
+            runner.record("handled", action=action, operator_ts=event["ts"])
+            runner._rollback(state, "operator", why)
+        elif action == "promote" and full:
+            runner._promote(state, f"promoted to 100% by {user} (--full): {reason or 'no reason given'}")
+        delivered = "applied" if action != "promote" or full else "recorded (run 'x0ctl rollout resume')"
+        final = runner.state()
+        return {"id": rollout_id, "action": action, "delivered": delivered, "user": user, "reason": reason,
+                "status": final.status, "weight": final.weight}
+    finally:
+        lock.release()
