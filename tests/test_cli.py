@@ -129,3 +129,36 @@ def test_no_args_shows_help_and_exits_2(cli):
     result = cli()
     assert result.exit_code == 2
     assert "Usage" in result.stdout
+
+
+def test_verify_kat_default_run_passes(cli):
+    data = cli.json("verify", "kat", "-a", "ML-KEM-768,ML-DSA-65,X-Wing")
+    assert data["ok"] is True and data["failed"] == 0 and data["passed"] > 0
+    assert {r["algorithm"] for r in data["results"]} == {"ML-KEM-768", "ML-DSA-65", "X-Wing"}
+
+
+def test_verify_kat_bad_vector_files(cli, tmp_path):
+    missing = cli("verify", "kat", "--vectors", str(tmp_path / "absent.rsp"))
+    assert missing.exit_code == 4
+    assert_one_line_error(missing.stderr, "absent.rsp")
+    garbage = tmp_path / "garbage.json"
+    garbage.write_text("this is not a vector file\n")
+    result = cli("verify", "kat", "--vectors", str(garbage))
+    assert result.exit_code == 2
+    assert_one_line_error(result.stderr, "garbage.json")
+
+
+def test_verify_kat_corrupted_vector_fails_with_its_id(cli, tmp_path, xwing_vectors):
+    corrupted = [dict(v) for v in xwing_vectors]
+    ss = bytearray.fromhex(corrupted[1]["ss"])
+    ss[0] ^= 0x01
+    corrupted[1]["ss"] = ss.hex()
+    path = tmp_path / "xwing.json"
+    path.write_text(json.dumps(corrupted))
+    result = cli("verify", "kat", "-a", "X-Wing", "--vectors", str(path), "-o", "json")
+    assert result.exit_code == 1, result.stderr
+    data = json.loads(result.stdout)
+    failures = [f for r in data["results"] for f in r["failures"]]
+    assert failures and all("xwing.json" in f["vector_id"] for f in failures)
+    assert {f["check"] for f in failures} == {"decaps-ss"}
+    assert_one_line_error(result.stderr, "known-answer tests failed")

@@ -69,6 +69,7 @@ def kat(
 
 
 def _table(console, report) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title="Known-answer tests", title_justify="left")
@@ -82,9 +83,9 @@ def _table(console, report) -> None:
     console.print(table)
     for result in report.results:
         for reason, count in sorted(result.skip_reasons.items()):
-            console.print(f"  skipped {count:>5}  {result.algorithm} [{result.backend}]: {reason}")
+            console.print(f"  skipped {count:>5}  {result.algorithm} \\[{result.backend}]: {escape(reason)}")
         for failure in result.failures[:20]:
-            console.print(f"  [red]FAILED[/red] {result.algorithm} [{result.backend}] {failure.vector_id} "
-                          f"{failure.check}: {failure.detail}")
+            console.print(f"  [red]FAILED[/red] {result.algorithm} \\[{result.backend}] {escape(failure.vector_id)} "
+                          f"{failure.check}: {escape(failure.detail)}")
         if len(result.failures) > 20:
             console.print(f"  ... and {len(result.failures) - 20} more failures (use -o json for all)")

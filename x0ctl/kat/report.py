@@ -1,0 +1,126 @@
+"""The KAT report: counts per algorithm x backend x source, and what each failure was.
+
+`KatReport.to_dict()` is the stable JSON schema documented in docs/kat.md; scripts parse it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+SCHEMA = "x0ctl.kat.report/1"
+MAX_FAILURES_PER_RESULT = 100  # a completely broken backend would otherwise list thousands
+
+
+@dataclass(slots=True)
+class KatFailure:
+    vector_id: str
+    check: str
+    detail: str
+
+    def to_dict(self) -> dict:
+        return {"vector_id": self.vector_id, "check": self.check, "detail": self.detail}
+
+
+@dataclass(slots=True)
+class KatResult:
+    """Counts for one algorithm on one backend from one vector source; one count per check run."""
+
+    algorithm: str
+    backend: str
+    source: str
+    passed: int = 0
+    failed: int = 0
+    skipped: int = 0
+    skip_reasons: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    failures: list[KatFailure] = field(default_factory=list)
+    failures_omitted: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.failed == 0
+
+    def fail(self, vector_id: str, check: str, detail: str) -> None:
+        self.failed += 1
+        if len(self.failures) < MAX_FAILURES_PER_RESULT:
+            self.failures.append(KatFailure(vector_id, check, detail))
+        else:
+            self.failures_omitted += 1
+
+    def skip(self, reason: str, count: int = 1) -> None:
+        if count:
+            self.skipped += count
+            self.skip_reasons[reason] = self.skip_reasons.get(reason, 0) + count
+
+    def to_dict(self) -> dict:
+        return {
+            "algorithm": self.algorithm,
+            "backend": self.backend,
+            "source": self.source,
+            "passed": self.passed,
+            "failed": self.failed,
+            "skipped": self.skipped,
+            "skip_reasons": dict(sorted(self.skip_reasons.items())),
+            "seconds": round(self.seconds, 6),
+            "failures": [failure.to_dict() for failure in self.failures],
+            "failures_omitted": self.failures_omitted,
+        }
+
+
+@dataclass
+class KatReport:
+    results: list[KatResult] = field(default_factory=list)
+    backends: dict[str, str] = field(default_factory=dict)  # name -> version of the native library
+    sources: list[dict] = field(default_factory=list)  # what each source was (path, version, files)
+    ignored: list[dict] = field(default_factory=list)  # vectors present but of no algorithm x0ctl tests
+    seconds: float = 0.0
+
+    @property
+    def total_passed(self) -> int:
+        return sum(result.passed for result in self.results)
+
+    @property
+    def total_failed(self) -> int:
+        return sum(result.failed for result in self.results)
+
+    @property
+    def total_skipped(self) -> int:
+        return sum(result.skipped for result in self.results)
+
+    @property
+    def ok(self) -> bool:
+        return self.total_failed == 0
+
+    def to_dict(self) -> dict:
+        return {
+            "schema": SCHEMA,
+            "ok": self.ok,
+            "passed": self.total_passed,
+            "failed": self.total_failed,
+            "skipped": self.total_skipped,
+            "seconds": round(self.seconds, 6),
+            "backends": dict(self.backends),
+            "sources": list(self.sources),
+            "ignored": list(self.ignored),
+            "results": [result.to_dict() for result in self.results],
+        }
+
+
+def describe_difference(expected: bytes, actual: bytes) -> str:
+    """What differs, in a line: lengths, first differing byte and SHA3-256 prefixes (never the data)."""
+    if len(expected) != len(actual):
+        where = f"length {len(actual)} instead of {len(expected)}"
+    else:
+        index = next(i for i, (a, b) in enumerate(zip(expected, actual)) if a != b)
+        where = f"first difference at byte {index} of {len(expected)} (expected {expected[index]:02x}, got {actual[index]:02x})"
+    return f"{where}; sha3-256 expected {_digest(expected)}, got {_digest(actual)}"
+
+
+def describe_digest_difference(expected_digest: bytes, actual: bytes) -> str:
+    return f"sha3-256 expected {expected_digest.hex()[:16]}…, got {_digest(actual)} ({len(actual)} bytes)"
+
+
+def _digest(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha3_256(data).hexdigest()[:16] + "…"

@@ -1,0 +1,78 @@
+"""The power-on self-test the production guard runs before a backend may touch a key.
+
+It runs the first ML-KEM-768 and ML-DSA-65 vectors of the embedded subset. Positive checks alone
+would pass a "simplified" implementation that accepts everything, so it also requires implicit
+rejection of a modified ciphertext and rejection of a corrupted signature.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from x0ctl.errors import EnvironmentProblem
+from x0ctl.kat.embedded import embedded_entries
+
+if TYPE_CHECKING:  # pragma: no cover
+    from x0ctl.pqc.base import Backend
+
+KEM, SIG = "ML-KEM-768", "ML-DSA-65"
+HINT = "this PQC implementation does not reproduce NIST's known answers; do not use it in production"
+
+
+def power_on_self_test(backend: Backend) -> None:
+    """Raise EnvironmentProblem naming the failed check; return silently when all pass."""
+    kem_vector, sig_vector = _first(KEM), _first(SIG)
+    current = "loading the schemes"
+    try:
+        kem, sig = backend.kem(KEM), backend.sig(SIG)
+
+        current = f"{KEM} key generation from seed ({kem_vector['id']})"
+        key = kem.from_seed(kem_vector["d"] + kem_vector["z"])
+        _expect(current, kem_vector["pk"], key.public_key())
+        current = f"{KEM} decapsulation ({kem_vector['id']})"
+        _expect(current, kem_vector["ss"], key.decapsulate(kem_vector["ct"]))
+        current = f"{KEM} implicit rejection of a modified ciphertext ({kem_vector['id']})"
+        _expect(current, kem_vector["ss_n"], key.decapsulate(kem_vector["ct_n"]))
+
+        current = f"{SIG} key generation from seed ({sig_vector['id']})"
+        public_key = sig_vector["pk"]
+        _expect(current, public_key, sig.from_seed(sig_vector["xi"]).public_key())
+        verifier = sig.public_key(public_key)
+        message, context, signature = sig_vector["msg"], sig_vector["ctx"], sig_vector["sig"]
+        current = f"{SIG} verification of a NIST signature ({sig_vector['id']})"
+        if not verifier.verify(message, signature, context):
+            raise _Mismatch("a valid signature was rejected")
+        current = f"{SIG} rejection of a corrupted signature ({sig_vector['id']})"
+        corrupted = bytearray(signature)
+        corrupted[len(corrupted) // 2] ^= 0x01
+        if verifier.verify(message, bytes(corrupted), context):
+            raise _Mismatch("a signature with one flipped bit was accepted")
+    except _Mismatch as exc:
+        raise EnvironmentProblem(f"{backend.name} backend failed the power-on self-test: {current}: {exc}",
+                                 hint=HINT) from None
+    except EnvironmentProblem:
+        raise
+    except Exception as exc:  # noqa: BLE001 - whatever the primitive raised, the self-test failed
+        raise EnvironmentProblem(
+            f"{backend.name} backend failed the power-on self-test: {current}: {type(exc).__name__}: {exc}",
+            hint=HINT) from None
+
+
+class _Mismatch(Exception):
+    pass
+
+
+def _expect(check: str, expected: bytes, actual: bytes) -> None:
+    if expected != actual:
+        # Imported only on failure: the guarded start stays light.
+        from x0ctl.kat.report import describe_difference
+
+        raise _Mismatch(describe_difference(expected, actual))
+
+
+def _first(algorithm: str) -> dict:
+    entries = embedded_entries(algorithm, limit=1)
+    if not entries:
+        raise EnvironmentProblem(f"power-on self-test impossible: the embedded KAT subset has no {algorithm} vector",
+                                 hint="reinstall x0ctl")
+    return entries[0]
