@@ -1,0 +1,252 @@
+"""The control-plane protection as a library: real ML-DSA-65 signatures, every rejection reason."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from x0ctl.quorum import (
+    CRITICAL_EVENT_TYPES,
+    SIGNING_CONTEXT,
+    Identity,
+    MessageCache,
+    QuorumTracker,
+    Reputation,
+    Verifier,
+    quorum_threshold,
+    tolerated_faults,
+)
+from x0ctl.quorum.consensus import (
+    COUNTED,
+    DUPLICATE,
+    EQUIVOCATION,
+    EXCLUDED,
+    NOT_MEMBER,
+)
+from x0ctl.quorum.protocol import SignedMessage, decode_body, encode_body
+
+
+@pytest.fixture(scope="module")
+def scheme(openssl_backend):
+    return openssl_backend.sig("ML-DSA-65")
+
+
+@pytest.fixture(scope="module")
+def keys(scheme):
+    """Three identities, generated once: key generation is the slow part."""
+    return [scheme.generate() for _ in range(3)]
+
+
+@pytest.fixture
+def mesh(scheme, keys):
+    alice, bob, mallory = (Identity(scheme, key) for key in keys)
+    members = {node.node_id: node.public_key for node in (alice, bob, mallory)}
+    cache = MessageCache(scheme)
+    inbox = Verifier(bob.node_id, members, cache)
+    return alice, bob, mallory, inbox, cache
+
+
+def test_a_signed_beacon_is_accepted_and_decoded(mesh):
+    alice, _, _, inbox, cache = mesh
+    verdict = inbox.check(alice.sign("beacon", "n1", 1_000, {}), alice.node_id, 1_000)
+    assert verdict.accepted and verdict.reason is None
+    assert verdict.decoded.sender == alice.node_id and verdict.decoded.epoch == 0
+    assert cache.real_verifications == 1
+    assert alice.node_id.startswith("sha256:")
+
+
+def test_the_signature_is_real_ml_dsa_under_the_control_plane_context(mesh, scheme):
+    alice, *_ = mesh
+    message = alice.sign("beacon", "n1", 1_000, {})
+    public = scheme.public_key(alice.public_key)
+    assert public.verify(message.body, message.signature, SIGNING_CONTEXT)
+    assert not public.verify(message.body, message.signature, b"another context")
+
+
+def test_tampered_body_is_a_forgery_blamed_on_the_neighbour(mesh):
+    alice, _, mallory, inbox, _ = mesh
+    message = alice.sign("beacon", "n1", 1_000, {})
+    tampered = SignedMessage(message.body.replace(b'"n1"', b'"n2"'), message.signature)
+    verdict = inbox.check(tampered, mallory.node_id, 1_000)
+    assert (verdict.accepted, verdict.reason, verdict.blamed) == (False, "forgery", mallory.node_id)
+    assert inbox.reputation.score(mallory.node_id) < 1.0
+    assert inbox.reputation.score(alice.node_id) == 1.0  # the impersonated sender is never blamed
+
+
+def test_signing_in_someone_elses_name_is_a_forgery(mesh):
+    alice, _, mallory, inbox, _ = mesh
+    body = encode_body(kind="beacon", sender=alice.node_id, key_id=alice.key_id, epoch=0, nonce="x",
+                       timestamp_ms=1_000, payload={})
+    forged = SignedMessage(body, mallory.private_key.sign(body, SIGNING_CONTEXT))
+    assert inbox.check(forged, mallory.node_id, 1_000).reason == "forgery"
+
+
+def test_a_key_id_that_is_not_the_registered_one_is_key_substitution(mesh):
+    alice, _, mallory, inbox, _ = mesh
+    body = encode_body(kind="beacon", sender=alice.node_id, key_id=mallory.key_id, epoch=0, nonce="x",
+                       timestamp_ms=1_000, payload={})
+    substituted = SignedMessage(body, mallory.private_key.sign(body, SIGNING_CONTEXT))
+    assert inbox.check(substituted, mallory.node_id, 1_000).reason == "key_substitution"
+
+
+def test_a_rotation_not_signed_by_the_registered_key_is_refused_and_the_registry_kept(mesh, scheme):
+    alice, _, mallory, inbox, _ = mesh
+    impostor = Identity(scheme, mallory.private_key)
+    impostor.node_id = alice.node_id  # claims to be alice handing over to mallory's key
+    impostor.rotate(mallory.private_key)
+    verdict = inbox.check(impostor.sign("beacon", "x", 1_000, {}), mallory.node_id, 1_000)
+    assert verdict.reason == "key_substitution"
+    assert inbox.registry[alice.node_id].public_key == alice.public_key
+    assert inbox.registry[alice.node_id].epoch == 0
+
+
+def test_rotation_increments_the_epoch_and_old_epoch_messages_are_refused(mesh, scheme):
+    alice, _, mallory, inbox, _ = mesh
+    old = alice.sign("beacon", "before", 1_000, {})
+    alice.rotate(scheme.generate())
+    assert alice.epoch == 1
+    fresh = alice.sign("beacon", "after", 1_100, {})
+    assert inbox.check(fresh, alice.node_id, 1_100).accepted
+    assert inbox.registry[alice.node_id].epoch == 1
+    replayed = inbox.check(old, mallory.node_id, 1_200)
+    assert (replayed.reason, replayed.blamed) == ("stale_epoch", mallory.node_id)
+    # the signer's own last pre-rotation message arriving late is refused but not held against it
+    late = inbox.check(old, alice.node_id, 1_200)
+    assert (late.reason, late.blamed) == ("stale_epoch", None)
+
+
+def test_replays_are_refused_by_nonce_and_by_age(mesh):
+    alice, _, mallory, inbox, _ = mesh
+    message = alice.sign("beacon", "n1", 1_000, {})
+    assert inbox.check(message, alice.node_id, 1_000).accepted
+    again = inbox.check(message, alice.node_id, 1_500)
+    assert again.reason == "replay"
+    relayed = inbox.check(alice.sign("beacon", "n2", 2_000, {}), mallory.node_id, 2_000)
+    assert (relayed.reason, relayed.blamed) == ("replay", mallory.node_id)
+    stale = alice.sign("beacon", "n3", 1_000, {})
+    assert inbox.check(stale, alice.node_id, 1_000 + 31_000).reason == "replay"
+
+
+def test_rate_limit_is_ten_per_second_then_quarantine(mesh):
+    alice, _, _, inbox, _ = mesh
+    verdicts = [inbox.check(alice.sign("beacon", f"n{i}", 1_000, {}), alice.node_id, 1_000) for i in range(12)]
+    assert [v.accepted for v in verdicts] == [True] * 10 + [False] * 2
+    assert verdicts[10].reason == "rate_limited"
+    # a second later the bucket has refilled
+    assert inbox.check(alice.sign("beacon", "later", 2_000, {}), alice.node_id, 2_000).accepted
+    for i in range(40):
+        inbox.check(alice.sign("beacon", f"flood{i}", 2_000, {}), alice.node_id, 2_000)
+    assert inbox.reputation.is_quarantined(alice.node_id)
+    assert inbox.check(alice.sign("beacon", "after", 9_000, {}), alice.node_id, 9_000).reason == "quarantined"
+
+
+def test_unknown_senders_and_malformed_bodies(mesh, scheme, keys):
+    alice, _, _, inbox, _ = mesh
+    stranger = Identity(scheme, scheme.from_seed(bytes(32)))
+    assert inbox.check(stranger.sign("beacon", "n", 1_000, {}), stranger.node_id, 1_000).reason == "unknown_sender"
+    assert inbox.check(SignedMessage(b"{not json", b"sig"), alice.node_id, 1_000).reason == "malformed"
+    assert decode_body(encode_body(kind="attest", sender="a", key_id="a", epoch=0, nonce="n", timestamp_ms=0,
+                                   payload={"type": "NOT_AN_EVENT", "subject": "x", "slot": 0, "value": "v"})) is None
+
+
+def test_verification_is_memoised_per_message_not_per_receiver(mesh, scheme):
+    alice, bob, mallory, _, cache = mesh
+    members = {node.node_id: node.public_key for node in (alice, bob, mallory)}
+    receivers = [Verifier(owner.node_id, members, cache) for owner in (bob, mallory)]
+    message = alice.sign("beacon", "n1", 1_000, {})
+    assert all(r.check(message, alice.node_id, 1_000).accepted for r in receivers)
+    assert (cache.real_verifications, cache.cache_hits) == (1, 1)
+    # a different key over the same bytes is a different question, verified for real (and false)
+    assert not cache.verify(mallory.public_key, message.body, message.signature)
+    assert cache.real_verifications == 2
+
+
+def test_reputation_has_reasons_recovers_slowly_and_quarantines_below_threshold():
+    reputation = Reputation()
+    assert not reputation.penalise("n", "replay", 1)
+    assert reputation.score("n") == pytest.approx(0.8)
+    reputation.reward("n")
+    assert 0.8 < reputation.score("n") < 0.81
+    assert not reputation.penalise("n", "forgery", 2)  # 0.302: still above the 0.3 threshold
+    assert reputation.penalise("n", "replay", 3)
+    assert reputation.is_quarantined("n")
+    assert [change.reason for change in reputation.history] == ["replay", "forgery", "replay"]
+    assert all(0.0 <= change.value <= 1.0 for change in reputation.history)
+    reputation.release("n", 4)
+    assert not reputation.is_quarantined("n") and reputation.history[-1].reason == "operator release"
+
+
+def _tracker(n: int) -> tuple[QuorumTracker, list[str]]:
+    members = [f"node{i}" for i in range(n)]
+    return QuorumTracker(frozenset(members), Reputation()), members
+
+
+def test_quorum_needs_two_thirds_of_distinct_members():
+    tracker, members = _tracker(7)
+    assert tracker.threshold == 5
+    event = ("NODE_FAILURE", "node6", 0)
+    outcomes = [tracker.add(member, event, "down", float(i)) for i, member in enumerate(members[:4])]
+    assert all(decision is None for _, decision in outcomes)
+    assert tracker.add(members[0], event, "down", 9.0) == (DUPLICATE, None)
+    assert tracker.add("outsider", event, "down", 9.0) == (NOT_MEMBER, None)
+    outcome, decision = tracker.add(members[4], event, "down", 10.0)
+    assert outcome == COUNTED and decision is not None and len(decision.attesters) == 5
+
+
+def test_quarantined_votes_do_not_count_and_equivocation_is_punished():
+    tracker, members = _tracker(4)  # threshold 3
+    event = ("GOVERNANCE_PROPOSAL", "governance", 1)
+    tracker.add(members[0], event, "A", 1.0)
+    assert tracker.add(members[0], event, "B", 2.0) == (EQUIVOCATION, None)
+    assert tracker.reputation.is_quarantined(members[0])
+    assert tracker.equivocations[0].values == ("A", "B")
+    tracker.add(members[1], event, "A", 3.0)
+    assert tracker.add(members[2], event, "A", 4.0) == (COUNTED, None)  # 3 votes, one from a quarantined node
+    assert tracker.add(members[0], ("LINK_DOWN", "x", 0), "down", 5.0) == (EXCLUDED, None)
+    _, decision = tracker.add(members[3], event, "A", 5.0)
+    assert decision is not None and members[0] not in decision.attesters
+
+
+def test_the_six_critical_event_types():
+    assert CRITICAL_EVENT_TYPES == ("NODE_FAILURE", "LINK_DOWN", "TOPOLOGY_PARTITION", "GOVERNANCE_PROPOSAL",
+                                    "KEY_ROTATION", "SECURITY_INCIDENT")
+
+
+@given(st.integers(min_value=1, max_value=3000))
+def test_quorum_arithmetic_gives_safety_and_liveness_up_to_the_bound(n):
+    q, f = quorum_threshold(n), tolerated_faults(n)
+    assert q == -(-2 * n // 3)  # ceil(2n/3)
+    assert 3 * f < n <= 3 * (f + 1)  # f is the largest count below n/3
+    assert 2 * q - n >= f + 1  # two quorums always share an honest member
+    assert n - f >= q  # the honest members alone reach the quorum
+    if n >= 4:  # one more Byzantine node and two quorums can overlap in Byzantine nodes only
+        assert 2 * q - n <= f + 2
+
+
+@settings(max_examples=200)
+@given(st.integers(min_value=1, max_value=25), st.data())
+def test_no_two_values_validate_while_f_is_within_the_bound(n, data):
+    """Honest members vote once; Byzantine members vote for everything, in any order."""
+    f = data.draw(st.integers(min_value=0, max_value=tolerated_faults(n)))
+    tracker, members = _tracker(n)
+    byzantine, honest = members[:f], members[f:]
+    event = ("GOVERNANCE_PROPOSAL", "governance", 7)
+    ballots = [(member, data.draw(st.sampled_from(["A", "B"]))) for member in honest]
+    ballots += [(member, value) for member in byzantine for value in ("A", "B")]
+    order = data.draw(st.permutations(ballots))
+    validated = set()
+    for time, (member, value) in enumerate(order):
+        _, decision = tracker.add(member, event, value, float(time))
+        if decision is not None:
+            validated.add(decision.value)
+    # Byzantine members can show each observer only the votes for one value (so nobody sees them
+    # equivocate): one fresh observer per value, and still at most one value may validate overall.
+    for value in ("A", "B"):
+        observer, _ = _tracker(n)
+        for time, (member, vote) in enumerate(order):
+            if vote == value:
+                _, decision = observer.add(member, event, vote, float(time))
+                if decision is not None:
+                    validated.add(decision.value)
+    assert len(validated) <= 1

@@ -1,0 +1,552 @@
+"""A deterministic discrete-event simulation of the control plane under Byzantine attack.
+
+Every node holds a real ML-DSA-65 key; every message is really signed and (once per distinct
+message, see `MessageCache`) really verified. Honest nodes run the library's `Verifier`,
+`Reputation` and `QuorumTracker`; Byzantine nodes are driven by the strategies in
+`x0ctl.quorum.scenario.STRATEGIES`. All choices come from `random.Random(seed)`, never from the
+clock, so one seed gives one result (wall-clock timings aside). Signature bytes differ between runs
+(ML-DSA signing is hedged) but nothing decided depends on them.
+
+The adversary is strong: it sees all traffic (it can replay anything sent on any link) and
+coordinates its nodes. It cannot sign with an honest node's key, and it does not control the
+network (latency, loss and partitions follow the scenario).
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import random
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+from x0ctl.quorum.consensus import (
+    COUNTED,
+    EQUIVOCATION,
+    QuorumTracker,
+    quorum_threshold,
+    tolerated_faults,
+)
+from x0ctl.quorum.protocol import (
+    ATTEST,
+    BEACON,
+    ROTATION_CONTEXT,
+    SIGNATURE_ALGORITHM,
+    SIGNING_CONTEXT,
+    Identity,
+    MessageCache,
+    SignedMessage,
+    encode_body,
+    rotation_statement,
+)
+from x0ctl.quorum.reputation import Reputation
+from x0ctl.quorum.scenario import Scenario
+from x0ctl.quorum.verifier import Verifier
+
+NODE_FAILURE, GOVERNANCE_PROPOSAL = "NODE_FAILURE", "GOVERNANCE_PROPOSAL"
+GOVERNANCE_SUBJECT = "governance"
+HONEST_PROPOSAL_SLOT, CONTESTED_SLOT = 0, 1
+
+# Scheduler entry kinds (small ints: the event loop is the hot path).
+_DELIVER, _SYNC_BUNDLE, _BEACON, _SEND, _SYNC, _ROTATE, _PROPOSE, _ATTACK, _FLOOD, _CRASH = range(10)
+
+
+@dataclass
+class _Honest:
+    index: int
+    identity: Identity
+    verifier: Verifier
+    tracker: QuorumTracker
+    last_heard: list
+    attested: set = field(default_factory=set)
+    own_attestations: dict = field(default_factory=dict)  # event -> (value, time attested)
+    next_send_ms: float = 0.0
+    partitioned: bool = False
+    rejoined_at: float = 0.0
+    missing_since: dict = field(default_factory=dict)  # peer -> first check that found it silent
+    partition_log: list = field(default_factory=list)  # (time ms, partitioned?)
+    sync_events: dict = field(default_factory=dict)  # event -> [last activity ms, attestations held]
+    have: set = field(default_factory=set)  # bodies of attestations already counted
+    decided_at: dict = field(default_factory=dict)
+
+
+@dataclass
+class _Byzantine:
+    index: int
+    identity: Identity
+    strategies: frozenset
+    crashed: bool = False
+    sent: int = 0
+
+
+class Simulation:
+    """One run of one scenario. `run()` returns the result dictionary (see docs/quorum.md)."""
+
+    def __init__(self, scenario: Scenario, backend, *, progress=None) -> None:
+        self.scenario = scenario.resolved().validate()
+        self.backend = backend
+        self.progress = progress
+        s = self.scenario
+        self.n, self.f = s.nodes, s.byzantine
+        self.q, self.f_max = quorum_threshold(self.n), tolerated_faults(self.n)
+        self.rng = random.Random(s.seed)
+        self.adversary_rng = random.Random(self.rng.getrandbits(64))
+        self.scheme = backend.sig(SIGNATURE_ALGORITHM)
+        self.cache = MessageCache(self.scheme)
+        self.duration_ms = s.duration_s * 1000.0
+        self.beacon_ms = s.protocol.beacon_period_s * 1000.0
+        self.suspect_ms = s.protocol.suspect_after_s * 1000.0
+        self.sync_ms = s.protocol.sync_period_s * 1000.0
+        self.sync_window_ms = 6 * self.sync_ms
+        self.send_gap_ms = 1000.0 / s.protocol.send_rate
+        self.loss = s.network.loss
+        self.jitter = s.network.jitter_ms
+
+        setup_started = time.perf_counter()
+        byzantine = set(self.rng.sample(range(self.n), self.f))
+        self.identities = [Identity(self.scheme, self.scheme.from_seed(self.rng.randbytes(32))) for _ in range(self.n)]
+        self.ids = [identity.node_id for identity in self.identities]
+        self.index_of = {node_id: index for index, node_id in enumerate(self.ids)}
+        members = {identity.node_id: identity.public_key for identity in self.identities}
+        membership = frozenset(members)
+        median, sigma = s.network.latency_median_ms, s.network.latency_sigma
+        self.latency = [[median * math.exp(sigma * self.rng.gauss(0.0, 1.0)) if sigma else median
+                         for _ in range(self.n)] for _ in range(self.n)]
+        self.side = [[0] * self.n for _ in s.partitions]
+        for number, partition in enumerate(s.partitions):
+            boundary = partition.split * self.n
+            self.side[number] = [0 if index < boundary else 1 for index in range(self.n)]
+
+        self.nodes: list = []
+        self.honest: list[_Honest] = []
+        self.byzantine: list[_Byzantine] = []
+        for index, identity in enumerate(self.identities):
+            if index in byzantine:
+                strategy = s.strategies[len(self.byzantine) % len(s.strategies)]
+                node = _Byzantine(index, identity, frozenset(strategy.split("+")))
+                self.byzantine.append(node)
+            else:
+                reputation = Reputation(keep_history=False)
+                verifier = Verifier(identity.node_id, members, self.cache, rate_limit=s.protocol.rate_limit,
+                                    freshness_ms=int(s.protocol.freshness_window_s * 1000), reputation=reputation)
+                node = _Honest(index, identity, verifier, QuorumTracker(membership, reputation), [0.0] * self.n)
+                self.honest.append(node)
+            self.nodes.append(node)
+        self.honest_indices = [node.index for node in self.honest]
+        # Rejections caused by each Byzantine node, per strategy label (None for honest nodes).
+        self.rejections_by_strategy: dict[str, Counter] = {}
+        self.strategy_counts = [None if isinstance(node, _Honest) else self.rejections_by_strategy.setdefault(
+            "+".join(sorted(node.strategies)), Counter()) for node in self.nodes]
+        self.setup_seconds = time.perf_counter() - setup_started
+
+        self.queue: list = []
+        self.seq = 0
+        self.now = 0.0
+        self.sent = 0
+        self.deliveries = 0
+        self.equivocations_detected = 0
+        self.crashed_at: dict[int, float] = {}
+        self.captured: dict[int, list] = {}  # honest index -> beacons seen on the wire, oldest first
+        self.forged_signatures = 0
+        self.false_accusations: list = []  # (victim id, victim epoch, time)
+        self.proposed_at: float | None = None
+        self._honest_set = set(self.honest_indices)
+
+    # ----------------------------------------------------------------- scheduling and the network
+
+    def _push(self, at: float, kind: int, *args) -> None:
+        self.seq += 1
+        heapq.heappush(self.queue, (at, self.seq, kind, args))
+
+    def _split(self, a: int, b: int, at: float) -> bool:
+        for number, partition in enumerate(self.scenario.partitions):
+            if partition.start_s * 1000.0 <= at < partition.heal_s * 1000.0:
+                side = self.side[number]
+                if side[a] != side[b]:
+                    return True
+        return False
+
+    def _broadcast(self, source: int, message: SignedMessage, at: float, targets=None) -> None:
+        """Put one message on the wire from `source` to every honest node (or `targets`)."""
+        self.sent += 1
+        random_, push, queue = self.rng.random, heapq.heappush, self.queue
+        latency, loss, jitter = self.latency[source], self.loss, self.jitter
+        partitions = self.scenario.partitions
+        seq = self.seq
+        for target in (self.honest_indices if targets is None else targets):
+            if target == source or random_() < loss or (partitions and self._split(source, target, at)):
+                continue
+            seq += 1
+            push(queue, (at + latency[target] + random_() * jitter, seq, _DELIVER, (target, message, source)))
+        self.seq = seq
+
+    def _nonce(self) -> str:
+        return f"{self.rng.getrandbits(64):016x}"
+
+    # ----------------------------------------------------------------- honest behaviour
+
+    def _send_own(self, node: _Honest, kind: str, payload: dict, at: float) -> SignedMessage:
+        """Sign and send, paced below the rate limit (the node's own outbound budget)."""
+        send_at = max(at, node.next_send_ms)
+        node.next_send_ms = send_at + self.send_gap_ms
+        message = node.identity.sign(kind, self._nonce(), int(send_at), payload)
+        if send_at > at:
+            self._push(send_at, _SEND, node.index, message, kind)
+        else:
+            self._send_now(node.index, message, at, kind)
+        return message
+
+    def _send_now(self, index: int, message: SignedMessage, at: float, kind: str) -> None:
+        if kind == BEACON and index in self._honest_set:
+            self.captured.setdefault(index, []).append(message)
+        self._broadcast(index, message, at)
+
+    def _attest(self, node: _Honest, event: tuple, value: str, at: float) -> None:
+        node.attested.add(event)
+        node.own_attestations[event] = (value, at)
+        event_type, subject, slot = event
+        message = self._send_own(node, ATTEST, {"type": event_type, "subject": subject, "slot": slot,
+                                                "value": value}, at)
+        node.have.add(message.body)
+        self._hold(node, event, message, at)
+        self._count(node, node.identity.node_id, event, value, at)
+
+    def _count(self, node: _Honest, attester: str, event: tuple, value: str, at: float) -> str:
+        outcome, decision = node.tracker.add(attester, event, value, at)
+        if outcome == EQUIVOCATION:
+            self.equivocations_detected += 1
+            self._reject(node, "equivocation", self.index_of[attester])
+        if decision is not None:
+            node.decided_at[event] = (decision.value, at)
+            entry = node.sync_events.get(event)
+            if entry is not None:
+                entry[0] = at
+        return outcome
+
+    def _deliver(self, node, message: SignedMessage, via: int, at: float, relayed: bool = False) -> None:
+        if not isinstance(node, _Honest):
+            return
+        if relayed and message.body in node.have:
+            return
+        self.deliveries += 1
+        verdict = node.verifier.check(message, self.ids[via], int(at), relayed=relayed)
+        if not verdict.accepted:
+            self._attribute(verdict.reason, via)
+            return
+        decoded = verdict.decoded
+        sender = self.index_of[decoded.sender]
+        if not relayed:
+            node.last_heard[sender] = at
+        if decoded.kind != ATTEST:
+            return
+        event, value = decoded.event, decoded.value
+        node.have.add(message.body)
+        if event[0] == NODE_FAILURE:
+            subject = self.index_of.get(event[1])
+            if subject is None:
+                return
+            if not relayed and (subject == node.index or node.last_heard[subject] >= decoded.timestamp_ms - self.beacon_ms):
+                # This node heard the subject after the reporter claims it went silent.
+                node.verifier.reputation.penalise(decoded.sender, "contradicted_report", int(at))
+                self._reject(node, "contradicted_report", sender)
+        outcome = self._count(node, decoded.sender, event, value, at)
+        if outcome == COUNTED:
+            self._hold(node, event, message, at)
+        if event[0] == GOVERNANCE_PROPOSAL and event not in node.attested and not node.partitioned:
+            self._attest(node, event, value, at)  # endorse the first valid proposal seen for the slot
+
+    def _reject(self, node: _Honest, reason: str, culprit: int) -> None:
+        node.verifier.rejections[reason] = node.verifier.rejections.get(reason, 0) + 1
+        self._attribute(reason, culprit)
+
+    def _attribute(self, reason: str, culprit: int) -> None:
+        counts = self.strategy_counts[culprit]
+        if counts is not None:
+            counts[reason] += 1
+
+    def _beacon(self, index: int, at: float) -> None:
+        node = self.nodes[index]
+        self._push(at + self.beacon_ms, _BEACON, index)
+        if isinstance(node, _Byzantine):
+            if not node.crashed:
+                node.sent += 1
+                self._send_now(index, node.identity.sign(BEACON, self._nonce(), int(at), {}), at, BEACON)
+            return
+        self._send_own(node, BEACON, {}, at)
+        self._detect(node, at)
+
+    def _detect(self, node: _Honest, at: float) -> None:
+        """The failure detector: suspects silent peers; too many at once means a partition, not crashes."""
+        limit = at - self.suspect_ms
+        last_heard, ids = node.last_heard, self.ids
+        quarantined = node.verifier.reputation.quarantined
+        # Quarantined peers are known bad, not unreachable: their traffic is dropped unread, so
+        # silence from them says nothing about their liveness and never becomes a failure report.
+        missing = [peer for peer in range(self.n)
+                   if peer != node.index and last_heard[peer] < limit and ids[peer] not in quarantined]
+        reachable = self.n - len(missing) - len(quarantined)
+        previous = node.missing_since
+        node.missing_since = {peer: previous.get(peer, at) for peer in missing}
+        partitioned = reachable < self.q or len(missing) > self.f_max
+        if partitioned != node.partitioned:
+            node.partitioned = partitioned
+            node.partition_log.append((at, partitioned))
+            node.rejoined_at = at
+        if partitioned or at - node.rejoined_at < self.suspect_ms:
+            # Split: keep operating but decide nothing that needs the global quorum. Just rejoined:
+            # peers from the other side have not had a full detection window to be heard again.
+            return
+        registry = node.verifier.registry
+        for peer in missing:
+            if at - node.missing_since[peer] < self.beacon_ms:
+                continue  # confirm at the next check: a split shows itself a few beacons later
+            subject = self.ids[peer]
+            event = (NODE_FAILURE, subject, registry[subject].epoch)
+            if event not in node.attested:
+                self._attest(node, event, "down", at)
+
+    def _hold(self, node: _Honest, event: tuple, message: SignedMessage, at: float) -> None:
+        entry = node.sync_events.get(event)
+        if entry is None:
+            node.sync_events[event] = [at, [message]]
+        else:
+            entry[0] = at
+            entry[1].append(message)
+
+    def _sync(self, index: int, at: float) -> None:
+        node = self.nodes[index]
+        self._push(at + self.sync_ms, _SYNC, index)
+        # Votes travel for a window after the event last saw activity here (a new vote, or its
+        # validation): peers that missed them can still catch up, and old events stop costing.
+        horizon = at - self.sync_window_ms
+        for event in [event for event, entry in node.sync_events.items() if entry[0] < horizon]:
+            del node.sync_events[event]
+        limit = at - self.suspect_ms
+        quarantined, ids = node.verifier.reputation.quarantined, self.ids
+        peers = [peer for peer in range(self.n)
+                 if peer != index and node.last_heard[peer] >= limit and ids[peer] not in quarantined]
+        if not peers:
+            return
+        self._send_bundle(node, peers[self.rng.randrange(len(peers))], at, reply=True)
+
+    def _send_bundle(self, node: _Honest, peer: int, at: float, reply: bool) -> None:
+        """Anti-entropy, push-pull, after a digest exchange: the votes the peer still needs (every vote
+        of events it has not validated, and votes contrary to what it validated, which may prove
+        equivocation); the receiver of a pushed bundle answers with its own."""
+        if self.rng.random() < self.loss or self._split(node.index, peer, at):
+            return
+        target = self.nodes[peer]
+        decided = target.decided_at if isinstance(target, _Honest) else {}
+        registry, decode = node.verifier.registry, self.cache.decode
+        bundle = []
+        for event, (_, messages) in node.sync_events.items():
+            settled = decided.get(event)
+            for message in messages:
+                decoded = decode(message.body)
+                if decoded.epoch < registry[decoded.sender].epoch:
+                    continue  # rotation made it stale
+                if settled is not None and decoded.value == settled[0]:
+                    continue  # the peer validated this value already; only contrary votes still matter
+                bundle.append(message)
+        if bundle or reply:  # an empty push still asks the peer for its votes
+            self._push(at + self.latency[node.index][peer] + self.rng.random() * self.jitter, _SYNC_BUNDLE, peer,
+                       bundle, node.index, reply)
+
+    def _rotate(self, index: int, at: float) -> None:
+        node = self.nodes[index]
+        node.identity.rotate(self.scheme.from_seed(self.rng.randbytes(32)))
+        if not isinstance(node, _Honest):
+            return
+        # Statements signed under the retired key become stale at every peer that learns the new
+        # one; re-issue the recent ones so that events still collecting votes do not lose this vote.
+        horizon = at - self.sync_window_ms
+        for event, (value, attested_at) in list(node.own_attestations.items()):
+            if attested_at >= horizon:
+                self._attest(node, event, value, at)
+
+    # ----------------------------------------------------------------- Byzantine behaviour
+
+    def _attack(self, index: int, at: float) -> None:
+        node: _Byzantine = self.nodes[index]
+        if node.crashed:
+            return
+        attack = self.scenario.attack
+        strategies = node.strategies
+        rng = self.adversary_rng
+        victims = self.honest_indices
+        if "replay" in strategies:
+            self._replay(node, at)
+        if "forge" in strategies and victims:
+            victim = self.identities[victims[rng.randrange(len(victims))]]
+            body = encode_body(kind=BEACON, sender=victim.node_id, key_id=victim.key_id, epoch=victim.epoch,
+                               nonce=self._nonce(), timestamp_ms=int(at), payload={})
+            self._adversary_send(node, SignedMessage(body, node.identity.private_key.sign(body, SIGNING_CONTEXT)), at)
+        if "key_substitution" in strategies and victims:
+            victim = self.identities[victims[rng.randrange(len(victims))]]
+            own = node.identity
+            if rng.random() < 0.5:  # announce the attacker's key as the victim's next key
+                epoch = victim.epoch + 1
+                statement = rotation_statement(victim.node_id, epoch, own.public_key)
+                payload = {"rotate": {"pk": own.public_key.hex(), "epoch": epoch,
+                                      "sig": own.private_key.sign(statement, ROTATION_CONTEXT).hex()}}
+            else:  # sign as the victim under the attacker's key id
+                epoch, payload = victim.epoch, {}
+            body = encode_body(kind=BEACON, sender=victim.node_id, key_id=own.key_id, epoch=epoch,
+                               nonce=self._nonce(), timestamp_ms=int(at), payload=payload)
+            self._adversary_send(node, SignedMessage(body, own.private_key.sign(body, SIGNING_CONTEXT)), at)
+        if at + attack.period_s * 1000.0 < self.duration_ms and strategies & {"replay", "forge", "key_substitution"}:
+            self._push(at + attack.period_s * 1000.0, _ATTACK, index)
+
+    def _adversary_send(self, node: _Byzantine, message: SignedMessage, at: float) -> None:
+        self.forged_signatures += 1
+        node.sent += 1
+        self._broadcast(node.index, message, at)
+
+    def _replay(self, node: _Byzantine, at: float) -> None:
+        if not self.captured:
+            return
+        rng = self.adversary_rng
+        victims = sorted(self.captured)
+        victim = victims[rng.randrange(len(victims))]
+        beacons = self.captured[victim]
+        node.sent += 1
+        self._broadcast(node.index, beacons[-1], at)  # a fresh capture: nonce already seen -> replay
+        current = self.identities[victim].epoch
+        old = next((m for m in beacons if self.cache.decode(m.body).epoch < current), None)
+        if old is not None:  # from before the victim's key rotation -> stale epoch
+            node.sent += 1
+            self._broadcast(node.index, old, at)
+        if len(beacons) > 64:
+            del beacons[1:-32]  # keep the oldest (pre-rotation) and the recent ones
+
+    def _false_reports(self, at: float, round_number: int) -> None:
+        accusers = [node for node in self.byzantine if "false_report" in node.strategies and not node.crashed]
+        if not accusers or not self.honest_indices:
+            return
+        victim = self.identities[self.honest_indices[self.adversary_rng.randrange(len(self.honest_indices))]]
+        for node in accusers:
+            message = node.identity.sign(ATTEST, self._nonce(), int(at), {
+                "type": NODE_FAILURE, "subject": victim.node_id, "slot": victim.epoch, "value": "down"})
+            node.sent += 1
+            self._broadcast(node.index, message, at)
+        self.false_accusations.append((victim.node_id, victim.epoch, at))
+        period = self.scenario.attack.accuse_period_s * 1000.0
+        if at + period < self.duration_ms:
+            self._push(at + period, _ATTACK, -1, round_number + 1)
+
+    def _equivocate(self, at: float) -> None:
+        equivocators = [node for node in self.byzantine if "equivocate" in node.strategies and not node.crashed]
+        if not equivocators:
+            return
+        half = (len(self.honest_indices) + 1) // 2
+        group_a, group_b = self.honest_indices[:half], self.honest_indices[half:]
+        for node in equivocators:
+            for value, group in (("proposal-A", group_a), ("proposal-B", group_b)):
+                message = node.identity.sign(ATTEST, self._nonce(), int(at), {
+                    "type": GOVERNANCE_PROPOSAL, "subject": GOVERNANCE_SUBJECT, "slot": CONTESTED_SLOT,
+                    "value": value})
+                node.sent += 1
+                self._broadcast(node.index, message, at, targets=group)
+
+    def _flood(self, index: int, at: float, until: float) -> None:
+        node = self.nodes[index]
+        if node.crashed:
+            return
+        node.sent += 1
+        self._send_now(index, node.identity.sign(BEACON, self._nonce(), int(at), {"flood": True}), at, BEACON)
+        next_at = at + 1000.0 / self.scenario.attack.flood_rate
+        if next_at < until:
+            self._push(next_at, _FLOOD, index, until)
+
+    # ----------------------------------------------------------------- the run
+
+    def run(self) -> dict:
+        s = self.scenario
+        rng = self.rng
+        for node in self.nodes:
+            self._push(rng.uniform(0.0, self.beacon_ms), _BEACON, node.index)
+            if isinstance(node, _Honest):
+                self._push(self.sync_ms + rng.uniform(0.0, self.sync_ms), _SYNC, node.index)
+        attack_ms = s.attack.start_s * 1000.0
+        rotation_ms = s.protocol.key_rotation_at_s * 1000.0
+        for node in self.honest:
+            if rotation_ms < self.duration_ms:
+                self._push(rotation_ms + rng.uniform(0.0, self.beacon_ms), _ROTATE, node.index)
+        if self.honest and s.protocol.proposal_at_s * 1000.0 < self.duration_ms:
+            self._push(s.protocol.proposal_at_s * 1000.0, _PROPOSE, self.honest[0].index)
+        for node in self.byzantine:
+            if "silent" in node.strategies:
+                self._push(attack_ms, _CRASH, node.index)
+            if node.strategies & {"replay", "forge", "key_substitution"}:
+                self._push(attack_ms + rng.uniform(0.0, s.attack.period_s * 1000.0), _ATTACK, node.index)
+            if "flood" in node.strategies and s.attack.flood_rate > 0:
+                self._push(attack_ms, _FLOOD, node.index, attack_ms + s.attack.flood_seconds * 1000.0)
+        if any("false_report" in node.strategies for node in self.byzantine):
+            self._push(attack_ms, _ATTACK, -1, 0)
+        if any("equivocate" in node.strategies for node in self.byzantine):
+            self._push(s.attack.equivocate_at_s * 1000.0, _ATTACK, -2)
+
+        started, started_cpu = time.perf_counter(), time.process_time()
+        queue, nodes, pop, deliver = self.queue, self.nodes, heapq.heappop, self._deliver
+        end = self.duration_ms
+        report_every, next_report = end / 100.0, 0.0
+        while queue:
+            at, _, kind, args = pop(queue)
+            if at >= end:
+                break
+            self.now = at
+            if kind == _DELIVER:
+                target, message, via = args
+                deliver(nodes[target], message, via, at)
+            elif kind == _SYNC_BUNDLE:
+                target, bundle, via, reply = args
+                node = nodes[target]
+                for message in bundle:
+                    self._deliver(node, message, via, at, relayed=True)
+                if reply and isinstance(node, _Honest) and node.sync_events:
+                    self._send_bundle(node, via, at, reply=False)
+            elif kind == _BEACON:
+                self._beacon(args[0], at)
+            elif kind == _SEND:
+                self._send_now(args[0], args[1], at, args[2])
+            elif kind == _SYNC:
+                self._sync(args[0], at)
+            elif kind == _ROTATE:
+                self._rotate(args[0], at)
+            elif kind == _PROPOSE:
+                node = nodes[args[0]]
+                self._attest(node, (GOVERNANCE_PROPOSAL, GOVERNANCE_SUBJECT, HONEST_PROPOSAL_SLOT), "proposal-0", at)
+                self.proposed_at = at
+            elif kind == _ATTACK:
+                if args[0] == -1:
+                    self._false_reports(at, args[1])
+                elif args[0] == -2:
+                    self._equivocate(at)
+                else:
+                    self._attack(args[0], at)
+            elif kind == _FLOOD:
+                self._flood(args[0], at, args[1])
+            elif kind == _CRASH:
+                nodes[args[0]].crashed = True
+                self.crashed_at[args[0]] = at
+            if self.progress is not None and at >= next_report:
+                next_report = at + report_every
+                self.progress(at, end)
+        self.loop_seconds = time.perf_counter() - started
+        self.loop_cpu_seconds = time.process_time() - started_cpu
+        if self.progress is not None:
+            self.progress(end, end)
+        return self._results()
+
+    # ----------------------------------------------------------------- results
+
+    def _results(self) -> dict:
+        from x0ctl.quorum.report import build_result
+
+        return build_result(self)
+
+
+def simulate(scenario: Scenario, backend, progress=None) -> dict:
+    """Run one scenario with `backend` (an `x0ctl.pqc` Backend) and return the result dictionary."""
+    return Simulation(scenario, backend, progress=progress).run()

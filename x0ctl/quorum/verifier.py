@@ -1,0 +1,201 @@
+"""The receive path of a control-plane node: who may speak, with which key, how often, and only once.
+
+`Verifier.check()` runs every inbound message through, in this order: decoding, membership, the
+sender's quarantine, epoch (key rotation), key id, ML-DSA-65 signature, freshness and nonce
+(anti-replay), and the per-sender rate limit. The first failing check names the rejection reason.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+from x0ctl.pqc.fingerprint import fingerprint
+from x0ctl.quorum.protocol import (
+    ATTEST,
+    ROTATION_CONTEXT,
+    SIGNATURE_ALGORITHM,
+    SIGNING_CONTEXT,
+    Decoded,
+    MessageCache,
+    SignedMessage,
+    rotation_statement,
+)
+from x0ctl.quorum.reputation import Reputation
+
+RATE_LIMIT_PER_SECOND = 10.0
+FRESHNESS_WINDOW_MS = 30_000
+CLOCK_SKEW_MS = 2_000
+
+# Rejection reasons, grouped into the causes the report counts.
+REJECTION_CAUSES = {
+    "replay": "replay",
+    "stale_epoch": "replay",
+    "forgery": "forgery",
+    "key_substitution": "forgery",
+    "rate_limited": "rate_limit",
+    "quarantined": "quarantine",
+    "malformed": "other",
+    "unknown_sender": "other",
+    "future_epoch": "other",
+    "not_relayable": "other",
+}
+
+
+@dataclass(slots=True)
+class MemberRecord:
+    public_key: bytes
+    key_id: str
+    epoch: int
+
+
+@dataclass(slots=True)
+class Verdict:
+    accepted: bool
+    reason: str | None = None
+    decoded: Decoded | None = None
+    blamed: str | None = None  # who the rejection is held against (the link neighbour, or the sender)
+
+
+@dataclass
+class RateLimiter:
+    """A token bucket per sender: `rate` messages per second with a burst of `rate`."""
+
+    rate: float = RATE_LIMIT_PER_SECOND
+    _buckets: dict = field(default_factory=dict)
+
+    def allow(self, sender: str, now_ms: int) -> bool:
+        bucket = self._buckets.get(sender)
+        if bucket is None:
+            bucket = self._buckets[sender] = [self.rate, now_ms]
+        tokens = bucket[0] + (now_ms - bucket[1]) * self.rate / 1000.0
+        tokens = min(tokens, self.rate)
+        bucket[1] = now_ms
+        if tokens >= 1.0:
+            bucket[0] = tokens - 1.0
+            return True
+        bucket[0] = tokens
+        return False
+
+
+class Verifier:
+    """One node's inbound checks, with its own registry, replay memory, rate limits and reputation."""
+
+    def __init__(self, owner: str, members: dict[str, bytes], cache: MessageCache, *,
+                 rate_limit: float = RATE_LIMIT_PER_SECOND, freshness_ms: int = FRESHNESS_WINDOW_MS,
+                 reputation: Reputation | None = None) -> None:
+        self.owner = owner
+        self.cache = cache
+        self.registry = {node: MemberRecord(key, node, 0) for node, key in members.items()}
+        self.rate_limiter = RateLimiter(rate_limit)
+        self.freshness_ms = freshness_ms
+        self.reputation = reputation or Reputation()
+        self.rejections: dict[str, int] = {}
+        self.accepted = 0
+        self._seen: dict[tuple, int] = {}
+        self._seen_order: deque = deque()
+
+    @property
+    def members(self) -> int:
+        return len(self.registry)
+
+    def check(self, message: SignedMessage, via: str, now_ms: int, relayed: bool = False) -> Verdict:
+        """Decide on one inbound message delivered by link neighbour `via` at `now_ms`.
+
+        `relayed` marks attestations forwarded by a third party during anti-entropy: they are
+        statements, counted once per (attester, event), so they skip the nonce and freshness checks
+        that protect directly delivered messages; everything else applies.
+        """
+        # This runs once per receipt of every message: the cache lookups are inlined.
+        body = message.body
+        cache = self.cache
+        decoded = cache._decoded.get(body, _UNSEEN)
+        if decoded is _UNSEEN:
+            decoded = cache.decode(body)
+        if decoded is None:
+            return self._reject("malformed", via, now_ms)
+        sender = decoded.sender
+        quarantined = self.reputation.quarantined
+        if quarantined and (via in quarantined or sender in quarantined):
+            return self._reject("quarantined", None, now_ms, decoded)
+        record = self.registry.get(sender)
+        if record is None:
+            return self._reject("unknown_sender", via if via in self.registry else None, now_ms, decoded)
+        if relayed and decoded.kind != ATTEST:
+            return self._reject("not_relayable", via, now_ms, decoded)
+        epoch = decoded.epoch
+        if epoch != record.epoch:
+            if epoch > record.epoch:
+                reason = self._accept_rotation(sender, record, decoded)
+                if reason is not None:
+                    return self._reject(reason, via, now_ms, decoded)
+            else:
+                # Stale either way, but only blamed when it cannot be honest: a relayed attestation
+                # may predate its signer's rotation, and the signer's own last message under the
+                # previous key may simply arrive after its first message under the new one.
+                innocent = relayed or (sender == via and epoch == record.epoch - 1)
+                return self._reject("stale_epoch", None if innocent else via, now_ms, decoded)
+        if decoded.key_id != record.key_id:
+            return self._reject("key_substitution", via, now_ms, decoded)
+        valid = cache._verified.get((record.public_key, body, message.signature, SIGNING_CONTEXT))
+        if valid is None:
+            valid = cache.verify(record.public_key, body, message.signature)
+        else:
+            cache.cache_hits += 1
+        if not valid:
+            return self._reject("forgery", via, now_ms, decoded)
+        if not relayed:
+            timestamp = decoded.timestamp_ms
+            if timestamp < now_ms - self.freshness_ms or timestamp > now_ms + CLOCK_SKEW_MS:
+                return self._reject("replay", via, now_ms, decoded)
+            if sender != via:
+                # A correctly signed message delivered directly by someone else: only a replay does that.
+                # Its nonce is not consumed, so the original still gets through if it arrives later.
+                return self._reject("replay", via, now_ms, decoded)
+            seen_key = (sender, epoch, decoded.nonce)
+            seen = self._seen
+            if seen_key in seen:
+                return self._reject("replay", via, now_ms, decoded)
+            seen[seen_key] = now_ms
+            order = self._seen_order
+            order.append((now_ms, seen_key))
+            if order[0][0] < now_ms - self.freshness_ms - CLOCK_SKEW_MS:
+                self._forget(now_ms)
+            if not self.rate_limiter.allow(sender, now_ms):
+                return self._reject("rate_limited", sender, now_ms, decoded)
+            if sender in self.reputation.scores:  # only peers that were ever penalised have room to recover
+                self.reputation.reward(sender)
+        self.accepted += 1
+        return Verdict(True, None, decoded)
+
+    def _accept_rotation(self, sender: str, record: MemberRecord, decoded: Decoded) -> str | None:
+        """Adopt a newer key when the message carries a hand-over signed by the registered key."""
+        rotation = decoded.rotation
+        if rotation is None or rotation.epoch != decoded.epoch or rotation.epoch != record.epoch + 1:
+            return "future_epoch"
+        statement = rotation_statement(sender, rotation.epoch, rotation.public_key)
+        if not self.cache.verify(record.public_key, statement, rotation.signature, ROTATION_CONTEXT):
+            return "key_substitution"
+        record.public_key = rotation.public_key
+        record.key_id = fingerprint(SIGNATURE_ALGORITHM, rotation.public_key)
+        record.epoch = rotation.epoch
+        return None
+
+    def _forget(self, now_ms: int) -> None:
+        # Nonces older than the freshness window can go: their timestamps are rejected anyway.
+        horizon = now_ms - self.freshness_ms - CLOCK_SKEW_MS
+        order, seen = self._seen_order, self._seen
+        while order and order[0][0] < horizon:
+            _, old = order.popleft()
+            seen.pop(old, None)
+
+    def _reject(self, reason: str, blamed: str | None, now_ms: int, decoded: Decoded | None = None) -> Verdict:
+        self.rejections[reason] = self.rejections.get(reason, 0) + 1
+        if blamed is not None and blamed != self.owner and reason in _PENALISED:
+            self.reputation.penalise(blamed, reason, now_ms)
+        return Verdict(False, reason, decoded, blamed)
+
+
+_UNSEEN = object()
+_PENALISED = {"malformed", "forgery", "key_substitution", "replay", "stale_epoch", "future_epoch", "rate_limited",
+              "not_relayable"}
