@@ -7,6 +7,9 @@ scrape never sees half a file and counters only ever go up.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
 from pathlib import Path
 
 from x0ctl.errors import EnvironmentProblem, IOFailure
@@ -50,8 +53,33 @@ def read_counters(path: Path) -> tuple[float, dict[str, float]]:
     return success, failures
 
 
+@contextlib.contextmanager
+def _exclusive(path: Path):
+    """Serialise read-add-rewrite across processes: two failed rotations must count twice.
+
+    The keystore lock cannot do this: a rotation that failed *because* the keystore was locked
+    still records its failure. The sidecar `.lock` is ignored by the textfile collector (*.prom).
+    """
+    lock_path = Path(f"{path}.lock")
+    try:
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise IOFailure(f"cannot open metrics lock {lock_path}: {exc.strerror or exc}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # held for a few milliseconds: waiting is right
+        yield
+    finally:
+        os.close(fd)
+
+
 def record_rotation(path: Path, *, successes: int = 0, failure_reason: str | None = None) -> dict:
     """Add to the counters in `path` and rewrite it atomically; returns the new values."""
+    with _exclusive(path):
+        return _record(path, successes, failure_reason)
+
+
+def _record(path: Path, successes: int, failure_reason: str | None) -> dict:
     prometheus_client, counter_family, _ = _prometheus()
     success, failures = read_counters(path)
     success += successes
