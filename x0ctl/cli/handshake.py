@@ -109,12 +109,9 @@ def selftest(
     app_ = get_app(ctx, output)
     fallback = _fallback_enabled()
     if fallback:
-        from x0ctl.pqc import guard
+        from x0ctl.pqc.guard import refuse_test_override_in_production
 
-        current = guard.state()
-        if current.production and current.allow_mock_requested:  # the same refusal the PQC path gets
-            raise EnvironmentProblem(f"{guard.PRODUCTION_VAR}=true together with {guard.ALLOW_MOCK_VAR}=true: "
-                                     "refusing to run", hint=f"unset {guard.ALLOW_MOCK_VAR}")
+        refuse_test_override_in_production()  # the same refusal the PQC path gets
         app_.warn(f"{DISABLE_PQC_VAR}=true: PQC fallback is ON; running classical-only handshakes (X25519 + Ed25519). "
                   "Fallback has a TTL of 1 h, after which the node is expected to shut down.")
         suite = classical_suite()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import contextlib
 from typing import Annotated
 
 import typer
@@ -10,6 +10,7 @@ import typer
 from x0ctl import __version__
 from x0ctl.cli import completion, doctor
 from x0ctl.cli.app import LAZY_GROUPS, App, LazyGroup, OutputOption, X0ctlGroup, color_allowed, get_app, print_warning, validate_output
+from x0ctl.errors import UsageError
 
 HELP = """Operator's toolkit for the x0tta6bl4 post-quantum mesh.
 
@@ -71,8 +72,12 @@ def main(
     if backend not in (*BACKEND_CHOICES, "all"):
         raise typer.BadParameter(f"{backend!r} is not one of {', '.join(BACKEND_CHOICES)}", param_hint="--backend")
     ctx.obj = App(output=validate_output(output), quiet=quiet, color=color_allowed(no_color), backend=backend)
-    if os.environ.get("X0TTA6BL4_ALLOW_MOCK_PQC", "").strip().lower() in {"1", "true", "yes", "on"}:
-        print_warning("X0TTA6BL4_ALLOW_MOCK_PQC=true is set: a test-only override; x0ctl has no mock PQC and ignores it")
+    from x0ctl.pqc import guard
+
+    with contextlib.suppress(UsageError):  # an invalid value is reported when a backend is chosen
+        warning = guard.state().warning
+        if warning:
+            print_warning(warning)
 
 
 @app.command("version", rich_help_panel=ABOUT)

@@ -56,16 +56,22 @@ def state() -> GuardState:
 _passed: set[str] = set()
 
 
-def enforce(backend) -> None:
-    """Raise EnvironmentProblem unless `backend` may be used under the current guard settings."""
-    current = state()
-    if not current.production:
-        return
-    if current.allow_mock_requested:
+def refuse_test_override_in_production(current: GuardState | None = None) -> GuardState:
+    """Raise when the test-only override is set on a production node; also for paths with no PQC."""
+    current = current or state()
+    if current.production and current.allow_mock_requested:
         raise EnvironmentProblem(
             f"{PRODUCTION_VAR}=true together with {ALLOW_MOCK_VAR}=true: refusing to run",
             hint=f"unset {ALLOW_MOCK_VAR}; it is for test environments only",
         )
+    return current
+
+
+def enforce(backend) -> None:
+    """Raise EnvironmentProblem unless `backend` may be used under the current guard settings."""
+    current = refuse_test_override_in_production()
+    if not current.production:
+        return
     from x0ctl.pqc.liboqs import LiboqsBackend
     from x0ctl.pqc.openssl import OpenSSLBackend
 
