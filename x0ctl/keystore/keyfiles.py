@@ -74,19 +74,31 @@ def public_pem(algorithm: str, public_key: bytes) -> bytes:
     raise KeyFileError(f"unknown key algorithm {algorithm!r}")
 
 
+def _load_ml_dsa(data: bytes, what: str, *, private: bool):
+    """Parse an ML-DSA-65 PEM with cryptography; any other content is a KeyFileError.
+
+    A file of another algorithm (an X-Wing key swapped in, say) is a damaged keystore, not a bug:
+    cryptography reports it as UnsupportedAlgorithm, which must surface as a verify problem.
+    """
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives.asymmetric import mldsa
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key, load_pem_public_key
+
+    form = "PKCS#8 private key" if private else "SubjectPublicKeyInfo public key"
+    try:
+        key = load_pem_private_key(data, password=None) if private else load_pem_public_key(data)
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        raise KeyFileError(f"{what}: not a readable ML-DSA-65 {form}") from None
+    expected = mldsa.MLDSA65PrivateKey if private else mldsa.MLDSA65PublicKey
+    if not isinstance(key, expected):
+        raise KeyFileError(f"{what}: not an ML-DSA-65 {form}")
+    return key
+
+
 def seed_from_private_pem(algorithm: str, data: bytes, what: str) -> bytes:
     """The seed inside a private key file; KeyFileError (never the key bytes) when it does not parse."""
     if algorithm == ML_DSA_65:
-        from cryptography.hazmat.primitives.asymmetric import mldsa
-        from cryptography.hazmat.primitives.serialization import load_pem_private_key
-
-        try:
-            key = load_pem_private_key(data, password=None)
-        except (ValueError, TypeError):
-            raise KeyFileError(f"{what}: not a readable PKCS#8 private key") from None
-        if not isinstance(key, mldsa.MLDSA65PrivateKey):
-            raise KeyFileError(f"{what}: not an ML-DSA-65 private key")
-        return key.private_bytes_raw()
+        return _load_ml_dsa(data, what, private=True).private_bytes_raw()
     if algorithm == X_WING:
         der = _unpem("PRIVATE KEY", data, what)
         if len(der) != len(_XWING_PKCS8_PREFIX) + 32 or not der.startswith(_XWING_PKCS8_PREFIX):
@@ -97,16 +109,7 @@ def seed_from_private_pem(algorithm: str, data: bytes, what: str) -> bytes:
 
 def raw_from_public_pem(algorithm: str, data: bytes, what: str) -> bytes:
     if algorithm == ML_DSA_65:
-        from cryptography.hazmat.primitives.asymmetric import mldsa
-        from cryptography.hazmat.primitives.serialization import load_pem_public_key
-
-        try:
-            key = load_pem_public_key(data)
-        except (ValueError, TypeError):
-            raise KeyFileError(f"{what}: not a readable SubjectPublicKeyInfo public key") from None
-        if not isinstance(key, mldsa.MLDSA65PublicKey):
-            raise KeyFileError(f"{what}: not an ML-DSA-65 public key")
-        return key.public_bytes_raw()
+        return _load_ml_dsa(data, what, private=False).public_bytes_raw()
     if algorithm == X_WING:
         der = _unpem("PUBLIC KEY", data, what)
         if len(der) != len(_XWING_SPKI_PREFIX) + 1216 or not der.startswith(_XWING_SPKI_PREFIX):
