@@ -226,19 +226,22 @@ PANEL_ORDER = ("Lifecycle", "Verify and diagnose", "Operate the mesh", "About")
 
 
 def keep_example_layout(root) -> None:
-    """Mark indented paragraphs (the Examples blocks) so click prints them as written.
+    """Mark the Examples block, and any other indented paragraph, so click prints it as written.
 
     Help is rendered by click's plain formatter (rich costs ~190 ms to import on every --help),
-    which rewraps paragraphs unless they start with click's no-rewrap marker.
+    which rewraps paragraphs unless they start with click's no-rewrap marker. Everything from an
+    "Examples:" heading on is a command line, even when written as one-line paragraphs.
     """
     for command in _built_commands(root):
         text = command.help
         if not text or "\b" in text:
             continue
         paragraphs = text.split("\n\n")
+        in_examples = False
         for index, paragraph in enumerate(paragraphs):
             lines = paragraph.strip("\n").splitlines()
-            if len(lines) > 1 and any(line.startswith((" ", "\t")) for line in lines[1:]):
+            in_examples = in_examples or (bool(lines) and lines[0].lstrip().startswith("Example"))
+            if in_examples or (len(lines) > 1 and any(line.startswith((" ", "\t")) for line in lines[1:])):
                 paragraphs[index] = "\b\n" + paragraph.strip("\n")
         command.help = "\n\n".join(paragraphs)
 

@@ -8,7 +8,14 @@ import typer
 
 from x0ctl.cli.app import OutputOption, get_app, option_keys
 
-app = typer.Typer(help="Configuration profiles ($XDG_CONFIG_HOME/x0ctl/config.yaml).", no_args_is_help=True)
+app = typer.Typer(help="""Configuration profiles and where each setting comes from.
+
+Profiles in $XDG_CONFIG_HOME/x0ctl/config.yaml (or X0CTL_CONFIG) set any option of any command by its long name: prometheus, keystore, backend, output, token-file and so on. Precedence: flag > environment > profile > default. Select one with --profile or X0CTL_PROFILE. See docs/config.md.
+
+Examples:
+  x0ctl config show
+  x0ctl --profile prod config show -o json
+""", no_args_is_help=True)
 
 
 @app.command("show")

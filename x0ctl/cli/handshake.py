@@ -11,7 +11,15 @@ import typer
 from x0ctl.cli.app import OutputOption, get_app
 from x0ctl.errors import CheckFailed, EnvironmentProblem, IOFailure, UsageError
 
-app = typer.Typer(help="Hybrid post-quantum handshake: self-test, probe a peer, metrics.", no_args_is_help=True)
+app = typer.Typer(help="""Hybrid post-quantum handshake: self-test, serve, probe a peer, metrics.
+
+The mesh's channel handshake: X-Wing (ML-KEM-768 + X25519) key exchange, both sides signing the transcript with ML-DSA-65, HKDF key schedule and key confirmation. selftest proves it in-process (and that the known attacks fail), serve and probe run it over TCP. Metrics: pqc_handshake_success_total, pqc_handshake_failure_total{reason}, pqc_handshake_latency_seconds. See docs/handshake.md.
+
+Examples:
+  x0ctl handshake selftest --count 1000 --negative
+  x0ctl handshake serve --listen 127.0.0.1:7443
+  x0ctl handshake probe 127.0.0.1:7443 --peer-fingerprint sha256:3f9a1c2b --count 50
+""", no_args_is_help=True)
 
 DISABLE_PQC_VAR = "X0TTA6BL4_DISABLE_PQC"
 

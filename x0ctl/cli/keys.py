@@ -17,8 +17,15 @@ import typer
 from x0ctl.cli.app import OutputOption, get_app
 from x0ctl.errors import CheckFailed, ExitCode, IOFailure, UsageError, X0ctlError
 
-app = typer.Typer(help="Node keys: generate, rotate, back up and restore (ML-KEM-768+X25519, ML-DSA-65).",
-                  no_args_is_help=True, add_completion=False)
+app = typer.Typer(help="""Node keys: generate, rotate, back up and restore (X-Wing and ML-DSA-65).
+
+A node's key set is an X-Wing key-exchange key (ML-KEM-768 + X25519) and an ML-DSA-65 signing key, kept in a keystore (--keystore, X0CTL_KEYSTORE, default $XDG_DATA_HOME/x0ctl) with versions, states (pending, active, retired, revoked) and a signed, hash-chained history. Every write is atomic and locked; backups are age files. See docs/keys.md.
+
+Examples:
+  x0ctl keys generate --node node-1
+  x0ctl keys rotate --if-older-than 30d --keep 3
+  x0ctl keys verify
+""", no_args_is_help=True, add_completion=False)
 
 KeystoreOption = Annotated[
     Path | None,
@@ -266,6 +273,8 @@ def list_cmd(
 ) -> None:
     """List every key in the keystore with its purpose, version, state and dates.
 
+    Retired keys stay listed (and usable for recovery) until pruned with `keys rotate --keep`; revoked keys are marked. Key ids are SHA-256 fingerprints of the public key; any unique prefix works on the command line.
+
     Examples:
       x0ctl keys list
       x0ctl keys list -o json | jq '.keys[] | select(.state == "active") | .id'
@@ -300,6 +309,8 @@ def show_cmd(
     output: OutputOption = None,
 ) -> None:
     """Show one key's metadata (never its private part).
+
+    ID is the key's fingerprint (sha256:...) or any unique prefix of its hex, as `keys list` shows it.
 
     Examples:
       x0ctl keys show 3f9a1c2b
@@ -374,6 +385,8 @@ def export_public_cmd(
     output: OutputOption = None,
 ) -> None:
     """Export public keys for peers: PEM (SubjectPublicKeyInfo), raw bytes or JSON.
+
+    Only public material is ever exported. By default the active key of each purpose; peers pin the ML-DSA-65 key (for example `handshake probe --peer-key`).
 
     Examples:
       x0ctl keys export-public > node-17.pub.pem

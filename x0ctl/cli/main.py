@@ -84,6 +84,8 @@ def main(
 def version(ctx: typer.Context, output: OutputOption = None) -> None:
     """Print the x0ctl version.
 
+    Also the Python version it runs on; `x0ctl doctor` reports backends and libraries.
+
     Example:  x0ctl version -o json
     """
     import platform

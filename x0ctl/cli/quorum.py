@@ -10,7 +10,14 @@ import typer
 from x0ctl.cli.app import OutputOption, get_app
 from x0ctl.errors import CheckFailed, UsageError
 
-app = typer.Typer(help="Byzantine control-plane quorum simulation with real ML-DSA signatures.", no_args_is_help=True)
+app = typer.Typer(help="""Byzantine control-plane quorum simulation with real ML-DSA-65 signatures.
+
+Simulates the mesh's control plane (signed gossip and beacons, nonce + epoch anti-replay, 10 msg/s rate limit, reputation and quarantine, 2/3 quorum on critical events) against Byzantine strategies and network partitions, and reports safety, liveness and quarantine accuracy. See docs/quorum.md and examples/quorum/.
+
+Examples:
+  x0ctl quorum simulate --nodes 50 --byzantine 16 --duration 60s --seed 7
+  x0ctl quorum simulate --scenario examples/quorum/split-brain.yaml -o json
+""", no_args_is_help=True)
 
 SCHEMA = "x0ctl.quorum.simulate/v1"
 

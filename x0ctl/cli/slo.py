@@ -308,6 +308,8 @@ def validate(
 ) -> None:
     """Check an SLO spec file and list every problem with its file and field; exit 2 if there is any.
 
+    Accepts x0ctl's SLO YAML and OpenSLO v1 `kind: SLO` documents with ratio metrics. Nothing is sent to Prometheus.
+
     Examples:
       x0ctl slo validate slos.yaml
       x0ctl slo validate openslo-handshake.yaml -o json

@@ -10,7 +10,14 @@ import typer
 from x0ctl.cli.app import OutputOption, get_app
 from x0ctl.errors import CheckFailed
 
-app = typer.Typer(help="Verify the PQC implementation on this node against known-answer vectors.", no_args_is_help=True)
+app = typer.Typer(help="""Verify the PQC implementation on this node against known-answer vectors.
+
+Runs NIST ML-KEM and ML-DSA known-answer tests and the X-Wing vectors against the backend actually installed here (openssl, liboqs, or both), so a broken or substituted implementation is caught before it handles keys. See docs/kat.md.
+
+Examples:
+  x0ctl verify kat
+  x0ctl verify kat --backend all -o json
+""", no_args_is_help=True)
 
 ALGORITHM_NAMES = ("ML-KEM-512", "ML-KEM-768", "ML-KEM-1024", "ML-DSA-44", "ML-DSA-65", "ML-DSA-87", "X-Wing")
 

@@ -1,0 +1,41 @@
+"""JSON Schemas (draft 2020-12) of every command's `-o json` output, shipped as package data.
+
+One file per command, named after the command path (`verify-kat.json` for `x0ctl verify kat`).
+They are the stable contract documented in docs/json-output.md: fields are only added, never
+renamed or removed without a new major version of x0ctl.
+
+    from x0ctl.schemas import load_schema
+    schema = load_schema("verify kat")
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+
+
+def _file_name(command: str) -> str:
+    return "-".join(command.split()) + ".json"
+
+
+# Command groups: a file `keys-backup-identity.json` is `keys backup-identity`, not `keys backup identity`.
+GROUPS = ("config", "handshake", "keys", "quorum", "rollout", "slo", "verify")
+
+
+def schema_names() -> list[str]:
+    """Every command that has a schema, as its path ("keys rotate")."""
+    names = []
+    for entry in resources.files(__name__).iterdir():
+        if entry.name.endswith(".json"):
+            stem = entry.name.removesuffix(".json")
+            group, _, rest = stem.partition("-")
+            names.append(f"{group} {rest}" if rest and group in GROUPS else stem)
+    return sorted(names)
+
+
+def load_schema(command: str) -> dict:
+    """The schema of `x0ctl <command> -o json`; raises KeyError for a command without one."""
+    entry = resources.files(__name__).joinpath(_file_name(command))
+    if not entry.is_file():
+        raise KeyError(f"no JSON schema for 'x0ctl {command}'")
+    return json.loads(entry.read_text(encoding="utf-8"))
