@@ -27,6 +27,19 @@ Examples:
   x0ctl keys verify
 """, no_args_is_help=True, add_completion=False)
 
+def _complete_key_ids(ctx: typer.Context, incomplete: str) -> list[str]:
+    """Key ids of the keystore the command line names (or the default one), for shell completion."""
+    try:
+        from x0ctl.keystore import Keystore
+
+        store = Keystore(ctx.params.get("keystore"))
+        ids = [record.id.removeprefix("sha256:")[:16] for record in store.records(store.read_state())]
+    except Exception:  # noqa: BLE001 - completion must never print an error into the shell
+        return []
+    wanted = incomplete.lower().removeprefix("sha256:")
+    return [key_id for key_id in ids if key_id.startswith(wanted)]
+
+
 KeystoreOption = Annotated[
     Path | None,
     typer.Option("--keystore", envvar="X0CTL_KEYSTORE", show_default=False,
@@ -235,7 +248,8 @@ def _record_failure(metrics_file: Path, exc: X0ctlError) -> None:
 @app.command("revoke")
 def revoke_cmd(
     ctx: typer.Context,
-    key_id: Annotated[str, typer.Argument(metavar="ID", help="Key id or a unique prefix of its hex digits.")],
+    key_id: Annotated[str, typer.Argument(metavar="ID", help="Key id or a unique prefix of its hex digits.",
+                                                autocompletion=_complete_key_ids)],
     reason: Annotated[str, typer.Option("--reason", help="Why (recorded in the history). Required.")] = "",
     keystore: KeystoreOption = None,
     wait: WaitOption = False,
@@ -303,7 +317,8 @@ def list_cmd(
 @app.command("show")
 def show_cmd(
     ctx: typer.Context,
-    key_id: Annotated[str, typer.Argument(metavar="ID", help="Key id or a unique prefix of its hex digits.")],
+    key_id: Annotated[str, typer.Argument(metavar="ID", help="Key id or a unique prefix of its hex digits.",
+                                                autocompletion=_complete_key_ids)],
     keystore: KeystoreOption = None,
     insecure_permissions: InsecureOption = False,
     output: OutputOption = None,
@@ -373,7 +388,7 @@ def history_cmd(
 @app.command("export-public")
 def export_public_cmd(
     ctx: typer.Context,
-    key_id: Annotated[str | None, typer.Argument(metavar="[ID]", help="A key id/prefix (default: the active keys).",
+    key_id: Annotated[str | None, typer.Argument(metavar="[ID]", help="A key id/prefix (default: the active keys).", autocompletion=_complete_key_ids,
                                                  show_default=False)] = None,
     purpose: Annotated[str | None, typer.Option("--purpose", metavar="kem|sig", show_default=False,
                                                 help="Only the active key of this purpose.")] = None,

@@ -44,7 +44,19 @@ TimeoutOption = Annotated[float, typer.Option("--timeout", metavar="SECONDS", he
 ReasonOption = Annotated[
     str | None, typer.Option("--reason", "-r", show_default=False, help="Why (kept in the journal with your user)."),
 ]
-IdArgument = Annotated[str, typer.Argument(metavar="ID", help="Rollout id (see 'x0ctl rollout list').")]
+def _complete_rollout_ids(ctx: typer.Context, incomplete: str) -> list[str]:
+    """Rollout ids in the state directory the command line names (or the default), newest last."""
+    try:
+        from x0ctl.rollout.journal import StateDir
+
+        ids = StateDir(ctx.params.get("state_dir")).ids()
+    except Exception:  # noqa: BLE001 - completion must never print an error into the shell
+        return []
+    return [rollout_id for rollout_id in ids if rollout_id.startswith(incomplete)]
+
+
+IdArgument = Annotated[str, typer.Argument(metavar="ID", help="Rollout id (see 'x0ctl rollout list').",
+                                           autocompletion=_complete_rollout_ids)]
 
 
 def _state_dir(path: Path | None):
@@ -393,7 +405,8 @@ def _status_table(state) -> callable:
 @app.command("status")
 def status(
     ctx: typer.Context,
-    rollout_id: Annotated[str | None, typer.Argument(metavar="[ID]", help="Default: the newest rollout.")] = None,
+    rollout_id: Annotated[str | None, typer.Argument(metavar="[ID]", help="Default: the newest rollout.",
+                                                          autocompletion=_complete_rollout_ids)] = None,
     watch: Annotated[bool, typer.Option("--watch", "-w", help="Refresh until the rollout ends.")] = False,
     state_dir: StateDirOption = None,
     output: OutputOption = None,
