@@ -208,10 +208,10 @@ def _check(status: int, what: str) -> None:
 # --- KEM ---------------------------------------------------------------------------------------
 
 
-class _KemPrivateKey(KemPrivateKey):
-    __slots__ = ("algorithm", "_scheme", "_seed", "_public", "_secret")
+class _ExpandedKey:
+    """A liboqs private key: the portable seed, the public key and liboqs' expanded secret key."""
 
-    def __init__(self, scheme: _KemScheme, seed: bytes, public: bytes, secret: bytes) -> None:
+    def __init__(self, scheme, seed: bytes, public: bytes, secret: bytes) -> None:
         self.algorithm = scheme.name
         self._scheme = scheme
         self._seed = seed
@@ -224,6 +224,8 @@ class _KemPrivateKey(KemPrivateKey):
     def seed(self) -> bytes:
         return self._seed
 
+
+class _KemPrivateKey(_ExpandedKey, KemPrivateKey):
     def decapsulate(self, ciphertext: bytes) -> bytes:
         scheme = self._scheme
         check_length(f"{self.algorithm} ciphertext", ciphertext, scheme.sizes.ciphertext)
@@ -276,22 +278,7 @@ class _KemScheme(KemScheme):
 # --- signatures ----------------------------------------------------------------------------------
 
 
-class _SigPrivateKey(SigPrivateKey):
-    __slots__ = ("algorithm", "_scheme", "_seed", "_public", "_secret")
-
-    def __init__(self, scheme: _SigScheme, seed: bytes, public: bytes, secret: bytes) -> None:
-        self.algorithm = scheme.name
-        self._scheme = scheme
-        self._seed = seed
-        self._public = public
-        self._secret = secret
-
-    def public_key(self) -> bytes:
-        return self._public
-
-    def seed(self) -> bytes:
-        return self._seed
-
+class _SigPrivateKey(_ExpandedKey, SigPrivateKey):
     def sign(self, message: bytes, context: bytes = b"") -> bytes:
         check_context(context)
         return self._scheme._sign(bytes(message), bytes(context), self._secret)
