@@ -29,7 +29,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,  # tracebacks with locals could print key material
     rich_markup_mode=None,  # plain help: rich costs ~190 ms to import, paid on every --help
-    context_settings={"help_option_names": ["-h", "--help"]},
+    # Help uses the terminal width up to 120 columns (click stops at 80 by default).
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 120},
 )
 
 LIFECYCLE, VERIFY, OPERATE, ABOUT = "Lifecycle", "Verify and diagnose", "Operate the mesh", "About"
