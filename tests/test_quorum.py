@@ -250,3 +250,45 @@ def test_no_two_values_validate_while_f_is_within_the_bound(n, data):
                 if decision is not None:
                     validated.add(decision.value)
     assert len(validated) <= 1
+
+
+def test_a_rotated_identity_signs_the_canonical_body_with_its_announcement(scheme, keys):
+    signer = Identity(scheme, keys[0])
+    rotation = signer.rotate(keys[1])
+    announcement = {"pk": rotation.public_key.hex(), "epoch": rotation.epoch, "sig": rotation.signature.hex()}
+    for payload in ({}, {"flood": True}, {"value": "\x00rotation\x00"}, {"\x00rotation\x00": 1}):
+        message = signer.sign("beacon", "n-1", 1_000, payload)
+        assert message.body == encode_body(kind="beacon", sender=signer.node_id, key_id=signer.key_id, epoch=1,
+                                           nonce="n-1", timestamp_ms=1_000, payload={**payload, "rotate": announcement})
+        assert decode_body(message.body).rotation == rotation
+    signer.rotate(keys[2])  # a new rotation is announced, not the cached previous one
+    assert decode_body(signer.sign("beacon", "n-2", 2_000, {}).body).rotation.epoch == 2
+
+
+def test_screen_decides_exactly_like_check(scheme, keys):
+    alice, bob, mallory = (Identity(scheme, key) for key in keys)
+    members = {node.node_id: node.public_key for node in (alice, bob, mallory)}
+    by_check, by_screen = (Verifier(bob.node_id, members, MessageCache(scheme)) for _ in range(2))
+    good = alice.sign("beacon", "n1", 1_000, {})
+    traffic = [(good, alice.node_id, 1_000), (good, alice.node_id, 1_100), (good, mallory.node_id, 1_200),
+               (SignedMessage(good.body, mallory.sign("beacon", "x", 1_000, {}).signature), mallory.node_id, 1_300),
+               (SignedMessage(b"{", b""), mallory.node_id, 1_400)]
+    traffic += [(alice.sign("beacon", f"f{i}", 2_000, {}), alice.node_id, 2_000) for i in range(12)]
+    for message, via, now_ms in traffic:
+        verdict = by_check.check(message, via, now_ms)
+        rejected = by_screen.screen(message, by_screen.cache.decode(message.body), via, now_ms)
+        assert (rejected is None) == verdict.accepted
+        if rejected is not None:
+            assert (rejected.reason, rejected.blamed) == (verdict.reason, verdict.blamed)
+    assert by_check.rejections == by_screen.rejections and by_check.rejections["rate_limited"] == 2
+    assert by_check.reputation.scores == by_screen.reputation.scores
+
+
+def test_nonce_memory_is_pruned_after_the_window_and_old_replays_still_refused(mesh):
+    alice, _, _, inbox, _ = mesh
+    first = alice.sign("beacon", "n1", 1_000, {})
+    assert inbox.check(first, alice.node_id, 1_000).accepted
+    later = 1_000 + 30_000 + 2_000 + 1_500  # past freshness + clock skew, and a pruning round later
+    assert inbox.check(alice.sign("beacon", "n2", later, {}), alice.node_id, later).accepted
+    assert list(inbox._seen) == [(alice.node_id, 0, "n2")]
+    assert inbox.check(first, alice.node_id, later).reason == "replay"  # refused by its age instead

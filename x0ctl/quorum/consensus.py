@@ -76,9 +76,11 @@ class QuorumTracker:
         """Count one attestation; returns (outcome, the Decision if this vote validated the event)."""
         if attester not in self.members:
             return NOT_MEMBER, None
-        if self.reputation.is_quarantined(attester):
+        if attester in self.reputation.quarantined:
             return EXCLUDED, None
-        ballots = self.votes.setdefault(event, {})
+        ballots = self.votes.get(event)
+        if ballots is None:
+            ballots = self.votes[event] = {}
         previous = ballots.get(attester)
         if previous is not None:
             if previous == value:

@@ -70,7 +70,18 @@ def encode_body(*, kind: str, sender: str, key_id: str, epoch: int, nonce: str, 
                 payload: dict) -> bytes:
     document = {"v": PROTOCOL_VERSION, "kind": kind, "sender": sender, "key": key_id, "epoch": epoch,
                 "nonce": nonce, "ts": timestamp_ms, "payload": payload}
+    return _canonical_json(document)
+
+
+def _canonical_json(document) -> bytes:
     return json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
+
+
+# Stands in for the rotation announcement while a body is encoded; the announcement (a few KB of
+# hex, the same in every message until it is dropped) is encoded once and spliced in. The encoder
+# escapes control characters, so the quoted placeholder can only come from this exact value.
+_ROTATION_PLACEHOLDER = "\x00rotation\x00"
+_ROTATION_PLACEHOLDER_JSON = _canonical_json(_ROTATION_PLACEHOLDER)
 
 
 def rotation_statement(sender: str, epoch: int, public_key: bytes) -> bytes:
@@ -157,15 +168,32 @@ class Identity:
         self.epoch = 0
         self.rotation: Rotation | None = None
         self.signed = 0
+        self._announced: tuple[Rotation, bytes] | None = None  # (rotation, its canonical JSON)
 
     def sign(self, kind: str, nonce: str, timestamp_ms: int, payload: dict) -> SignedMessage:
-        if self.rotation is not None and "rotate" not in payload:
-            payload = {**payload, "rotate": {"pk": self.rotation.public_key.hex(), "epoch": self.rotation.epoch,
-                                             "sig": self.rotation.signature.hex()}}
-        body = encode_body(kind=kind, sender=self.node_id, key_id=self.key_id, epoch=self.epoch, nonce=nonce,
-                           timestamp_ms=timestamp_ms, payload=payload)
+        rotation = self.rotation
+        if rotation is not None and "rotate" not in payload:
+            body = encode_body(kind=kind, sender=self.node_id, key_id=self.key_id, epoch=self.epoch, nonce=nonce,
+                               timestamp_ms=timestamp_ms, payload={**payload, "rotate": _ROTATION_PLACEHOLDER})
+            if body.count(_ROTATION_PLACEHOLDER_JSON) == 1:
+                body = body.replace(_ROTATION_PLACEHOLDER_JSON, self._announcement(rotation))
+            else:  # the caller's payload holds the placeholder itself: encode the slow way
+                announcement = {"pk": rotation.public_key.hex(), "epoch": rotation.epoch,
+                                "sig": rotation.signature.hex()}
+                body = encode_body(kind=kind, sender=self.node_id, key_id=self.key_id, epoch=self.epoch,
+                                   nonce=nonce, timestamp_ms=timestamp_ms, payload={**payload, "rotate": announcement})
+        else:
+            body = encode_body(kind=kind, sender=self.node_id, key_id=self.key_id, epoch=self.epoch, nonce=nonce,
+                               timestamp_ms=timestamp_ms, payload=payload)
         self.signed += 1
         return SignedMessage(body, self.private_key.sign(body, SIGNING_CONTEXT))
+
+    def _announcement(self, rotation: Rotation) -> bytes:
+        """The canonical JSON of the rotation announcement, encoded once per rotation."""
+        if self._announced is None or self._announced[0] is not rotation:
+            self._announced = (rotation, _canonical_json({"pk": rotation.public_key.hex(), "epoch": rotation.epoch,
+                                                          "sig": rotation.signature.hex()}))
+        return self._announced[1]
 
     def rotate(self, new_private_key=None) -> Rotation:
         """Move to a new key: the epoch increments and the old key signs the hand-over."""

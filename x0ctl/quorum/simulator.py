@@ -14,6 +14,7 @@ network (latency, loss and partitions follow the scenario).
 
 from __future__ import annotations
 
+import gc
 import heapq
 import math
 import random
@@ -52,6 +53,16 @@ HONEST_PROPOSAL_SLOT, CONTESTED_SLOT = 0, 1
 _DELIVER, _SYNC_BUNDLE, _BEACON, _SEND, _SYNC, _ROTATE, _PROPOSE, _ATTACK, _FLOOD, _CRASH = range(10)
 
 
+# A broadcast message in flight (a "wire") is one scheduler entry for its next receipt, not one
+# entry per receipt: the same total order of events, with a heap operation only when another event
+# falls between two receipts of this message. Its state is a list, unpacked in one step by the
+# event loop: [receipts, position of the next one, then what is the same for every receiver: the
+# message, its decoded body, the link neighbour's id, the claimed sender's index (None when not a
+# member), the neighbour's rejection counter (None when honest), whether it is an attestation].
+# Receipts are (arrival ms, sequence number, target index), sorted; wires carry honest targets only.
+_WIRE_POSITION = 1
+
+
 @dataclass
 class _Honest:
     index: int
@@ -66,7 +77,7 @@ class _Honest:
     rejoined_at: float = 0.0
     missing_since: dict = field(default_factory=dict)  # peer -> first check that found it silent
     partition_log: list = field(default_factory=list)  # (time ms, partitioned?)
-    sync_events: dict = field(default_factory=dict)  # event -> [last activity ms, attestations held]
+    sync_events: dict = field(default_factory=dict)  # event -> [last activity ms, [held attestation]]
     have: set = field(default_factory=set)  # bodies of attestations already counted
     decided_at: dict = field(default_factory=dict)
 
@@ -174,12 +185,24 @@ class Simulation:
         latency, loss, jitter = self.latency[source], self.loss, self.jitter
         partitions = self.scenario.partitions
         seq = self.seq
+        receipts = []
         for target in (self.honest_indices if targets is None else targets):
             if target == source or random_() < loss or (partitions and self._split(source, target, at)):
                 continue
             seq += 1
-            push(queue, (at + latency[target] + random_() * jitter, seq, _DELIVER, (target, message, source)))
+            receipts.append((at + latency[target] + random_() * jitter, seq, target))
         self.seq = seq
+        if targets is not None:  # a Byzantine receiver ignores what it is sent; wires carry honest receipts only
+            receipts = [receipt for receipt in receipts if receipt[2] in self._honest_set]
+        if not receipts:
+            return
+        receipts.sort()
+        decoded = self.cache.decode(message.body)
+        sender = None if decoded is None else self.index_of.get(decoded.sender)
+        attestation = decoded is not None and decoded.kind == ATTEST
+        wire = [receipts, 0, message, decoded, self.ids[source], sender, self.strategy_counts[source], attestation]
+        first_at, first_seq, _ = receipts[0]
+        push(queue, (first_at, first_seq, _DELIVER, wire))
 
     def _nonce(self) -> str:
         return f"{self.rng.getrandbits(64):016x}"
@@ -209,7 +232,7 @@ class Simulation:
         message = self._send_own(node, ATTEST, {"type": event_type, "subject": subject, "slot": slot,
                                                 "value": value}, at)
         node.have.add(message.body)
-        self._hold(node, event, message, at)
+        self._hold(node, event, message, self.cache.decode(message.body), at)
         self._count(node, node.identity.node_id, event, value, at)
 
     def _count(self, node: _Honest, attester: str, event: tuple, value: str, at: float) -> str:
@@ -230,16 +253,19 @@ class Simulation:
         if relayed and message.body in node.have:
             return
         self.deliveries += 1
-        verdict = node.verifier.check(message, self.ids[via], int(at), relayed=relayed)
-        if not verdict.accepted:
-            self._attribute(verdict.reason, via)
+        decoded = self.cache.decode(message.body)
+        rejected = node.verifier.screen(message, decoded, self.ids[via], int(at), relayed)
+        if rejected is not None:
+            self._attribute(rejected.reason, via)
             return
-        decoded = verdict.decoded
         sender = self.index_of[decoded.sender]
         if not relayed:
             node.last_heard[sender] = at
-        if decoded.kind != ATTEST:
-            return
+        if decoded.kind == ATTEST:
+            self._take_attestation(node, message, decoded, sender, at, relayed)
+
+    def _take_attestation(self, node: _Honest, message: SignedMessage, decoded, sender: int, at: float,
+                          relayed: bool) -> None:
         event, value = decoded.event, decoded.value
         node.have.add(message.body)
         if event[0] == NODE_FAILURE:
@@ -252,7 +278,7 @@ class Simulation:
                 self._reject(node, "contradicted_report", sender)
         outcome = self._count(node, decoded.sender, event, value, at)
         if outcome == COUNTED:
-            self._hold(node, event, message, at)
+            self._hold(node, event, message, decoded, at)
         if event[0] == GOVERNANCE_PROPOSAL and event not in node.attested and not node.partitioned:
             self._attest(node, event, value, at)  # endorse the first valid proposal seen for the slot
 
@@ -306,13 +332,16 @@ class Simulation:
             if event not in node.attested:
                 self._attest(node, event, "down", at)
 
-    def _hold(self, node: _Honest, event: tuple, message: SignedMessage, at: float) -> None:
+    def _hold(self, node: _Honest, event: tuple, message: SignedMessage, decoded, at: float) -> None:
+        # Kept with the message, for every anti-entropy round to read: its epoch and value, and this
+        # node's registry record of its signer (updated in place when the signer's key rotates).
+        held = (message, decoded.epoch, node.verifier.registry[decoded.sender], decoded.value)
         entry = node.sync_events.get(event)
         if entry is None:
-            node.sync_events[event] = [at, [message]]
+            node.sync_events[event] = [at, [held]]
         else:
             entry[0] = at
-            entry[1].append(message)
+            entry[1].append(held)
 
     def _sync(self, index: int, at: float) -> None:
         node = self.nodes[index]
@@ -338,15 +367,13 @@ class Simulation:
             return
         target = self.nodes[peer]
         decided = target.decided_at if isinstance(target, _Honest) else {}
-        registry, decode = node.verifier.registry, self.cache.decode
         bundle = []
-        for event, (_, messages) in node.sync_events.items():
+        for event, (_, held) in node.sync_events.items():
             settled = decided.get(event)
-            for message in messages:
-                decoded = decode(message.body)
-                if decoded.epoch < registry[decoded.sender].epoch:
+            for message, epoch, signer, value in held:
+                if epoch < signer.epoch:
                     continue  # rotation made it stale
-                if settled is not None and decoded.value == settled[0]:
+                if settled is not None and value == settled[0]:
                     continue  # the peer validated this value already; only contrary votes still matter
                 bundle.append(message)
         if bundle or reply:  # an empty push still asks the peer for its votes
@@ -487,18 +514,64 @@ class Simulation:
         if any("equivocate" in node.strategies for node in self.byzantine):
             self._push(s.attack.equivocate_at_s * 1000.0, _ATTACK, -2)
 
+        # The loop allocates and frees many small tuples but makes no reference cycles worth a
+        # collection (a whole 100-node run leaves a few dozen): the cycle collector only costs here.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            self._loop()
+        finally:
+            if collecting:
+                gc.enable()
+        if self.progress is not None:
+            self.progress(self.duration_ms, self.duration_ms)
+        return self._results()
+
+    def _loop(self) -> None:
         started, started_cpu = time.perf_counter(), time.process_time()
-        queue, nodes, pop, deliver = self.queue, self.nodes, heapq.heappop, self._deliver
+        queue, nodes, pop = self.queue, self.nodes, heapq.heappop
         end = self.duration_ms
+        # The end of the run as an entry that sorts before any event at or after it: the loop stops
+        # when it comes out, and a receipt compares against the queue's head alone to know whether
+        # it is due before everything else (the run's end included).
+        heapq.heappush(queue, (end, -1, _DELIVER, None))
         report_every, next_report = end / 100.0, 0.0
-        while queue:
-            at, _, kind, args = pop(queue)
+        replace, take_attestation = heapq.heapreplace, self._take_attestation
+        progress = self.progress
+        received = 0
+        following = None  # the next event when already taken off the queue
+        while following is not None or queue:
+            if following is None:
+                following = pop(queue)
+            at, _, kind, args = following
+            following = None
             if at >= end:
                 break
             self.now = at
             if kind == _DELIVER:
-                target, message, via = args
-                deliver(nodes[target], message, via, at)
+                # Direct receipts of a broadcast message (a wire, see `_broadcast`), in order, for as
+                # long as none of them is preceded by another event: `_deliver()` with the lookups
+                # that are the same for every receiver done once per message (the hot path).
+                receipts, position, message, decoded, via_id, sender, counts, attestation = args
+                done = len(receipts)
+                for index in range(position, done):
+                    receipt = receipts[index]
+                    if queue[0] < receipt:
+                        # Another event (or the end) comes first: it is next, this receipt is queued.
+                        done = args[_WIRE_POSITION] = index
+                        following = replace(queue, (receipt[0], receipt[1], _DELIVER, args))
+                        break
+                    at = receipt[0]
+                    node = nodes[receipt[2]]
+                    rejected = node.verifier.screen(message, decoded, via_id, int(at))
+                    if rejected is None:
+                        node.last_heard[sender] = at
+                        if attestation:
+                            take_attestation(node, message, decoded, sender, at, False)
+                    elif counts is not None:
+                        counts[rejected.reason] += 1
+                received += done - position
+                self.now = at
             elif kind == _SYNC_BUNDLE:
                 target, bundle, via, reply = args
                 node = nodes[target]
@@ -530,14 +603,12 @@ class Simulation:
             elif kind == _CRASH:
                 nodes[args[0]].crashed = True
                 self.crashed_at[args[0]] = at
-            if self.progress is not None and at >= next_report:
+            if progress is not None and at >= next_report:
                 next_report = at + report_every
-                self.progress(at, end)
+                progress(at, end)
+        self.deliveries += received
         self.loop_seconds = time.perf_counter() - started
         self.loop_cpu_seconds = time.process_time() - started_cpu
-        if self.progress is not None:
-            self.progress(end, end)
-        return self._results()
 
     # ----------------------------------------------------------------- results
 

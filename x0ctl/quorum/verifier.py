@@ -7,7 +7,6 @@ sender's quarantine, epoch (key rotation), key id, ML-DSA-65 signature, freshnes
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass, field
 
 from x0ctl.pqc.fingerprint import fingerprint
@@ -92,8 +91,10 @@ class Verifier:
         self.reputation = reputation or Reputation()
         self.rejections: dict[str, int] = {}
         self.accepted = 0
+        # (sender, epoch, nonce) -> receipt time. Insertion order is receipt order, so the oldest
+        # entries are at the front and pruning stops at the first one still inside the window.
         self._seen: dict[tuple, int] = {}
-        self._seen_order: deque = deque()
+        self._prune_at_ms = 0
 
     @property
     def members(self) -> int:
@@ -106,12 +107,20 @@ class Verifier:
         statements, counted once per (attester, event), so they skip the nonce and freshness checks
         that protect directly delivered messages; everything else applies.
         """
-        # This runs once per receipt of every message: the cache lookups are inlined.
-        body = message.body
-        cache = self.cache
-        decoded = cache._decoded.get(body, _UNSEEN)
-        if decoded is _UNSEEN:
-            decoded = cache.decode(body)
+        decoded = self.cache.decode(message.body)
+        rejected = self.screen(message, decoded, via, now_ms, relayed)
+        return Verdict(True, None, decoded) if rejected is None else rejected
+
+    def screen(self, message: SignedMessage, decoded: Decoded | None, via: str, now_ms: int,
+               relayed: bool = False) -> Verdict | None:
+        """`check()` for a caller that already holds `cache.decode(message.body)`: None when the
+        message is accepted, else the rejection. Every check of `check()` runs here, in its order.
+
+        The simulator calls this once per receipt of every message, so lookups are inlined: the
+        decoded body is the same object for every receiver of one message and is looked up once
+        by the caller, but everything that depends on this node (quarantine, registry, epoch, key
+        id, replay memory, rate limit, reputation) is checked here, per receiver.
+        """
         if decoded is None:
             return self._reject("malformed", via, now_ms)
         sender = decoded.sender
@@ -137,9 +146,10 @@ class Verifier:
                 return self._reject("stale_epoch", None if innocent else via, now_ms, decoded)
         if decoded.key_id != record.key_id:
             return self._reject("key_substitution", via, now_ms, decoded)
-        valid = cache._verified.get((record.public_key, body, message.signature, SIGNING_CONTEXT))
+        cache = self.cache
+        valid = cache._verified.get((record.public_key, message.body, message.signature, SIGNING_CONTEXT))
         if valid is None:
-            valid = cache.verify(record.public_key, body, message.signature)
+            valid = cache.verify(record.public_key, message.body, message.signature)
         else:
             cache.cache_hits += 1
         if not valid:
@@ -153,20 +163,31 @@ class Verifier:
                 # Its nonce is not consumed, so the original still gets through if it arrives later.
                 return self._reject("replay", via, now_ms, decoded)
             seen_key = (sender, epoch, decoded.nonce)
-            seen = self._seen
-            if seen_key in seen:
+            if seen_key in self._seen:
                 return self._reject("replay", via, now_ms, decoded)
-            seen[seen_key] = now_ms
-            order = self._seen_order
-            order.append((now_ms, seen_key))
-            if order[0][0] < now_ms - self.freshness_ms - CLOCK_SKEW_MS:
+            self._seen[seen_key] = now_ms
+            if now_ms >= self._prune_at_ms:
                 self._forget(now_ms)
-            if not self.rate_limiter.allow(sender, now_ms):
+            # RateLimiter.allow(), inlined (same arithmetic, in the same order, so the same decisions).
+            limiter = self.rate_limiter
+            rate = limiter.rate
+            buckets = limiter._buckets
+            bucket = buckets.get(sender)
+            if bucket is None:
+                bucket = buckets[sender] = [rate, now_ms]
+            tokens = bucket[0] + (now_ms - bucket[1]) * rate / 1000.0
+            tokens = min(tokens, rate)
+            bucket[1] = now_ms
+            if tokens >= 1.0:
+                bucket[0] = tokens - 1.0
+            else:
+                bucket[0] = tokens
                 return self._reject("rate_limited", sender, now_ms, decoded)
-            if sender in self.reputation.scores:  # only peers that were ever penalised have room to recover
-                self.reputation.reward(sender)
+            reputation = self.reputation
+            if sender in reputation.scores:  # only peers that were ever penalised have room to recover
+                reputation.reward(sender)
         self.accepted += 1
-        return Verdict(True, None, decoded)
+        return None
 
     def _accept_rotation(self, sender: str, record: MemberRecord, decoded: Decoded) -> str | None:
         """Adopt a newer key when the message carries a hand-over signed by the registered key."""
@@ -182,12 +203,19 @@ class Verifier:
         return None
 
     def _forget(self, now_ms: int) -> None:
-        # Nonces older than the freshness window can go: their timestamps are rejected anyway.
+        # Nonces received before the freshness window (plus clock skew) can go: a message carrying
+        # one has a timestamp the freshness check rejects anyway, so when pruning runs (once per
+        # second of receipt time, not per message) changes no decision, only memory.
         horizon = now_ms - self.freshness_ms - CLOCK_SKEW_MS
-        order, seen = self._seen_order, self._seen
-        while order and order[0][0] < horizon:
-            _, old = order.popleft()
-            seen.pop(old, None)
+        seen = self._seen
+        stale = []
+        for key, received_ms in seen.items():
+            if received_ms >= horizon:
+                break
+            stale.append(key)
+        for key in stale:
+            del seen[key]
+        self._prune_at_ms = now_ms + _PRUNE_EVERY_MS
 
     def _reject(self, reason: str, blamed: str | None, now_ms: int, decoded: Decoded | None = None) -> Verdict:
         self.rejections[reason] = self.rejections.get(reason, 0) + 1
@@ -196,6 +224,6 @@ class Verifier:
         return Verdict(False, reason, decoded, blamed)
 
 
-_UNSEEN = object()
+_PRUNE_EVERY_MS = 1_000
 _PENALISED = {"malformed", "forgery", "key_substitution", "replay", "stale_epoch", "future_epoch", "rate_limited",
               "not_relayable"}
