@@ -247,3 +247,29 @@ def test_auto_picks_the_faster_backend(liboqs_backend):
 def test_public_key_fingerprints_match_across_backends(openssl_backend, liboqs_backend):
     seed = hashlib.sha256(b"x0tta6bl4 node-1").digest()
     assert XWing(openssl_backend).from_seed(seed).public_key() == XWing(liboqs_backend).from_seed(seed).public_key()
+
+
+def test_liboqs_randomness_survives_an_interrupt_in_the_hook(liboqs_backend, monkeypatch):
+    """A Ctrl-C landing inside the randombytes callback must not leave liboqs with stale coins."""
+    import x0ctl.pqc.liboqs as liboqs_module
+
+    sig = liboqs_backend.sig("ML-DSA-65")
+    key = sig.from_seed(bytes(range(32)))  # installs the hook
+    real_urandom = os.urandom
+    interrupts = {"left": 0}
+
+    def interrupted_once(length):
+        if interrupts["left"]:
+            interrupts["left"] -= 1
+            raise KeyboardInterrupt
+        return real_urandom(length)
+
+    monkeypatch.setattr(liboqs_module, "os", type("os", (), {"urandom": staticmethod(interrupted_once),
+                                                            "abort": staticmethod(os.abort)}))
+    signatures = []
+    for _ in range(2):
+        interrupts["left"] = 1
+        signatures.append(key.sign(b"m"))
+    assert signatures[0] != signatures[1]  # hedged: each signing still drew fresh randomness
+    assert all(sig.verify(key.public_key(), b"m", s) for s in signatures)
+    assert sig.from_seed(bytes(range(32))).public_key() == key.public_key()  # seeded path untouched

@@ -167,15 +167,26 @@ _hook_lock = threading.Lock()
 
 
 def _randombytes(buffer, length):
-    pending = getattr(_seeded, "pending", None)
-    if pending is not None:
-        chunk, _seeded.pending = pending[:length], pending[length:]
-        if len(chunk) != length:
-            _seeded.underflow = True
-            chunk = chunk + os.urandom(length - len(chunk))
-    else:
-        chunk = os.urandom(length)
-    ctypes.memmove(buffer, chunk, length)
+    # ctypes swallows an exception escaping a callback and liboqs would go on with whatever the
+    # buffer held: a KeyboardInterrupt here would mean unhedged signatures and reused coins.
+    # So every path fills the buffer from the kernel, and if even that fails, fail closed.
+    try:
+        pending = getattr(_seeded, "pending", None)
+        if pending is not None:
+            chunk, _seeded.pending = pending[:length], pending[length:]
+            if len(chunk) != length:
+                _seeded.underflow = True
+                chunk = chunk + os.urandom(length - len(chunk))
+        else:
+            chunk = os.urandom(length)
+        ctypes.memmove(buffer, chunk, length)
+    except BaseException:  # noqa: BLE001 - see above
+        if getattr(_seeded, "pending", None) is not None:
+            _seeded.underflow = True  # a seeded call must not succeed on substituted bytes
+        try:
+            ctypes.memmove(buffer, os.urandom(length), length)
+        except BaseException:  # noqa: BLE001
+            os.abort()
 
 
 _randombytes_c = _RANDOMBYTES_CB(_randombytes)
