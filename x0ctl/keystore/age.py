@@ -384,9 +384,17 @@ class HybridIdentity:
 
 
 def scrypt_key(passphrase: bytes, salt: bytes, work_factor: int) -> bytes:
-    n = 1 << work_factor
-    return hashlib.scrypt(passphrase, salt=SCRYPT_LABEL + salt, n=n, r=8, p=1, dklen=32,
-                          maxmem=128 * 8 * (n + 4) + (1 << 20))
+    """The age scrypt wrapping key (N = 2^work_factor, r = 8, p = 1).
+
+    cryptography's Scrypt, not hashlib's: hashlib refuses maxmem >= 2 GiB, which made work
+    factors 21 and 22 (valid in age, up to 4 GiB) fail; the work factor is bounded by the callers.
+    """
+    from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+
+    try:
+        return Scrypt(salt=SCRYPT_LABEL + salt, length=32, n=1 << work_factor, r=8, p=1).derive(passphrase)
+    except MemoryError:
+        raise AgeError(f"not enough memory for scrypt work factor {work_factor}") from None
 
 
 class ScryptRecipient:
