@@ -177,10 +177,13 @@ class TestPeerPin:
         suite = hybrid_suite(openssl_backend)
         identity = Identity.generate(suite)
         digits = identity.fingerprint.removeprefix("sha256:")
-        for text in (identity.fingerprint, digits[:8], digits.upper()[:20], "sha256:" + digits[:12]):
+        for text in (identity.fingerprint, digits[:32], digits.upper()[:40], "sha256:" + digits[:32]):
             assert PeerPin(fingerprints=[text]).allows("ML-DSA-65", identity.public_key), text
+        for short in (digits[:8], digits[:31], "sha256:" + digits[:12]):  # grindable: refused outright
+            with pytest.raises(UsageError, match="32 hex digits"):
+                PeerPin(fingerprints=[short])
         other = Identity.generate(suite)
-        assert not PeerPin(fingerprints=[digits[:16]]).allows("ML-DSA-65", other.public_key)
+        assert not PeerPin(fingerprints=[digits[:32]]).allows("ML-DSA-65", other.public_key)
         assert not PeerPin([identity.public_key]).allows("ML-DSA-65", other.public_key)
         # the algorithm is bound into the fingerprint
         assert not PeerPin(fingerprints=[identity.fingerprint]).allows("ML-DSA-87", identity.public_key)

@@ -149,7 +149,7 @@ def test_serve_prints_the_identity_of_its_key_file(server, identity_files):
 
 def test_probe_pinned_by_fingerprint_prefix(cli, server):
     data = cli.json("handshake", "probe", server.address, *RELAXED, "--count", "4", "--peer-fingerprint",
-                    server.identity[:7 + 20], "--backend", "openssl")
+                    server.identity[:7 + 32], "--backend", "openssl")
     assert data["successes"] == 4 and data["failures"] == {} and data["pinned"] is True
     assert data["peer_fingerprints"] == [server.identity]
     assert 0 < data["latency_ms"]["p50"] <= data["latency_ms"]["p95"] <= data["latency_ms"]["max"]

@@ -18,7 +18,7 @@ The mesh's channel handshake: X-Wing (ML-KEM-768 + X25519) key exchange, both si
 Examples:
   x0ctl handshake selftest --count 1000 --negative
   x0ctl handshake serve --listen 127.0.0.1:7443
-  x0ctl handshake probe 127.0.0.1:7443 --peer-fingerprint sha256:3f9a1c2b --count 50
+  x0ctl handshake probe 127.0.0.1:7443 --peer-fingerprint sha256:3f9a1c2b7d4e5f60718293a4b5c6d7e8 --count 50
 """, no_args_is_help=True)
 
 DISABLE_PQC_VAR = "X0TTA6BL4_DISABLE_PQC"
@@ -312,7 +312,7 @@ def probe(
     peer_key: Annotated[Path | None, typer.Option("--peer-key", help="Expected responder public key (PEM or raw).",
                                                   show_default=False)] = None,
     peer_fingerprint: Annotated[str | None, typer.Option(
-        "--peer-fingerprint", help="Expected responder fingerprint, sha256:<hex> or a prefix of >= 8 hex digits.",
+        "--peer-fingerprint", help="Expected responder fingerprint, sha256:<64 hex> or a prefix of >= 32 hex digits.",
         show_default=False)] = None,
     identity: IdentityOption = None,
     timeout: Annotated[float, typer.Option("--timeout", min=0.05, help="Seconds per handshake (connect + "
@@ -332,7 +332,7 @@ def probe(
     The responder's identity is pinned like known_hosts: with --peer-key or --peer-fingerprint any other key fails with unknown_peer; without them the first identity seen is pinned for the rest of the run (and a warning says so). Exit 1 on any failed check (a wrong identity, an SLO breach), 4 when the peer cannot be reached at all.
 
     Examples:
-      x0ctl handshake probe 10.0.0.7:7443 --peer-fingerprint sha256:3f2a...
+      x0ctl handshake probe 10.0.0.7:7443 --peer-fingerprint sha256:3f2a9c1b7d4e5f60718293a4b5c6d7e8
       x0ctl handshake probe 127.0.0.1:7443 --count 100 --peer-key peer.pub.pem -o json
     """
     from x0ctl.handshake import PeerPin, normalize_fingerprint

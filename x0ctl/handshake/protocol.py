@@ -47,7 +47,9 @@ CLIENT_CONTEXT = b"x0ctl-handshake-v1 client"
 PHASES = ("keygen", "encapsulate", "decapsulate", "sign", "verify", "kdf")
 DEFAULT_REPLAY_WINDOW = 30.0
 DEFAULT_REPLAY_CAPACITY = 100_000
-MIN_FINGERPRINT_PREFIX = 8
+# A pin is an authentication decision: a short prefix can be matched by grinding keys (8 hex
+# digits: ~2^32 keygens, a few dollars of compute). 32 hex digits = 128 bits.
+MIN_FINGERPRINT_PREFIX = 32
 
 _SHA256 = hashes.SHA256()
 _clock = time.perf_counter
@@ -83,7 +85,7 @@ class Identity:
 
 
 def normalize_fingerprint(text: str) -> str:
-    """`sha256:<hex>` or a hex prefix (>= 8 digits) -> lowercase hex prefix; UsageError otherwise."""
+    """`sha256:<hex>` or a hex prefix (>= MIN_FINGERPRINT_PREFIX digits) -> lowercase hex prefix; UsageError otherwise."""
     value = text.strip().lower().removeprefix(PREFIX)
     if len(value) < MIN_FINGERPRINT_PREFIX or len(value) > 64 or not set(value) <= set(string.hexdigits.lower()):
         raise UsageError(f"{text!r} is not a key fingerprint: expected sha256:<64 hex> or at least "
