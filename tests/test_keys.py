@@ -478,3 +478,34 @@ def test_validity_sets_not_after_and_verify_notes_expiry(generated, ks):
     (ks / "state.json").write_text(json.dumps(state))
     report = generated.json("verify")
     assert report["ok"] and any("expired" in note for note in report["notes"])
+
+
+def test_restore_never_replaces_a_keystore_created_while_it_waited(tmp_path, monkeypatch):
+    """A `keys generate` that commits just before restore takes the lock must win, not be deleted."""
+    from x0ctl.errors import UsageError
+    from x0ctl.keystore import Keystore, generate
+    from x0ctl.keystore import store as store_module
+    from x0ctl.keystore.fsutil import KeystoreLock, make_private_dir
+    from x0ctl.pqc import get_backend
+
+    backend = get_backend("openssl")
+    source = Keystore(tmp_path / "source", backend=backend)
+    generate(source)
+    payload = source.snapshot()
+    target = tmp_path / "target"
+    make_private_dir(target)  # provisioned, still empty
+    created = {}
+
+    class GenerateFirst(KeystoreLock):
+        def acquire(self):
+            if "done" not in created:
+                created["done"] = True  # generate takes this lock too: only the first acquire races
+                created.update(generate(Keystore(target, backend=backend)))
+            super().acquire()
+
+    monkeypatch.setattr(store_module, "KeystoreLock", GenerateFirst)
+    with pytest.raises(UsageError, match="refusing to overwrite"):
+        store_module.restore(payload, target, backend=backend)
+    ids_now = {record.id for record in Keystore(target, backend=backend).records(Keystore(target).read_state())}
+    assert {key["id"] for key in created["created"]} <= ids_now
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["source", "target"]  # no staging left behind

@@ -576,9 +576,9 @@ def restore(payload: bytes, target: Path, *, backend=None, force: bool = False, 
             insecure_permissions: bool = False) -> dict:
     """Restore a decrypted backup into `target` after verifying it; the target changes atomically.
 
-    The archive is unpacked into a sibling directory and verified there. An absent or empty target
-    is replaced by one rename. With `force`, an existing keystore is swapped out by one atomic
-    exchange (renameat2) and kept as `<target>.replaced-<time>`; nothing is ever deleted.
+    The archive is unpacked into a sibling directory and verified there, then swapped in under the
+    target's lock by one atomic exchange (renameat2). An empty target is discarded; with `force`,
+    an existing keystore is kept as `<target>.replaced-<time>`; no keys are ever deleted.
     """
     target = Path(target).expanduser().absolute()
     make_private_dir(target.parent)
@@ -592,15 +592,14 @@ def restore(payload: bytes, target: Path, *, backend=None, force: bool = False, 
             raise CheckFailed(f"the backup does not verify ({len(report.problems)} problem(s)): {report.problems[0]}")
         result = {"keystore": str(target), "replaced": None, "keys": report.keys_checked,
                   "history_entries": report.history_entries}
-        if not target.exists():
-            os.rename(staging, target)
-            fsync_dir(target.parent)
-            return result
-        occupied = [p.name for p in target.iterdir() if p.name != LOCK_NAME]
-        if occupied and not force:
-            raise UsageError(f"refusing to overwrite the existing keystore at {target}",
-                             hint="restore into an empty --keystore, or pass --force to move the current one aside")
+        # Decide under the target's lock: a `keys generate` committing between an unlocked check
+        # and the swap would otherwise be replaced, and its keys deleted (found in review).
+        make_private_dir(target)
         with KeystoreLock(target, exclusive=True, wait=wait):
+            occupied = [p.name for p in target.iterdir() if p.name != LOCK_NAME]
+            if occupied and not force:
+                raise UsageError(f"refusing to overwrite the existing keystore at {target}",
+                                 hint="restore into an empty --keystore, or pass --force to move the current one aside")
             stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
             aside = target.parent / f"{target.name}.replaced-{stamp}"
             serial = 1
@@ -615,8 +614,8 @@ def restore(payload: bytes, target: Path, *, backend=None, force: bool = False, 
                 if aside is not None:
                     os.rename(staging, aside)
                     fsync_dir(target.parent)
-                else:
-                    shutil.rmtree(staging)
+                elif {p.name for p in staging.iterdir()} <= {LOCK_NAME}:
+                    shutil.rmtree(staging)  # the empty directory that stood at the target
                     staging_holds_old = False
             else:  # no renameat2 on this kernel/filesystem: two renames, documented crash window
                 os.rename(target, aside or staging.with_name(staging.name + ".old"))
