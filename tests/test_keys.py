@@ -509,3 +509,26 @@ def test_restore_never_replaces_a_keystore_created_while_it_waited(tmp_path, mon
     ids_now = {record.id for record in Keystore(target, backend=backend).records(Keystore(target).read_state())}
     assert {key["id"] for key in created["created"]} <= ids_now
     assert sorted(p.name for p in tmp_path.iterdir()) == ["source", "target"]  # no staging left behind
+
+
+def test_entries_signed_by_a_revoked_signing_key_are_rejected(tmp_path):
+    """Un-revoking a compromised key by editing state.json must not let it sign history again."""
+    from x0ctl.keystore import Keystore, generate, revoke, rotate
+    from x0ctl.pqc import get_backend
+
+    path = tmp_path / "ks"
+    store = Keystore(path, backend=get_backend("openssl"))
+    generate(store)
+    state = json.loads((path / "state.json").read_text())
+    compromised = next(k["id"] for k in state["keys"] if k["purpose"] == "sig" and k["state"] == "active")
+    revoke(store, compromised, reason="compromised")
+    assert store.verify().ok
+    state = json.loads((path / "state.json").read_text())
+    for key in state["keys"]:
+        if key["purpose"] == "sig":
+            key["state"] = "active" if key["id"] == compromised else "pending"
+    (path / "state.json").write_text(json.dumps(state, indent=2, sort_keys=True) + "\n")
+    rotate(store, purpose="kem")  # signs its history entry with the un-revoked key
+    report = store.verify()
+    assert not report.ok
+    assert any("which an earlier entry revoked" in problem for problem in report.problems), report.problems

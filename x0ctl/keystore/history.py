@@ -58,6 +58,7 @@ def verify_chain(lines: list[bytes], *, sig_public_keys: dict[str, bytes], verif
     """(problems, trusted signing key ids). `sig_public_keys`: every sig key id -> raw public key."""
     problems: list[str] = []
     trusted: set[str] = set()
+    revoked: set[str] = set()
     prev = GENESIS_PREV
     for index, line in enumerate(lines[:committed_count]):
         where = f"history entry {index + 1}"
@@ -77,12 +78,16 @@ def verify_chain(lines: list[bytes], *, sig_public_keys: dict[str, bytes], verif
         genesis = index == 0 and entry.get("purpose") == "sig" and entry.get("new_id") == signer
         if signer not in trusted and not genesis:
             problems.append(f"{where}: signed by {str(signer)[:23]}, which no earlier entry introduced")
+        elif signer in revoked:  # a revoked key may sign its own revocation, never anything after it
+            problems.append(f"{where}: signed by {str(signer)[:23]}, which an earlier entry revoked")
         elif signer not in sig_public_keys:
             problems.append(f"{where}: signing key {str(signer)[:23]} is missing from the keystore")
         elif not verify(sig_public_keys[signer], canonical(entry), signature):
             problems.append(f"{where}: signature does not verify (entry edited)")
         if entry.get("purpose") == "sig" and entry.get("new_id"):
             trusted.add(entry["new_id"])
+        if entry.get("event") == "revoke" and entry.get("purpose") == "sig":
+            revoked.add(entry.get("old_id"))
         prev = entry_hash(line)
     if len(lines) < committed_count:
         problems.append(f"history truncated: {len(lines)} entries, state.json records {committed_count}")
