@@ -95,6 +95,8 @@ def load_config(path: Path | None = None, known_keys: Callable[[], set[str]] | N
     path = path or config_path()
     try:
         text = path.read_text()
+    except UnicodeDecodeError:
+        raise UsageError(f"{path}: not a UTF-8 text file") from None
     except FileNotFoundError:
         if os.environ.get(CONFIG_ENV):
             raise IOFailure(f"{path}: config file named by {CONFIG_ENV} does not exist") from None

@@ -555,6 +555,8 @@ def backup_cmd(
                       if line.strip() and not line.strip().startswith("#")]
         except OSError as exc:
             raise UsageError(f"cannot read {recipients_file}: {exc.strerror or exc}") from None
+        except UnicodeDecodeError:
+            raise UsageError(f"{recipients_file}: not a text file of age recipients") from None
     recipients += [age.HybridRecipient.parse(text) for text in texts]
     secret = _read_passphrase(passphrase_file, passphrase_env)
     if secret is None and (passphrase or not recipients):
@@ -606,6 +608,8 @@ def restore_cmd(
             identities += age.read_identity_file(path.read_text())
         except OSError as exc:
             raise UsageError(f"cannot read identity file {path}: {exc.strerror or exc}") from None
+        except UnicodeDecodeError:
+            raise UsageError(f"{path}: not an age identity file (not text)") from None
     secret = _read_passphrase(passphrase_file, passphrase_env)
     if secret is None and not identities:
         secret = _prompt_passphrase(confirm=False)

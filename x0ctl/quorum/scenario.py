@@ -203,6 +203,8 @@ def load_scenario(path: str | Path, base: Scenario | None = None) -> Scenario:
         text = path.read_text()
     except OSError as exc:
         raise IOFailure(f"cannot read scenario {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"{path}: not a UTF-8 text file") from None
     try:
         document = yaml.safe_load(text)
     except yaml.YAMLError as exc:

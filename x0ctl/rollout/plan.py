@@ -445,6 +445,8 @@ def load_plan(path: str | Path, overrides: dict | None = None) -> Plan:
         text = Path(path).read_text()
     except OSError as exc:
         raise UsageError(f"cannot read plan {source}: {exc.strerror or type(exc).__name__}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"{source}: not a UTF-8 text file") from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -492,6 +492,8 @@ def load_spec(path: str | Path) -> Spec:
         text = path.read_text()
     except OSError as exc:
         raise UsageError(f"cannot read SLO spec {source}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"{source}: not a UTF-8 text file") from None
     try:
         documents = [d for d in yaml.safe_load_all(text) if d is not None]
     except yaml.YAMLError as exc:
