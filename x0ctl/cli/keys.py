@@ -141,12 +141,12 @@ def generate_cmd(
       x0ctl keys generate --node node-17
       x0ctl keys generate --keystore /var/lib/x0ctl/keys -o json
     """
-    from x0ctl.keystore import generate, parse_duration
+    from x0ctl.keystore import generate, parse_validity
 
     app_ = get_app(ctx, output)
     store = _store(ctx, keystore, wait=wait, insecure=insecure_permissions)
     result = generate(store, node=node, force=force, reason=reason,
-                      validity=parse_duration(validity) if validity else None)
+                      validity=parse_validity(validity) if validity else None)
 
     def table(console) -> None:
         console.print(f"Keystore {result['keystore']} (node {result['node']}, epoch {result['epoch']})")
@@ -187,7 +187,7 @@ def rotate_cmd(
       x0ctl keys rotate --purpose kem --stage prepare
       x0ctl keys rotate --purpose sig --dry-run -o json
     """
-    from x0ctl.keystore import parse_duration, rotate
+    from x0ctl.keystore import parse_duration, parse_validity, rotate
 
     app_ = get_app(ctx, output)
     older_than = parse_duration(if_older_than) if if_older_than is not None else None
@@ -196,7 +196,7 @@ def rotate_cmd(
     try:
         store = _store(ctx, keystore, wait=wait, insecure=insecure_permissions)
         result = rotate(store, purpose=purpose, stage=stage, older_than=older_than, keep=keep, dry_run=dry_run,
-                        reason=reason, validity=parse_duration(validity) if validity else None)
+                        reason=reason, validity=parse_validity(validity) if validity else None)
     except X0ctlError as exc:
         if metrics_file is not None and not dry_run:
             _record_failure(metrics_file, exc)

@@ -17,6 +17,7 @@ from x0ctl.keystore.store import (
     default_path,
     keystore_health,
     parse_duration,
+    parse_validity,
     restore,
 )
 
@@ -28,6 +29,7 @@ __all__ = [
     "generate",
     "keystore_health",
     "parse_duration",
+    "parse_validity",
     "resolve",
     "restore",
     "revoke",

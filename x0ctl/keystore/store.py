@@ -91,6 +91,17 @@ _DURATION_RE = re.compile(r"^\s*(\d+)\s*([smhdw]?)\s*$")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
+MAX_VALIDITY = 100 * 365 * 86400  # beyond this a date no longer means anything (and overflows)
+
+
+def parse_validity(text: str) -> int:
+    """--validity: a positive duration of at most 100 years."""
+    seconds = parse_duration(text)
+    if not 0 < seconds <= MAX_VALIDITY:
+        raise UsageError(f"--validity {text!r}: must be more than 0 and at most 100 years")
+    return seconds
+
+
 def parse_duration(text: str) -> int:
     """Seconds in `30d`, `12h`, `90m`, `45s`, `2w` (a bare number is seconds)."""
     match = _DURATION_RE.match(text or "")
@@ -207,6 +218,12 @@ class Keystore:
         if not isinstance(state, dict) or state.get("format") != FORMAT:
             raise CheckFailed(f"{self.path / STATE_NAME}: unknown keystore format {state.get('format')!r}"
                               if isinstance(state, dict) else f"{self.path / STATE_NAME}: not a keystore state")
+        history = state.get("history")
+        if (not isinstance(state.get("keys"), list) or not all(isinstance(k, dict) for k in state["keys"])
+                or not isinstance(history, dict) or not isinstance(history.get("count"), int)
+                or not isinstance(history.get("head"), str) or not isinstance(state.get("epoch"), int)):
+            raise CheckFailed(f"{self.path / STATE_NAME}: damaged keystore state (keys, history or epoch malformed)",
+                              hint="restore from a backup, or see docs/keys.md 'Recovery'")
         return state
 
     def _history_lines(self) -> list[bytes]:
@@ -226,7 +243,10 @@ class Keystore:
             yield state, lines
 
     def records(self, state: dict) -> list[KeyRecord]:
-        return [KeyRecord.from_dict(item) for item in state["keys"]]
+        try:
+            return [KeyRecord.from_dict(item) for item in state["keys"]]
+        except (KeyError, TypeError, ValueError):
+            raise CheckFailed(f"{self.path / STATE_NAME}: damaged key record in the keystore state") from None
 
     # ------------------------------------------------------------------ key material
 
