@@ -62,7 +62,10 @@ IdArgument = Annotated[str, typer.Argument(metavar="ID", help="Rollout id (see '
 def _state_dir(path: Path | None):
     from x0ctl.rollout import StateDir
 
-    return StateDir(path)
+    directory = StateDir(path)
+    if directory.root.exists() and not directory.root.is_dir():
+        raise UsageError(f"--state-dir {directory.root} is not a directory")
+    return directory
 
 
 def _client(url: str | None, timeout: float):
@@ -459,7 +462,10 @@ def list_command(
     from x0ctl.rollout import list_states
 
     directory = _state_dir(state_dir)
-    states = [s.to_dict() for s in list_states(directory)]
+    damaged: list[str] = []
+    states = [s.to_dict() for s in list_states(directory, damaged=damaged)]
+    for rollout_id in damaged:
+        current.warn(f"rollout {rollout_id!r}: damaged journal, not listed (see 'x0ctl rollout history {rollout_id}')")
     for item in states:
         item.pop("gates", None)
 
@@ -492,6 +498,9 @@ def history(
     current = get_app(ctx, output)
     directory = _state_dir(state_dir)
     events = directory.journal(rollout_id).events()
+    from x0ctl.rollout.journal import replay
+
+    replay(rollout_id, events)  # a damaged journal is an error here too, not a half-rendered history
 
     def table(console) -> None:
         for event in events:

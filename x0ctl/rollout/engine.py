@@ -46,13 +46,15 @@ def load_state(state_dir: StateDir, rollout_id: str) -> RolloutState:
     return replay(rollout_id, state_dir.journal(rollout_id).events())
 
 
-def list_states(state_dir: StateDir) -> list[RolloutState]:
+def list_states(state_dir: StateDir, damaged: list[str] | None = None) -> list[RolloutState]:
+    """Every readable rollout; the ids of unreadable journals are appended to `damaged`."""
     states = []
     for rollout_id in state_dir.ids():
         try:
             states.append(load_state(state_dir, rollout_id))
         except (UsageError, IOFailure):
-            continue
+            if damaged is not None:
+                damaged.append(rollout_id)
     return states
 
 

@@ -216,69 +216,82 @@ class RolloutState:
 
 
 def replay(rollout_id: str, events: list[dict]) -> RolloutState:
+    """The rollout's state from its journal; a damaged journal is a UsageError naming the event."""
+    if not events or events[0].get("type") != "created" or not isinstance(events[0].get("plan"), dict):
+        raise UsageError(f"rollout {rollout_id!r}: the journal is damaged (it does not start with a 'created' event "
+                         "holding the plan)")
     state = RolloutState(rollout_id)
-    for event in events:
-        state.events += 1
-        state.updated = event.get("ts")
-        kind = event["type"]
-        if kind == "created":
-            state.plan = event.get("plan", {})
-            state.created = event.get("ts")
-            state.status = "running"
-            state.replay = event.get("replay")
-        elif kind == "step-intent":
-            state.intended_step = int(event["step"]) - 1
-        elif kind == "rollback-intent":
-            state.rollback_started = {"cause": event.get("cause"), "reason": event.get("reason")}
-        elif kind == "step":
-            state.step_index = int(event["step"]) - 1
-            state.intended_step = state.step_index
-            state.weight = int(event["weight"])
-            state.max_weight = max(state.max_weight, state.weight)
-            state.step_started = event.get("started")
-            state.gates_after = event.get("gates_after")
-            state.bake_until = event.get("bake_until")
-            state.streaks = {}
-            state.advance_requested = False
-            state.status = "running"
-        elif kind == "gate":
-            name = event.get("gate")
-            state.last_gates[name] = {k: v for k, v in event.items() if k not in ("type",)}
-            verdict = event.get("verdict")
-            streak = state.streaks.get(name)
-            if verdict == "pass":
-                state.streaks[name] = ["pass", 0]
-            elif streak and streak[0] == verdict:
-                streak[1] += 1
-            else:
-                state.streaks[name] = [verdict, 1]
-        elif kind == "operator":
-            action = event.get("action")
-            if action == "promote":
-                state.advance_requested = True
-                state.full_promotion_requested = state.full_promotion_requested or bool(event.get("full"))
-            if action in ("pause", "abort", "rollback", "promote") and not state.finished:
-                state.pending_operator.append(event)
-            if action == "resume":
-                state.pending_operator = [e for e in state.pending_operator if e.get("action") != "pause"]
-        elif kind == "handled":
-            state.pending_operator = [e for e in state.pending_operator if e.get("ts") != event.get("operator_ts")
-                                      or e.get("action") != event.get("action")]
-        elif kind == "paused":
-            state.status = "paused"
-            state.cause, state.reason = event.get("cause"), event.get("reason")
-        elif kind == "resumed":
-            state.status = "running"
-            state.cause = state.reason = None
-        elif kind == "promoted":
-            state.status, state.weight = "promoted", 100
-            state.cause, state.reason = None, event.get("reason")
-        elif kind == "rolled-back":
-            state.rollback_started = None
-            state.status, state.weight = "rolled-back", 0
-            state.cause, state.reason = event.get("cause"), event.get("reason")
-        elif kind == "failed":
-            state.rollback_started = None
-            state.status = "failed"
-            state.cause, state.reason = "error", event.get("reason")
+    for number, event in enumerate(events, start=1):
+        try:
+            _apply(state, event)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise UsageError(f"rollout {rollout_id!r}: journal event {number} ({event.get('type')!r}) is damaged: "
+                             f"{type(exc).__name__} {exc}") from None
     return state
+
+
+def _apply(state: RolloutState, event: dict) -> None:
+    """Fold one journal event into the state."""
+    state.events += 1
+    state.updated = event.get("ts")
+    kind = event["type"]
+    if kind == "created":
+        state.plan = event.get("plan", {})
+        state.created = event.get("ts")
+        state.status = "running"
+        state.replay = event.get("replay")
+    elif kind == "step-intent":
+        state.intended_step = int(event["step"]) - 1
+    elif kind == "rollback-intent":
+        state.rollback_started = {"cause": event.get("cause"), "reason": event.get("reason")}
+    elif kind == "step":
+        state.step_index = int(event["step"]) - 1
+        state.intended_step = state.step_index
+        state.weight = int(event["weight"])
+        state.max_weight = max(state.max_weight, state.weight)
+        state.step_started = event.get("started")
+        state.gates_after = event.get("gates_after")
+        state.bake_until = event.get("bake_until")
+        state.streaks = {}
+        state.advance_requested = False
+        state.status = "running"
+    elif kind == "gate":
+        name = event.get("gate")
+        state.last_gates[name] = {k: v for k, v in event.items() if k not in ("type",)}
+        verdict = event.get("verdict")
+        streak = state.streaks.get(name)
+        if verdict == "pass":
+            state.streaks[name] = ["pass", 0]
+        elif streak and streak[0] == verdict:
+            streak[1] += 1
+        else:
+            state.streaks[name] = [verdict, 1]
+    elif kind == "operator":
+        action = event.get("action")
+        if action == "promote":
+            state.advance_requested = True
+            state.full_promotion_requested = state.full_promotion_requested or bool(event.get("full"))
+        if action in ("pause", "abort", "rollback", "promote") and not state.finished:
+            state.pending_operator.append(event)
+        if action == "resume":
+            state.pending_operator = [e for e in state.pending_operator if e.get("action") != "pause"]
+    elif kind == "handled":
+        state.pending_operator = [e for e in state.pending_operator if e.get("ts") != event.get("operator_ts")
+                                  or e.get("action") != event.get("action")]
+    elif kind == "paused":
+        state.status = "paused"
+        state.cause, state.reason = event.get("cause"), event.get("reason")
+    elif kind == "resumed":
+        state.status = "running"
+        state.cause = state.reason = None
+    elif kind == "promoted":
+        state.status, state.weight = "promoted", 100
+        state.cause, state.reason = None, event.get("reason")
+    elif kind == "rolled-back":
+        state.rollback_started = None
+        state.status, state.weight = "rolled-back", 0
+        state.cause, state.reason = event.get("cause"), event.get("reason")
+    elif kind == "failed":
+        state.rollback_started = None
+        state.status = "failed"
+        state.cause, state.reason = "error", event.get("reason")
