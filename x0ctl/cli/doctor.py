@@ -132,7 +132,11 @@ def _keystore(check, path: str | None) -> dict:
     from x0ctl.keystore import keystore_health
 
     summary = keystore_health(path)
-    if not summary["exists"]:
+    from pathlib import Path
+
+    if not summary["exists"] and Path(summary["keystore"]).exists() and not Path(summary["keystore"]).is_dir():
+        check("keystore", "fail", f"{summary['keystore']} is not a directory (check --keystore / X0CTL_KEYSTORE)")
+    elif not summary["exists"]:
         check("keystore", "info", f"none at {summary['keystore']} (create one with `x0ctl keys generate`)")
     elif summary["ok"]:
         active = ", ".join(f"{purpose} v{info['version']} {str(info['id'])[7:23]}"

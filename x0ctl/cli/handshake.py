@@ -74,6 +74,21 @@ def _refuse_fallback(command: str) -> None:
         )
 
 
+def _check_pushgateway(url: str | None) -> None:
+    """Refuse a malformed --pushgateway before any handshake runs, not after all of them."""
+    if url is None:
+        return
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in url):
+        raise UsageError(f"--pushgateway {url!r} is not an http(s) URL")
+
+
 def _publish(metrics, metrics_file: Path | None, pushgateway: str | None, job: str) -> dict:
     published: dict = {"file": None, "pushgateway": None}
     if metrics_file is not None:
@@ -115,6 +130,7 @@ def selftest(
     from x0ctl.handshake.selftest import run_selftest
 
     app_ = get_app(ctx, output)
+    _check_pushgateway(pushgateway)
     fallback = _fallback_enabled()
     if fallback:
         from x0ctl.pqc.guard import refuse_test_override_in_production
@@ -249,6 +265,7 @@ def serve(
     from x0ctl.handshake.net import HandshakeServer, ServerSettings, parse_address
 
     app_ = get_app(ctx, output)
+    _check_pushgateway(pushgateway)
     _refuse_fallback("serve")
     host, port = parse_address(listen)
     suite = _hybrid_suite(app_, backend)
@@ -344,8 +361,11 @@ def probe(
     from x0ctl.pqc.fingerprint import fingerprint
 
     app_ = get_app(ctx, output)
+    _check_pushgateway(pushgateway)
     _refuse_fallback("probe")
     host, port = parse_address(target)
+    if port == 0:
+        raise UsageError(f"{target!r}: port 0 is not a destination")
     suite = _hybrid_suite(app_, backend)
     pin = None
     if peer_key is not None or peer_fingerprint is not None:

@@ -16,7 +16,7 @@ from typing import Annotated
 import typer
 
 from x0ctl.cli.app import OutputOption, get_app
-from x0ctl.errors import UsageError
+from x0ctl.errors import IOFailure, UsageError
 
 HELP = """Staged canary rollouts gated on SLOs, with automatic rollback.
 
@@ -40,7 +40,8 @@ PrometheusOption = Annotated[
     typer.Option("--prometheus", "-p", envvar="X0CTL_PROMETHEUS_URL", show_default=False, metavar="URL",
                  help="Prometheus-API base URL. Default: the plan's, else http://127.0.0.1:9090."),
 ]
-TimeoutOption = Annotated[float, typer.Option("--timeout", metavar="SECONDS", help="Per-query timeout.")]
+TimeoutOption = Annotated[float, typer.Option("--timeout", metavar="SECONDS", min=0.001, max=3600,
+                                              help="Per-query timeout.")]
 ReasonOption = Annotated[
     str | None, typer.Option("--reason", "-r", show_default=False, help="Why (kept in the journal with your user)."),
 ]
@@ -654,5 +655,9 @@ def plan_command(
             console.print(f"gate {check['gate']}: {check['verdict']} ({check['reason']})", markup=False)
 
     current.emit(data, table)
-    verdicts = {c["verdict"] for c in checks}
-    raise typer.Exit(4 if "error" in verdicts else 6 if "inconclusive" in verdicts else 0)
+    failed = [c for c in checks if c["verdict"] == "error"]
+    if failed:
+        raise IOFailure(f"gate {failed[0]['gate']!r} could not be evaluated: {failed[0]['reason']}"
+                        + (f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""))
+    if any(c["verdict"] == "inconclusive" for c in checks):
+        raise typer.Exit(6)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from x0ctl.errors import IOFailure, UsageError
 
+MAX_NODES = 5000  # ~2 s of CPU per simulated second at this size; beyond it is a typo, not a plan
 STRATEGIES = ("silent", "false_report", "replay", "forge", "key_substitution", "flood", "equivocate")
 # The default mix: Byzantine nodes take these in turn, so every attack is present in one run.
 MIXED = STRATEGIES
@@ -75,8 +76,8 @@ class Scenario:
         def fail(path: str, problem: str) -> None:
             raise UsageError(f"{source}: field '{path}': {problem}")
 
-        if self.nodes < 1:
-            fail("nodes", "must be at least 1")
+        if not 1 <= self.nodes <= MAX_NODES:
+            fail("nodes", f"must be between 1 and {MAX_NODES}")
         if self.byzantine < 0:
             fail("byzantine", "must not be negative")
         if self.byzantine >= self.nodes:
@@ -212,7 +213,7 @@ def load_scenario(path: str | Path, base: Scenario | None = None) -> Scenario:
         where = f" at line {mark.line + 1}" if mark else ""
         raise UsageError(f"{path}: not valid YAML{where}") from None
     if document is None:
-        document = {}
+        raise UsageError(f"{path}: the scenario file is empty (a file of defaults would hide a wrong path)")
     if not isinstance(document, dict):
         raise UsageError(f"{path}: expected a mapping of scenario fields at the top level")
     scenario = dataclasses.replace(base or Scenario())

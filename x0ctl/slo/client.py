@@ -320,7 +320,11 @@ def client_from_options(
     env = os.environ if environ is None else environ
     url = (url or env.get(URL_ENV) or DEFAULT_URL).strip()
     parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a port outside 0..65535 or not a number
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
         raise UsageError(f"--prometheus: {redact_url(url)!r} is not an http(s) URL")
     if not (timeout > 0 and math.isfinite(timeout)):
         raise UsageError("--timeout must be a positive number of seconds")

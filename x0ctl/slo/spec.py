@@ -403,14 +403,20 @@ def _openslo(documents: list[dict], problems: _Problems) -> list[SLO]:
             indicators[name] = (doc.get("spec") or {}, f"documents[{index}]")
     slos: list[SLO] = []
     for index, doc in enumerate(documents):
-        kind = doc.get("kind")
         where = f"documents[{index}]" if len(documents) > 1 else ""
+        if not isinstance(doc, dict):
+            problems.add(where or "document", "must be a mapping")
+            continue
+        kind = doc.get("kind")
         if kind == "SLI":
             continue
         if kind != "SLO":
             problems.add(_join(where, "kind"), f"{kind!r} is not supported (x0ctl reads OpenSLO kind: SLO and SLI)")
             continue
         metadata = doc.get("metadata") or {}
+        if not isinstance(metadata, dict):
+            problems.add(_join(where, "metadata"), "must be a mapping")
+            metadata = {}
         name = _name(metadata.get("name"), _join(where, "metadata.name"), problems)
         spec = doc.get("spec") or {}
         if not isinstance(spec, dict):
