@@ -278,3 +278,20 @@ def test_debian_age_decrypts_x0ctl_passphrase_backup(cli, source):
         snapshot_names = set(archive.getnames())
     assert names == snapshot_names and "state.json" in names and "history.jsonl" in names
     assert _age_tty(["-d", "-o", str(plain) + ".x", str(backup)], b"wrong passphrase", prompts=1) != 0
+
+
+def test_restore_over_a_newer_keystore_needs_allow_rollback(cli, source):
+    """A backup from before a revocation must not quietly bring the compromised key back."""
+    backup = _backup(cli, source, "--passphrase-file", str(source["pass"]), "--scrypt-work-factor", WORK_FACTOR)
+    listed = cli.json(*source["base"], "list", "--keystore", str(source["ks"]))
+    sig_id = next(k["id"] for k in listed["keys"] if k["purpose"] == "sig" and k["state"] == "active")
+    revoked = cli(*source["base"], "revoke", sig_id, "--reason", "compromised", "--keystore", str(source["ks"]))
+    assert revoked.exit_code == 0, revoked.stderr
+    after_revoke = keystore_view(source["ks"])
+    result = _restore(cli, source, backup, source["ks"], "--passphrase-file", str(source["pass"]), "--force")
+    assert result.exit_code == 2
+    assert_one_line_error(result.stderr, "older than the keystore", "un-revoke", "--allow-rollback")
+    assert keystore_view(source["ks"]) == after_revoke
+    result = _restore(cli, source, backup, source["ks"], "--passphrase-file", str(source["pass"]), "--force",
+                      "--allow-rollback")
+    assert result.exit_code == 0, result.stderr

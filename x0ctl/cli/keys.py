@@ -584,6 +584,9 @@ def restore_cmd(
     passphrase_file: PassphraseFileOption = None,
     passphrase_env: PassphraseEnvOption = None,
     force: Annotated[bool, typer.Option("--force", help="Move an existing keystore aside (kept; path printed) and restore.")] = False,
+    allow_rollback: Annotated[bool, typer.Option(
+        "--allow-rollback", help="With --force: allow a backup older than the keystore it replaces (un-revoking keys, "
+                                 "lowering the epoch).")] = False,
     keystore: KeystoreOption = None,
     wait: WaitOption = False,
     insecure_permissions: InsecureOption = False,
@@ -591,7 +594,7 @@ def restore_cmd(
 ) -> None:
     """Restore a keystore from an age backup, after checking everything `keys verify` checks on it.
 
-    The target changes atomically and only after the backup decrypted and verified; otherwise (wrong passphrase or identity, truncated, tampered or non-age file) exit 1 and the target is untouched. An existing keystore is replaced only with --force, and is moved aside, never deleted.
+    The target changes atomically and only after the backup decrypted and verified; otherwise (wrong passphrase or identity, truncated, tampered or non-age file) exit 1 and the target is untouched. An existing keystore is replaced only with --force, and is moved aside, never deleted. A backup older than the keystore it replaces (one that would un-revoke a key or lower the epoch) also needs --allow-rollback.
 
     Examples:
       x0ctl keys restore /media/usb/node-17.age -i /media/usb/x0ctl-recovery.txt
@@ -621,7 +624,7 @@ def restore_cmd(
         raise UsageError(f"cannot read {backup}: {exc.strerror or exc}") from None
     payload = age.decrypt(data, identities)
     target = keystore.expanduser() if keystore else default_path()
-    result = restore(payload, target, backend=get_backend(app_.backend), force=force, wait=wait,
+    result = restore(payload, target, backend=get_backend(app_.backend), force=force, wait=wait, allow_rollback=allow_rollback,
                      insecure_permissions=insecure_permissions)
 
     def table(console) -> None:

@@ -592,8 +592,29 @@ def _extract_members(archive: tarfile.TarFile, destination: Path) -> None:
         atomic_write(target, data)
 
 
+def _rollback_problems(current: Keystore, restored: Keystore) -> list[str]:
+    """Why replacing `current` with `restored` would undo security decisions (empty: it would not).
+
+    A backup older than the keystore it replaces can bring back a key revoked after a compromise
+    and lower the epoch that peers use to refuse old keys. --force alone must not do that silently.
+    """
+    try:
+        now, then = current.read_state(), restored.read_state()
+        now_records, then_records = current.records(now), restored.records(then)
+    except CheckFailed:
+        return []  # a damaged current keystore is exactly what --force restores over
+    problems = []
+    revoked_now = {r.id for r in now_records if r.state == "revoked"}
+    back = sorted(r.short for r in then_records if r.id in revoked_now and r.state != "revoked")
+    if back:
+        problems.append(f"it would un-revoke key(s) {', '.join(back)}")
+    if then["epoch"] < now["epoch"]:
+        problems.append(f"it would lower the epoch from {now['epoch']} to {then['epoch']}")
+    return problems
+
+
 def restore(payload: bytes, target: Path, *, backend=None, force: bool = False, wait: bool = False,
-            insecure_permissions: bool = False) -> dict:
+            insecure_permissions: bool = False, allow_rollback: bool = False) -> dict:
     """Restore a decrypted backup into `target` after verifying it; the target changes atomically.
 
     The archive is unpacked into a sibling directory and verified there, then swapped in under the
@@ -620,6 +641,11 @@ def restore(payload: bytes, target: Path, *, backend=None, force: bool = False, 
             if occupied and not force:
                 raise UsageError(f"refusing to overwrite the existing keystore at {target}",
                                  hint="restore into an empty --keystore, or pass --force to move the current one aside")
+            if occupied and not allow_rollback:
+                rollback = _rollback_problems(Keystore(target, backend=backend), Keystore(staging, backend=backend))
+                if rollback:
+                    raise UsageError(f"the backup is older than the keystore at {target}: {'; '.join(rollback)}",
+                                     hint="pass --allow-rollback if that is intended")
             stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
             aside = target.parent / f"{target.name}.replaced-{stamp}"
             serial = 1
