@@ -532,3 +532,33 @@ def test_entries_signed_by_a_revoked_signing_key_are_rejected(tmp_path):
     report = store.verify()
     assert not report.ok
     assert any("which an earlier entry revoked" in problem for problem in report.problems), report.problems
+
+
+@pytest.mark.parametrize("edit", ["un-revoke", "epoch", "un-prune"])
+def test_state_json_edits_are_caught_by_the_signed_history(tmp_path, edit):
+    """state.json is not signed; replaying the signed history must expose an edit of it alone."""
+    from x0ctl.keystore import Keystore, generate, revoke, rotate
+    from x0ctl.pqc import get_backend
+
+    path = tmp_path / "ks"
+    store = Keystore(path, backend=get_backend("openssl"))
+    generate(store)
+    rotate(store, purpose="kem", keep=0)  # retires and prunes the first kem key
+    state = json.loads((path / "state.json").read_text())
+    compromised = next(k["id"] for k in state["keys"] if k["purpose"] == "sig" and k["state"] == "active")
+    revoke(store, compromised, reason="compromised")
+    assert store.verify().ok
+    state = json.loads((path / "state.json").read_text())
+    if edit == "un-revoke":
+        for key in state["keys"]:
+            if key["purpose"] == "sig":
+                key["state"] = "active" if key["id"] == compromised else "retired"
+    elif edit == "epoch":
+        state["epoch"] -= 1
+    else:
+        pruned = next(k for k in state["keys"] if k.get("pruned"))
+        pruned["private_key"] = "keys/restored.key.pem"
+    (path / "state.json").write_text(json.dumps(state, indent=2, sort_keys=True) + "\n")
+    report = store.verify()
+    assert not report.ok
+    assert any("history" in problem for problem in report.problems), report.problems

@@ -94,3 +94,40 @@ def verify_chain(lines: list[bytes], *, sig_public_keys: dict[str, bytes], verif
     elif prev != committed_head:
         problems.append("history head does not match state.json (history replaced or edited)")
     return problems, trusted
+
+
+def expected_states(lines: list[bytes]) -> tuple[dict[str, str], set[str], int]:
+    """What the history says state.json must hold: (key id -> state, pruned key ids, epoch).
+
+    state.json is the commit point but is not signed; the signed history is the authority. Replaying
+    it catches an edit of state.json alone, such as un-revoking a compromised key.
+    """
+    states: dict[str, str] = {}
+    pruned: set[str] = set()
+    epoch = 0
+
+    def make_active(purpose: str, key_id: str) -> None:
+        nonlocal epoch
+        for other, state in list(states.items()):
+            if state == "active" and purposes.get(other) == purpose:
+                states[other] = "retired"
+        states[key_id] = "active"
+        epoch += 1
+
+    purposes: dict[str, str] = {}
+    for line in lines:
+        entry = json.loads(line)
+        event, purpose, old_id, new_id = entry.get("event"), entry.get("purpose"), entry.get("old_id"), entry.get("new_id")
+        if new_id:
+            purposes[new_id] = purpose
+        if event in ("generate", "rotate", "activate"):
+            make_active(purpose, new_id)
+        elif event == "prepare":
+            states[new_id] = "pending"
+        elif event == "revoke":
+            if new_id:
+                make_active(purpose, new_id)
+            states[old_id] = "revoked"
+        elif event == "prune":
+            pruned.add(old_id)
+    return states, pruned, epoch

@@ -373,6 +373,8 @@ class Keystore:
                 introduced.add(json.loads(line).get("new_id"))
             except ValueError:
                 pass
+        if not problems:
+            self._check_state_against_history(state, records, all_lines[:count], report)
         for record in records:
             if record.id not in introduced:
                 report.problem(f"key {record.short} ({record.purpose}) is not recorded in the history")
@@ -394,6 +396,22 @@ class Keystore:
                     report.notes.append(f"unreferenced file {entry.relative_to(root)} from an interrupted "
                                         "operation (removed by the next change)")
         return report
+
+    @staticmethod
+    def _check_state_against_history(state: dict, records: list[KeyRecord], lines: list[bytes],
+                                     report: VerifyReport) -> None:
+        expected, pruned, epoch = hist.expected_states(lines)
+        for record in records:
+            wanted = expected.get(record.id)
+            if wanted is not None and record.state != wanted:
+                report.problem(f"key {record.short} ({record.purpose}): state.json says {record.state}, "
+                               f"the signed history says {wanted} (state.json edited?)")
+            if record.id in pruned and record.private_key is not None:
+                report.problem(f"key {record.short} ({record.purpose}): pruned in the history but state.json "
+                               "still lists its private key")
+        if state["epoch"] != epoch:
+            report.problem(f"state.json epoch {state['epoch']} differs from the signed history's {epoch} "
+                           "(state.json edited?)")
 
     def _verify_key(self, checker: Keystore, record: KeyRecord, report: VerifyReport, sig_public: dict) -> None:
         from x0ctl.pqc.fingerprint import fingerprint
