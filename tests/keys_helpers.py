@@ -113,7 +113,7 @@ def kill_restore_once(backup: Path, passphrase_file: Path, target: Path, rng: ra
     before = keystore_view(target)
     proc = subprocess.Popen(
         x0ctl_argv("keys", "restore", str(backup), "--passphrase-file", str(passphrase_file), "--keystore", str(target),
-                   "--force", "--allow-rollback", "--wait"),  # crash safety, not rollback policy
+                   "--force", "--allow-rollback", "--allow-other-node", "--wait"),  # crash safety, not policy
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=REPO)
     time.sleep(rng.uniform(0, window))
     killed = proc.poll() is None

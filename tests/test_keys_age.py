@@ -158,7 +158,12 @@ def test_restore_refuses_existing_keystore_and_force_keeps_it_aside(cli, source)
     assert result.exit_code == 2
     assert_one_line_error(result.stderr, "refusing to overwrite")
     assert keystore_view(target) == before
-    result = _restore(cli, source, backup, target, "--passphrase-file", str(source["pass"]), "--force", "-o", "json")
+    result = _restore(cli, source, backup, target, "--passphrase-file", str(source["pass"]), "--force")
+    assert result.exit_code == 2  # the target is another node's keystore
+    assert_one_line_error(result.stderr, "belongs to another node", "--allow-other-node")
+    assert keystore_view(target) == before
+    result = _restore(cli, source, backup, target, "--passphrase-file", str(source["pass"]), "--force",
+                      "--allow-other-node", "-o", "json")
     assert result.exit_code == 0, result.stderr
     aside = Path(json.loads(result.stdout)["replaced"])
     assert keystore_view(aside) == before
@@ -295,3 +300,27 @@ def test_restore_over_a_newer_keystore_needs_allow_rollback(cli, source):
     result = _restore(cli, source, backup, source["ks"], "--passphrase-file", str(source["pass"]), "--force",
                       "--allow-rollback")
     assert result.exit_code == 0, result.stderr
+
+
+def test_expect_signer_pins_the_node_a_backup_comes_from(cli, source):
+    """Anyone with the public recipient can encrypt a keystore; --expect-signer refuses a stranger's."""
+    from x0ctl.keystore import Keystore
+    from x0ctl.keystore.store import node_identity
+
+    genuine = node_identity(Keystore(source["ks"]))
+    stranger_ks = source["tmp"] / "stranger"
+    assert cli(*source["base"], "generate", "--keystore", str(stranger_ks)).exit_code == 0
+    forged = source["tmp"] / "forged.age"
+    made = cli(*source["base"], "backup", "--keystore", str(stranger_ks), "--out", str(forged), "-r", source["recipient"])
+    assert made.exit_code == 0, made.stderr
+    pin = genuine.removeprefix("sha256:")[:32]
+    result = _restore(cli, source, forged, source["tmp"] / "t1", "-i", str(source["identity"]), "--expect-signer", pin)
+    assert result.exit_code == 2
+    assert_one_line_error(result.stderr, "refusing the backup", "not the expected")
+    assert not (source["tmp"] / "t1").exists()  # refused: not even the directory is left behind
+    real = _backup(cli, source, "-r", source["recipient"])
+    result = _restore(cli, source, real, source["tmp"] / "t2", "-i", str(source["identity"]), "--expect-signer", pin)
+    assert result.exit_code == 0, result.stderr
+    short = _restore(cli, source, real, source["tmp"] / "t3", "-i", str(source["identity"]), "--expect-signer", pin[:8])
+    assert short.exit_code == 2
+    assert_one_line_error(short.stderr, "32 hex digits")

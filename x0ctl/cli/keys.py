@@ -584,6 +584,12 @@ def restore_cmd(
     passphrase_file: PassphraseFileOption = None,
     passphrase_env: PassphraseEnvOption = None,
     force: Annotated[bool, typer.Option("--force", help="Move an existing keystore aside (kept; path printed) and restore.")] = False,
+    expect_signer: Annotated[str | None, typer.Option(
+        "--expect-signer", metavar="FINGERPRINT", show_default=False,
+        help="The node's first signing key id (>= 32 hex digits; `keys history` shows it): refuse a backup started "
+             "by any other key.")] = None,
+    allow_other_node: Annotated[bool, typer.Option(
+        "--allow-other-node", help="Allow replacing a keystore with one whose history another node's key started.")] = False,
     allow_rollback: Annotated[bool, typer.Option(
         "--allow-rollback", help="With --force: allow a backup older than the keystore it replaces (un-revoking keys, "
                                  "lowering the epoch).")] = False,
@@ -594,7 +600,7 @@ def restore_cmd(
 ) -> None:
     """Restore a keystore from an age backup, after checking everything `keys verify` checks on it.
 
-    The target changes atomically and only after the backup decrypted and verified; otherwise (wrong passphrase or identity, truncated, tampered or non-age file) exit 1 and the target is untouched. An existing keystore is replaced only with --force, and is moved aside, never deleted. A backup older than the keystore it replaces (one that would un-revoke a key or lower the epoch) also needs --allow-rollback.
+    The target changes atomically and only after the backup decrypted and verified; otherwise (wrong passphrase or identity, truncated, tampered or non-age file) exit 1 and the target is untouched. An existing keystore is replaced only with --force, and is moved aside, never deleted. A backup older than the keystore it replaces (one that would un-revoke a key or lower the epoch) also needs --allow-rollback. Origin: a backup replacing a keystore must come from the same node (the same first signing key; else --allow-other-node); into an empty keystore, pin the node with --expect-signer, since anyone holding the public age recipient can encrypt a keystore of their own.
 
     Examples:
       x0ctl keys restore /media/usb/node-17.age -i /media/usb/x0ctl-recovery.txt
@@ -625,6 +631,7 @@ def restore_cmd(
     payload = age.decrypt(data, identities)
     target = keystore.expanduser() if keystore else default_path()
     result = restore(payload, target, backend=get_backend(app_.backend), force=force, wait=wait, allow_rollback=allow_rollback,
+                     expect_signer=expect_signer, allow_other_node=allow_other_node,
                      insecure_permissions=insecure_permissions)
 
     def table(console) -> None:

@@ -610,6 +610,38 @@ def _extract_members(archive: tarfile.TarFile, destination: Path) -> None:
         atomic_write(target, data)
 
 
+def node_identity(store: Keystore) -> str | None:
+    """The signing key that signed the keystore's first history entry: who the keystore belongs to.
+
+    Every later entry chains back to it under signatures, so a backup whose genesis signer is the
+    node's cannot have been assembled by someone without the node's signing keys.
+    """
+    lines = store._history_lines()
+    if not lines:
+        return None
+    try:
+        return json.loads(lines[0]).get("signer")
+    except ValueError:
+        return None
+
+
+def _foreign_problem(restored: Keystore, current: Keystore | None, expect_signer: str | None) -> str | None:
+    """Why the backup may belong to another node (None when its origin checks out)."""
+    origin = node_identity(restored)
+    if expect_signer is not None:
+        wanted = expect_signer.strip().lower().removeprefix("sha256:")
+        if len(wanted) < 32 or any(c not in "0123456789abcdef" for c in wanted):
+            raise UsageError("--expect-signer needs at least 32 hex digits of the node's first signing key id")
+        if not (origin or "").removeprefix("sha256:").startswith(wanted):
+            return f"its history was started by signing key {str(origin)[:23]}, not the expected {expect_signer}"
+        return None
+    if current is not None:
+        mine = node_identity(current)
+        if mine is not None and origin != mine:
+            return f"it belongs to another node (first signing key {str(origin)[:23]}, this keystore's {mine[:23]})"
+    return None
+
+
 def _rollback_problems(current: Keystore, restored: Keystore) -> list[str]:
     """Why replacing `current` with `restored` would undo security decisions (empty: it would not).
 
@@ -632,7 +664,8 @@ def _rollback_problems(current: Keystore, restored: Keystore) -> list[str]:
 
 
 def restore(payload: bytes, target: Path, *, backend=None, force: bool = False, wait: bool = False,
-            insecure_permissions: bool = False, allow_rollback: bool = False) -> dict:
+            insecure_permissions: bool = False, allow_rollback: bool = False, expect_signer: str | None = None,
+            allow_other_node: bool = False) -> dict:
     """Restore a decrypted backup into `target` after verifying it; the target changes atomically.
 
     The archive is unpacked into a sibling directory and verified there, then swapped in under the
@@ -644,6 +677,7 @@ def restore(payload: bytes, target: Path, *, backend=None, force: bool = False, 
     staging = target.parent / f".{target.name}.restore-{secrets.token_hex(4)}"
     make_private_dir(staging)
     staging_holds_old = False
+    created_target = swapped = False
     try:
         _extract_snapshot(payload, staging)
         report = Keystore(staging, backend=backend).verify()
@@ -653,12 +687,19 @@ def restore(payload: bytes, target: Path, *, backend=None, force: bool = False, 
                   "history_entries": report.history_entries}
         # Decide under the target's lock: a `keys generate` committing between an unlocked check
         # and the swap would otherwise be replaced, and its keys deleted (found in review).
+        created_target = not target.exists()
         make_private_dir(target)
         with KeystoreLock(target, exclusive=True, wait=wait):
             occupied = [p.name for p in target.iterdir() if p.name != LOCK_NAME]
             if occupied and not force:
                 raise UsageError(f"refusing to overwrite the existing keystore at {target}",
                                  hint="restore into an empty --keystore, or pass --force to move the current one aside")
+            if not allow_other_node:
+                foreign = _foreign_problem(Keystore(staging, backend=backend),
+                                           Keystore(target, backend=backend) if occupied else None, expect_signer)
+                if foreign:
+                    raise UsageError(f"refusing the backup: {foreign}",
+                                     hint="check the file; pass --allow-other-node if this node's identity should change")
             if occupied and not allow_rollback:
                 rollback = _rollback_problems(Keystore(target, backend=backend), Keystore(staging, backend=backend))
                 if rollback:
@@ -672,6 +713,7 @@ def restore(payload: bytes, target: Path, *, backend=None, force: bool = False, 
                 aside = target.parent / f"{target.name}.replaced-{stamp}-{serial}"
             if not occupied:
                 aside = None
+            swapped = True  # from here on the target is (being) replaced: never clean it up
             if exchange_paths(staging, target):
                 staging_holds_old = True  # from here on `staging` is the previous keystore: never delete it
                 fsync_dir(target.parent)
@@ -692,6 +734,8 @@ def restore(payload: bytes, target: Path, *, backend=None, force: bool = False, 
     finally:
         if staging.exists() and not staging_holds_old:
             shutil.rmtree(staging, ignore_errors=True)
+        if created_target and not swapped and target.is_dir() and {p.name for p in target.iterdir()} <= {LOCK_NAME}:
+            shutil.rmtree(target, ignore_errors=True)  # a refused restore leaves no directory it made
 
 
 def keystore_health(path: Path | str | None = None, backend=None) -> dict:
