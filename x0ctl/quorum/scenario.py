@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from x0ctl.errors import IOFailure, UsageError
+from x0ctl.textfile import read_text
 
 MAX_NODES = 5000  # ~2 s of CPU per simulated second at this size; beyond it is a typo, not a plan
 STRATEGIES = ("silent", "false_report", "replay", "forge", "key_substitution", "flood", "equivocate")
@@ -200,12 +201,7 @@ def load_scenario(path: str | Path, base: Scenario | None = None) -> Scenario:
     import yaml
 
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise IOFailure(f"cannot read scenario {path}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise UsageError(f"{path}: not a UTF-8 text file") from None
+    text = read_text(path, "scenario", unreadable=IOFailure)
     try:
         document = yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from x0ctl.errors import UsageError
+from x0ctl.textfile import read_text
 
 DEFAULT_STEPS = (1, 10, 50, 100)  # the mesh's canary plan: 1% first, then 10% -> 50% -> 100%
 DEFAULT_BAKE = 300
@@ -441,12 +442,7 @@ def load_plan(path: str | Path, overrides: dict | None = None) -> Plan:
     import yaml
 
     source = str(path)
-    try:
-        text = Path(path).read_text()
-    except OSError as exc:
-        raise UsageError(f"cannot read plan {source}: {exc.strerror or type(exc).__name__}") from None
-    except UnicodeDecodeError:
-        raise UsageError(f"{source}: not a UTF-8 text file") from None
+    text = read_text(path, "plan")
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

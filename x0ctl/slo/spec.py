@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from x0ctl.errors import UsageError
+from x0ctl.textfile import read_text
 
 DEFAULT_WINDOW = 30 * 86400
 WINDOW_PLACEHOLDER = "{{window}}"
@@ -494,12 +495,7 @@ def load_spec(path: str | Path) -> Spec:
 
     path = Path(path)
     source = str(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise UsageError(f"cannot read SLO spec {source}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise UsageError(f"{source}: not a UTF-8 text file") from None
+    text = read_text(path, "SLO spec")
     try:
         documents = [d for d in yaml.safe_load_all(text) if d is not None]
     except yaml.YAMLError as exc:
