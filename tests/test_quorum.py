@@ -141,6 +141,21 @@ def test_rate_limit_is_ten_per_second_then_quarantine(mesh):
     assert inbox.check(alice.sign("beacon", "after", 9_000, {}), alice.node_id, 9_000).reason == "quarantined"
 
 
+def test_refuses_answers_ahead_what_screen_decides_for_a_quarantined_peer(mesh, scheme):
+    alice, bob, mallory, inbox, _ = mesh
+    twin = Verifier(bob.node_id, {node.node_id: node.public_key for node in (alice, bob, mallory)}, MessageCache(scheme))
+    assert not inbox.refuses(mallory.node_id, alice.node_id)  # nothing quarantined yet
+    for verifier in (inbox, twin):
+        verifier.reputation.penalise(mallory.node_id, "equivocation", 1_000)
+    relayed_by_mallory = alice.sign("beacon", "n1", 2_000, {})
+    assert inbox.refuses(mallory.node_id, alice.node_id) and inbox.refuses(alice.node_id, mallory.node_id)
+    assert not inbox.refuses(alice.node_id, alice.node_id)
+    inbox.count_refused()
+    assert twin.check(relayed_by_mallory, mallory.node_id, 2_000).reason == "quarantined"
+    assert inbox.rejections == twin.rejections == {"quarantined": 1}
+    assert inbox.reputation.scores == twin.reputation.scores  # no blame either way
+
+
 def test_unknown_senders_and_malformed_bodies(mesh, scheme, keys):
     alice, _, _, inbox, _ = mesh
     stranger = Identity(scheme, scheme.from_seed(bytes(32)))

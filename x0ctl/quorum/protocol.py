@@ -10,6 +10,7 @@ checks of the very same triple reuse its answer. There is no path that accepts a
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass, field
 
 from x0ctl.pqc.fingerprint import fingerprint
@@ -64,6 +65,7 @@ class Decoded:
     rotation: Rotation | None = None
     event: tuple | None = None  # (event type, subject, slot) for attestations
     value: str | None = None
+    replay_key: tuple | None = None  # (sender, epoch, nonce): what a receiver remembers to refuse a replay
 
 
 def encode_body(*, kind: str, sender: str, key_id: str, epoch: int, nonce: str, timestamp_ms: int,
@@ -82,6 +84,12 @@ def _canonical_json(document) -> bytes:
 # escapes control characters, so the quoted placeholder can only come from this exact value.
 _ROTATION_PLACEHOLDER = "\x00rotation\x00"
 _ROTATION_PLACEHOLDER_JSON = _canonical_json(_ROTATION_PLACEHOLDER)
+
+
+def node_name(public_key: bytes) -> str:
+    """The key id of an ML-DSA-65 public key (its fingerprint), interned: ids are dictionary keys in
+    every node's registry, replay memory and rate limiter, and decoded bodies intern theirs too."""
+    return sys.intern(fingerprint(SIGNATURE_ALGORITHM, public_key))
 
 
 def rotation_statement(sender: str, epoch: int, public_key: bytes) -> bytes:
@@ -104,6 +112,9 @@ def decode_body(body: bytes) -> Decoded | None:
         sender, key_id, nonce = document["sender"], document["key"], document["nonce"]
         if not all(isinstance(item, str) for item in (sender, key_id, nonce)):
             return None
+        # Node and key ids are interned (see `node_name`): every receiver looks them up in its own
+        # tables, and an interned string is found by identity instead of a 71-character comparison.
+        sender, key_id = sys.intern(sender), sys.intern(key_id)
         rotation = None
         if "rotate" in payload:
             announced = payload["rotate"]
@@ -118,7 +129,8 @@ def decode_body(body: bytes) -> Decoded | None:
             if not isinstance(value, str):
                 return None
             event = (event_type, subject, slot)
-        return Decoded(kind, sender, key_id, epoch, nonce, timestamp, payload, rotation, event, value)
+        return Decoded(kind, sender, key_id, epoch, nonce, timestamp, payload, rotation, event, value,
+                       (sender, epoch, nonce))
     except (ValueError, KeyError, TypeError):
         return None
 
@@ -163,7 +175,7 @@ class Identity:
         self.scheme = scheme
         self.private_key = private_key or scheme.generate()
         self.public_key = self.private_key.public_key()
-        self.node_id = fingerprint(SIGNATURE_ALGORITHM, self.public_key)
+        self.node_id = node_name(self.public_key)
         self.key_id = self.node_id
         self.epoch = 0
         self.rotation: Rotation | None = None
@@ -204,7 +216,7 @@ class Identity:
         rotation = Rotation(new_public, epoch, self.private_key.sign(statement, ROTATION_CONTEXT))
         self.signed += 1
         self.private_key, self.public_key, self.epoch, self.rotation = new_key, new_public, epoch, rotation
-        self.key_id = fingerprint(SIGNATURE_ALGORITHM, new_public)
+        self.key_id = node_name(new_public)
         return rotation
 
     def forget_rotation(self) -> None:

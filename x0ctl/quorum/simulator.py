@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import gc
 import heapq
+import itertools
 import math
 import random
 import time
@@ -145,6 +146,7 @@ class Simulation:
                 self.honest.append(node)
             self.nodes.append(node)
         self.honest_indices = [node.index for node in self.honest]
+        self.verifiers = [node.verifier if isinstance(node, _Honest) else None for node in self.nodes]
         # Rejections caused by each Byzantine node, per strategy label (None for honest nodes).
         self.rejections_by_strategy: dict[str, Counter] = {}
         self.strategy_counts = [None if isinstance(node, _Honest) else self.rejections_by_strategy.setdefault(
@@ -181,28 +183,54 @@ class Simulation:
     def _broadcast(self, source: int, message: SignedMessage, at: float, targets=None) -> None:
         """Put one message on the wire from `source` to every honest node (or `targets`)."""
         self.sent += 1
-        random_, push, queue = self.rng.random, heapq.heappush, self.queue
-        latency, loss, jitter = self.latency[source], self.loss, self.jitter
-        partitions = self.scenario.partitions
-        seq = self.seq
-        receipts = []
-        for target in (self.honest_indices if targets is None else targets):
-            if target == source or random_() < loss or (partitions and self._split(source, target, at)):
-                continue
-            seq += 1
-            receipts.append((at + latency[target] + random_() * jitter, seq, target))
-        self.seq = seq
+        random_, latency, loss, jitter = self.rng.random, self.latency[source], self.loss, self.jitter
+        numbers = itertools.count(self.seq + 1)
+        # Per target, in this order: the loss draw, the partition check, then the jitter draw (the
+        # order of the random draws is part of what a seed reproduces).
+        if self.scenario.partitions:
+            split = self._split
+            receipts = [(at + latency[target] + random_() * jitter, next(numbers), target)
+                        for target in (self.honest_indices if targets is None else targets)
+                        if target != source and random_() >= loss and not split(source, target, at)]
+        else:
+            receipts = [(at + latency[target] + random_() * jitter, next(numbers), target)
+                        for target in (self.honest_indices if targets is None else targets)
+                        if target != source and random_() >= loss]
+        self.seq += len(receipts)
         if targets is not None:  # a Byzantine receiver ignores what it is sent; wires carry honest receipts only
             receipts = [receipt for receipt in receipts if receipt[2] in self._honest_set]
         if not receipts:
             return
         receipts.sort()
         decoded = self.cache.decode(message.body)
+        via_id, counts = self.ids[source], self.strategy_counts[source]
+        if decoded is not None:
+            receipts = self._drop_refused(receipts, via_id, decoded.sender, counts)
+            if not receipts:
+                return
         sender = None if decoded is None else self.index_of.get(decoded.sender)
         attestation = decoded is not None and decoded.kind == ATTEST
-        wire = [receipts, 0, message, decoded, self.ids[source], sender, self.strategy_counts[source], attestation]
+        wire = [receipts, 0, message, decoded, via_id, sender, counts, attestation]
         first_at, first_seq, _ = receipts[0]
-        push(queue, (first_at, first_seq, _DELIVER, wire))
+        heapq.heappush(self.queue, (first_at, first_seq, _DELIVER, wire))
+
+    def _drop_refused(self, receipts: list, via_id: str, sender_id: str, counts) -> list:
+        """The receipts whose receiver will read the message. A receiver that has already
+        quarantined the link neighbour or the claimed sender will drop it whenever it arrives
+        (quarantine is sticky; nothing in a run releases it): counted now, as `screen()` would count
+        it at arrival, if it arrives before the end of the run."""
+        verifiers, end = self.verifiers, self.duration_ms
+        kept = []
+        for receipt in receipts:
+            verifier = verifiers[receipt[2]]
+            if not verifier.refuses(via_id, sender_id):
+                kept.append(receipt)
+            elif receipt[0] < end:
+                verifier.count_refused()
+                self.deliveries += 1
+                if counts is not None:
+                    counts["quarantined"] += 1
+        return kept
 
     def _nonce(self) -> str:
         return f"{self.rng.getrandbits(64):016x}"
@@ -366,7 +394,13 @@ class Simulation:
         if self.rng.random() < self.loss or self._split(node.index, peer, at):
             return
         target = self.nodes[peer]
-        decided = target.decided_at if isinstance(target, _Honest) else {}
+        honest = isinstance(target, _Honest)
+        decided = target.decided_at if honest else {}
+        # The digest also says which attestations the peer holds: those stay home (the peer would
+        # drop them unread). A Byzantine peer is sent nothing it could use; the exchange is kept
+        # for its place in the seeded random stream.
+        have = target.have if honest else None
+        needed = False
         bundle = []
         for event, (_, held) in node.sync_events.items():
             settled = decided.get(event)
@@ -375,10 +409,13 @@ class Simulation:
                     continue  # rotation made it stale
                 if settled is not None and value == settled[0]:
                     continue  # the peer validated this value already; only contrary votes still matter
-                bundle.append(message)
-        if bundle or reply:  # an empty push still asks the peer for its votes
-            self._push(at + self.latency[node.index][peer] + self.rng.random() * self.jitter, _SYNC_BUNDLE, peer,
-                       bundle, node.index, reply)
+                needed = True
+                if have is not None and message.body not in have:
+                    bundle.append(message)
+        if needed or reply:  # an empty push still asks the peer for its votes
+            arrival = at + self.latency[node.index][peer] + self.rng.random() * self.jitter
+            if honest and (bundle or reply):
+                self._push(arrival, _SYNC_BUNDLE, peer, bundle, node.index, reply)
 
     def _rotate(self, index: int, at: float) -> None:
         node = self.nodes[index]
@@ -539,6 +576,10 @@ class Simulation:
         replace, take_attestation = heapq.heapreplace, self._take_attestation
         progress = self.progress
         received = 0
+        # Wires carry honest receivers only: per receiver, its Verifier's receive path and its
+        # last-heard table, looked up once for the whole run.
+        screens = [node.verifier.screen if isinstance(node, _Honest) else None for node in nodes]
+        heard = [node.last_heard if isinstance(node, _Honest) else None for node in nodes]
         following = None  # the next event when already taken off the queue
         while following is not None or queue:
             if following is None:
@@ -561,13 +602,12 @@ class Simulation:
                         done = args[_WIRE_POSITION] = index
                         following = replace(queue, (receipt[0], receipt[1], _DELIVER, args))
                         break
-                    at = receipt[0]
-                    node = nodes[receipt[2]]
-                    rejected = node.verifier.screen(message, decoded, via_id, int(at))
+                    at, _, target = receipt
+                    rejected = screens[target](message, decoded, via_id, int(at))
                     if rejected is None:
-                        node.last_heard[sender] = at
+                        heard[target][sender] = at
                         if attestation:
-                            take_attestation(node, message, decoded, sender, at, False)
+                            take_attestation(nodes[target], message, decoded, sender, at, False)
                     elif counts is not None:
                         counts[rejected.reason] += 1
                 received += done - position

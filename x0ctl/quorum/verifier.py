@@ -7,17 +7,17 @@ sender's quarantine, epoch (key rotation), key id, ML-DSA-65 signature, freshnes
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 
-from x0ctl.pqc.fingerprint import fingerprint
 from x0ctl.quorum.protocol import (
     ATTEST,
     ROTATION_CONTEXT,
-    SIGNATURE_ALGORITHM,
     SIGNING_CONTEXT,
     Decoded,
     MessageCache,
     SignedMessage,
+    node_name,
     rotation_statement,
 )
 from x0ctl.quorum.reputation import Reputation
@@ -85,20 +85,43 @@ class Verifier:
                  reputation: Reputation | None = None) -> None:
         self.owner = owner
         self.cache = cache
-        self.registry = {node: MemberRecord(key, node, 0) for node, key in members.items()}
+        self.registry = {sys.intern(node): MemberRecord(key, sys.intern(node), 0) for node, key in members.items()}
         self.rate_limiter = RateLimiter(rate_limit)
         self.freshness_ms = freshness_ms
-        self.reputation = reputation or Reputation()
+        self._reputation = reputation or Reputation()
         self.rejections: dict[str, int] = {}
         self.accepted = 0
         # (sender, epoch, nonce) -> receipt time. Insertion order is receipt order, so the oldest
         # entries are at the front and pruning stops at the first one still inside the window.
         self._seen: dict[tuple, int] = {}
         self._prune_at_ms = 0
+        # `screen()` runs once per receipt: the containers it reads are bound here, once. They are
+        # the same objects as the public attributes (mutated in place, never replaced).
+        self._quarantined = self._reputation.quarantined
+        self._scores = self._reputation.scores
+        self._buckets = self.rate_limiter._buckets
+        self._rate = self.rate_limiter.rate
+        self._verified = cache._verified
+
+    @property
+    def reputation(self) -> Reputation:
+        return self._reputation
 
     @property
     def members(self) -> int:
         return len(self.registry)
+
+    def refuses(self, via: str, sender: str) -> bool:
+        """Whether a well-formed message claiming `sender`, delivered by `via`, is dropped unread:
+        this node has quarantined one of them. Quarantine is sticky (only `Reputation.release`
+        lifts it), so the answer holds for every later arrival until a release. `screen()` makes
+        this check itself; a caller that asked ahead of time counts the drop with `count_refused()`."""
+        quarantined = self._quarantined
+        return bool(quarantined) and (via in quarantined or sender in quarantined)
+
+    def count_refused(self) -> None:
+        """Count one message `refuses()` dropped, as `screen()` would have ("quarantined", no blame)."""
+        self.rejections["quarantined"] = self.rejections.get("quarantined", 0) + 1
 
     def check(self, message: SignedMessage, via: str, now_ms: int, relayed: bool = False) -> Verdict:
         """Decide on one inbound message delivered by link neighbour `via` at `now_ms`.
@@ -124,7 +147,7 @@ class Verifier:
         if decoded is None:
             return self._reject("malformed", via, now_ms)
         sender = decoded.sender
-        quarantined = self.reputation.quarantined
+        quarantined = self._quarantined
         if quarantined and (via in quarantined or sender in quarantined):
             return self._reject("quarantined", None, now_ms, decoded)
         record = self.registry.get(sender)
@@ -146,12 +169,11 @@ class Verifier:
                 return self._reject("stale_epoch", None if innocent else via, now_ms, decoded)
         if decoded.key_id != record.key_id:
             return self._reject("key_substitution", via, now_ms, decoded)
-        cache = self.cache
-        valid = cache._verified.get((record.public_key, message.body, message.signature, SIGNING_CONTEXT))
+        valid = self._verified.get((record.public_key, message.body, message.signature, SIGNING_CONTEXT))
         if valid is None:
-            valid = cache.verify(record.public_key, message.body, message.signature)
+            valid = self.cache.verify(record.public_key, message.body, message.signature)
         else:
-            cache.cache_hits += 1
+            self.cache.cache_hits += 1
         if not valid:
             return self._reject("forgery", via, now_ms, decoded)
         if not relayed:
@@ -162,19 +184,18 @@ class Verifier:
                 # A correctly signed message delivered directly by someone else: only a replay does that.
                 # Its nonce is not consumed, so the original still gets through if it arrives later.
                 return self._reject("replay", via, now_ms, decoded)
-            seen_key = (sender, epoch, decoded.nonce)
-            if seen_key in self._seen:
+            seen = self._seen
+            seen_key = decoded.replay_key
+            if seen_key in seen:
                 return self._reject("replay", via, now_ms, decoded)
-            self._seen[seen_key] = now_ms
+            seen[seen_key] = now_ms
             if now_ms >= self._prune_at_ms:
                 self._forget(now_ms)
             # RateLimiter.allow(), inlined (same arithmetic, in the same order, so the same decisions).
-            limiter = self.rate_limiter
-            rate = limiter.rate
-            buckets = limiter._buckets
-            bucket = buckets.get(sender)
+            rate = self._rate
+            bucket = self._buckets.get(sender)
             if bucket is None:
-                bucket = buckets[sender] = [rate, now_ms]
+                bucket = self._buckets[sender] = [rate, now_ms]
             tokens = bucket[0] + (now_ms - bucket[1]) * rate / 1000.0
             tokens = min(tokens, rate)
             bucket[1] = now_ms
@@ -183,9 +204,8 @@ class Verifier:
             else:
                 bucket[0] = tokens
                 return self._reject("rate_limited", sender, now_ms, decoded)
-            reputation = self.reputation
-            if sender in reputation.scores:  # only peers that were ever penalised have room to recover
-                reputation.reward(sender)
+            if sender in self._scores:  # only peers that were ever penalised have room to recover
+                self._reputation.reward(sender)
         self.accepted += 1
         return None
 
@@ -198,7 +218,7 @@ class Verifier:
         if not self.cache.verify(record.public_key, statement, rotation.signature, ROTATION_CONTEXT):
             return "key_substitution"
         record.public_key = rotation.public_key
-        record.key_id = fingerprint(SIGNATURE_ALGORITHM, rotation.public_key)
+        record.key_id = node_name(rotation.public_key)
         record.epoch = rotation.epoch
         return None
 
