@@ -305,5 +305,5 @@ def test_nonce_memory_is_pruned_after_the_window_and_old_replays_still_refused(m
     assert inbox.check(first, alice.node_id, 1_000).accepted
     later = 1_000 + 30_000 + 2_000 + 1_500  # past freshness + clock skew, and a pruning round later
     assert inbox.check(alice.sign("beacon", "n2", later, {}), alice.node_id, later).accepted
-    assert list(inbox._seen) == [(alice.node_id, 0, "n2")]
+    assert list(inbox._seen) == [f"{alice.node_id}\x000\x00n2"]
     assert inbox.check(first, alice.node_id, later).reason == "replay"  # refused by its age instead

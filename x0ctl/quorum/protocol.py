@@ -65,7 +65,10 @@ class Decoded:
     rotation: Rotation | None = None
     event: tuple | None = None  # (event type, subject, slot) for attestations
     value: str | None = None
-    replay_key: tuple | None = None  # (sender, epoch, nonce): what a receiver remembers to refuse a replay
+    # What a receiver remembers to refuse a replay: sender, epoch and nonce in one string (a
+    # node id and an epoch hold no NUL, so it is unambiguous), shared by every receiver of the
+    # body, with its hash computed once.
+    replay_key: str | None = None
 
 
 def encode_body(*, kind: str, sender: str, key_id: str, epoch: int, nonce: str, timestamp_ms: int,
@@ -130,7 +133,7 @@ def decode_body(body: bytes) -> Decoded | None:
                 return None
             event = (event_type, subject, slot)
         return Decoded(kind, sender, key_id, epoch, nonce, timestamp, payload, rotation, event, value,
-                       (sender, epoch, nonce))
+                       f"{sender}\x00{epoch}\x00{nonce}")
     except (ValueError, KeyError, TypeError):
         return None
 

@@ -46,6 +46,11 @@ class MemberRecord:
     public_key: bytes
     key_id: str
     epoch: int
+    # The member's token bucket (RateLimiter's state), kept with its record so that a receipt
+    # finds everything about its sender in one lookup: tokens left (None before its first
+    # message) and when they were last refilled.
+    tokens: float | None = None
+    refilled_ms: int = 0
 
 
 @dataclass(slots=True)
@@ -86,21 +91,20 @@ class Verifier:
         self.owner = owner
         self.cache = cache
         self.registry = {sys.intern(node): MemberRecord(key, sys.intern(node), 0) for node, key in members.items()}
-        self.rate_limiter = RateLimiter(rate_limit)
+        self.rate_limit = rate_limit
         self.freshness_ms = freshness_ms
         self._reputation = reputation or Reputation()
         self.rejections: dict[str, int] = {}
         self.accepted = 0
-        # (sender, epoch, nonce) -> receipt time. Insertion order is receipt order, so the oldest
-        # entries are at the front and pruning stops at the first one still inside the window.
-        self._seen: dict[tuple, int] = {}
+        # Decoded.replay_key (sender, epoch, nonce) -> receipt time. Insertion order is receipt
+        # order, so the oldest entries are at the front and pruning stops at the first one still
+        # inside the window.
+        self._seen: dict[str, int] = {}
         self._prune_at_ms = 0
         # `screen()` runs once per receipt: the containers it reads are bound here, once. They are
         # the same objects as the public attributes (mutated in place, never replaced).
         self._quarantined = self._reputation.quarantined
         self._scores = self._reputation.scores
-        self._buckets = self.rate_limiter._buckets
-        self._rate = self.rate_limiter.rate
         self._verified = cache._verified
 
     @property
@@ -185,24 +189,25 @@ class Verifier:
                 # Its nonce is not consumed, so the original still gets through if it arrives later.
                 return self._reject("replay", via, now_ms, decoded)
             seen = self._seen
-            seen_key = decoded.replay_key
-            if seen_key in seen:
+            remembered = len(seen)
+            seen.setdefault(decoded.replay_key, now_ms)  # one lookup: remembers it unless already there
+            if len(seen) == remembered:
                 return self._reject("replay", via, now_ms, decoded)
-            seen[seen_key] = now_ms
             if now_ms >= self._prune_at_ms:
                 self._forget(now_ms)
-            # RateLimiter.allow(), inlined (same arithmetic, in the same order, so the same decisions).
-            rate = self._rate
-            bucket = self._buckets.get(sender)
-            if bucket is None:
-                bucket = self._buckets[sender] = [rate, now_ms]
-            tokens = bucket[0] + (now_ms - bucket[1]) * rate / 1000.0
-            tokens = min(tokens, rate)
-            bucket[1] = now_ms
-            if tokens >= 1.0:
-                bucket[0] = tokens - 1.0
+            # RateLimiter.allow() on the record's bucket (same arithmetic, in the same order).
+            rate = self.rate_limit
+            tokens = record.tokens
+            if tokens is None:
+                tokens = float(rate)  # a full bucket
             else:
-                bucket[0] = tokens
+                tokens = tokens + (now_ms - record.refilled_ms) * rate / 1000.0
+            tokens = min(tokens, rate)
+            record.refilled_ms = now_ms
+            if tokens >= 1.0:
+                record.tokens = tokens - 1.0
+            else:
+                record.tokens = tokens
                 return self._reject("rate_limited", sender, now_ms, decoded)
             if sender in self._scores:  # only peers that were ever penalised have room to recover
                 self._reputation.reward(sender)
