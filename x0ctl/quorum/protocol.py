@@ -9,6 +9,7 @@ checks of the very same triple reuse its answer. There is no path that accepts a
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from dataclasses import dataclass, field
@@ -89,9 +90,11 @@ _ROTATION_PLACEHOLDER = "\x00rotation\x00"
 _ROTATION_PLACEHOLDER_JSON = _canonical_json(_ROTATION_PLACEHOLDER)
 
 
+@functools.lru_cache(maxsize=4096)
 def node_name(public_key: bytes) -> str:
     """The key id of an ML-DSA-65 public key (its fingerprint), interned: ids are dictionary keys in
-    every node's registry, replay memory and rate limiter, and decoded bodies intern theirs too."""
+    every node's registry, replay memory and rate limiter, and decoded bodies intern theirs too.
+    Memoised: every receiver of a key rotation names the same new key."""
     return sys.intern(fingerprint(SIGNATURE_ALGORITHM, public_key))
 
 

@@ -78,7 +78,7 @@ class _Honest:
     rejoined_at: float = 0.0
     missing_since: dict = field(default_factory=dict)  # peer -> first check that found it silent
     partition_log: list = field(default_factory=list)  # (time ms, partitioned?)
-    sync_events: dict = field(default_factory=dict)  # event -> [last activity ms, [held attestation]]
+    sync_events: dict = field(default_factory=dict)  # event -> [last activity ms, [held attestation], {values}]
     have: set = field(default_factory=set)  # bodies of attestations already counted
     decided_at: dict = field(default_factory=dict)
 
@@ -366,10 +366,11 @@ class Simulation:
         held = (message, decoded.epoch, node.verifier.registry[decoded.sender], decoded.value)
         entry = node.sync_events.get(event)
         if entry is None:
-            node.sync_events[event] = [at, [held]]
+            node.sync_events[event] = [at, [held], {decoded.value}]
         else:
             entry[0] = at
             entry[1].append(held)
+            entry[2].add(decoded.value)
 
     def _sync(self, index: int, at: float) -> None:
         node = self.nodes[index]
@@ -402,8 +403,10 @@ class Simulation:
         have = target.have if honest else None
         needed = False
         bundle = []
-        for event, (_, held) in node.sync_events.items():
+        for event, (_, held, values) in node.sync_events.items():
             settled = decided.get(event)
+            if settled is not None and len(values) == 1 and settled[0] in values:
+                continue  # every vote held here is for the value the peer validated
             for message, epoch, signer, value in held:
                 if epoch < signer.epoch:
                     continue  # rotation made it stale
