@@ -58,6 +58,8 @@ FILES = {
     "quorum_strategies_int": b"name: t\nnodes: 4\nbyzantine: 1\nduration: 10s\nstrategies: 5\n",
     "quorum_protocol_str": b"name: t\nnodes: 4\nbyzantine: 1\nduration: 10s\nprotocol: fast\n",
     "quorum_loss_str": b"name: t\nnodes: 4\nbyzantine: 1\nduration: 10s\nnetwork: {loss: lots}\n",
+    "quorum_rate_inf": b"name: t\nnodes: 4\nbyzantine: 1\nduration: 10s\nprotocol: {rate_limit: .inf, send_rate: 1}\n",
+    "quorum_latency_nan": b"name: t\nnodes: 4\nbyzantine: 1\nduration: 10s\nnetwork: {latency_median_ms: .nan}\n",
     "slo_slos_str": b"slos: nope\n",
     "slo_slos_list_of_int": b"slos: [1, 2]\n",
     "slo_target_str": (b"slos:\n  - name: s\n    objective: high\n    good: 'sum(rate(a[5m]))'\n"
@@ -369,6 +371,8 @@ CASES = [
     case("quorum-scenario-strategies-int", ["quorum", "simulate", "--scenario", "{quorum_strategies_int}"]),
     case("quorum-scenario-protocol-str", ["quorum", "simulate", "--scenario", "{quorum_protocol_str}"]),
     case("quorum-scenario-loss-str", ["quorum", "simulate", "--scenario", "{quorum_loss_str}"]),
+    case("quorum-scenario-rate-limit-inf", ["quorum", "simulate", "--scenario", "{quorum_rate_inf}"]),
+    case("quorum-scenario-latency-nan", ["quorum", "simulate", "--scenario", "{quorum_latency_nan}"]),
     # slo
     case("slo-status-closed-port", ["slo", "status", "-p", "{dead}", "--timeout", "1"], IO),
     case("slo-check-closed-port", ["slo", "check", "-p", "{dead}", "--timeout", "1"], IO),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -24,7 +26,7 @@ from x0ctl.quorum.consensus import (
     EXCLUDED,
     NOT_MEMBER,
 )
-from x0ctl.quorum.protocol import SignedMessage, decode_body, encode_body
+from x0ctl.quorum.protocol import Decoded, SignedMessage, decode_body, encode_body
 
 
 @pytest.fixture(scope="module")
@@ -154,6 +156,42 @@ def test_refuses_answers_ahead_what_screen_decides_for_a_quarantined_peer(mesh, 
     assert twin.check(relayed_by_mallory, mallory.node_id, 2_000).reason == "quarantined"
     assert inbox.rejections == twin.rejections == {"quarantined": 1}
     assert inbox.reputation.scores == twin.reputation.scores  # no blame either way
+
+
+def test_replay_memory_cannot_be_confused_by_ids_or_caller_built_bodies(scheme, keys):
+    """The replay key is derived from sender, epoch and nonce (never passed in), and no choice of
+    sender and nonce spells another triple: member ids "n" and "n<NUL>0" with nonces "0<NUL>x" and
+    "x" would both read "n<NUL>0<NUL>0<NUL>x" if the parts were only joined."""
+    first, second = (scheme.from_seed(bytes([i]) * 32) for i in (1, 2))
+    members = {"n": first.public_key(), "n\x000": second.public_key()}
+    inbox = Verifier("observer", members, MessageCache(scheme))
+
+    def signed(key, sender, nonce):
+        body = encode_body(kind="beacon", sender=sender, key_id=sender, epoch=0, nonce=nonce, timestamp_ms=1_000,
+                           payload={})
+        return SignedMessage(body, key.sign(body, SIGNING_CONTEXT))
+
+    assert inbox.check(signed(first, "n", "0\x00x"), "n", 1_000).accepted
+    assert inbox.check(signed(second, "n\x000", "x"), "n\x000", 1_000).accepted
+    again = signed(first, "n", "0\x00x")
+    assert inbox.check(again, "n", 1_100).reason == "replay"  # the same triple is still refused
+    # A caller-built body (or a replaced field) gets the key of its own fields.
+    decoded = inbox.cache.decode(signed(first, "n", "y").body)
+    assert dataclasses.replace(decoded, nonce="z").replay_key != decoded.replay_key
+    rebuilt = Decoded(decoded.kind, decoded.sender, decoded.key_id, decoded.epoch, decoded.nonce,
+                      decoded.timestamp_ms, decoded.payload)
+    assert rebuilt.replay_key == decoded.replay_key
+
+
+def test_verifier_reads_a_replaced_quarantine_and_refuses_an_unusable_rate(mesh, scheme):
+    alice, bob, mallory, inbox, cache = mesh
+    inbox.reputation.quarantined = {alice.node_id: 0}  # e.g. restored from saved state
+    assert inbox.check(alice.sign("beacon", "n1", 1_000, {}), alice.node_id, 1_000).reason == "quarantined"
+    assert inbox.refuses(alice.node_id, alice.node_id)
+    members = {node.node_id: node.public_key for node in (alice, bob, mallory)}
+    for rate in (float("inf"), float("nan"), 0, -1):
+        with pytest.raises(ValueError, match="rate_limit"):
+            Verifier(bob.node_id, members, cache, rate_limit=rate)
 
 
 def test_unknown_senders_and_malformed_bodies(mesh, scheme, keys):
@@ -305,5 +343,6 @@ def test_nonce_memory_is_pruned_after_the_window_and_old_replays_still_refused(m
     assert inbox.check(first, alice.node_id, 1_000).accepted
     later = 1_000 + 30_000 + 2_000 + 1_500  # past freshness + clock skew, and a pruning round later
     assert inbox.check(alice.sign("beacon", "n2", later, {}), alice.node_id, later).accepted
-    assert list(inbox._seen) == [f"{alice.node_id}\x000\x00n2"]
+    second = decode_body(alice.sign("beacon", "n2", later, {}).body)
+    assert list(inbox._seen) == [second.replay_key]
     assert inbox.check(first, alice.node_id, later).reason == "replay"  # refused by its age instead

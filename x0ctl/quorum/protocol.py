@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import json
-import sys
 from dataclasses import dataclass, field
 
 from x0ctl.pqc.fingerprint import fingerprint
@@ -66,10 +65,13 @@ class Decoded:
     rotation: Rotation | None = None
     event: tuple | None = None  # (event type, subject, slot) for attestations
     value: str | None = None
-    # What a receiver remembers to refuse a replay: sender, epoch and nonce in one string (a
-    # node id and an epoch hold no NUL, so it is unambiguous), shared by every receiver of the
-    # body, with its hash computed once.
-    replay_key: str | None = None
+    # What a receiver remembers to refuse a replay: sender, epoch and nonce in one string, derived
+    # from the fields (never passed in), shared by every receiver of the body, hashed once. The
+    # sender's length comes first, so no choice of sender and nonce can spell another triple.
+    replay_key: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "replay_key", f"{len(self.sender)}:{self.sender}\x00{self.epoch}\x00{self.nonce}")
 
 
 def encode_body(*, kind: str, sender: str, key_id: str, epoch: int, nonce: str, timestamp_ms: int,
@@ -90,12 +92,15 @@ _ROTATION_PLACEHOLDER = "\x00rotation\x00"
 _ROTATION_PLACEHOLDER_JSON = _canonical_json(_ROTATION_PLACEHOLDER)
 
 
-@functools.lru_cache(maxsize=4096)
 def node_name(public_key: bytes) -> str:
-    """The key id of an ML-DSA-65 public key (its fingerprint), interned: ids are dictionary keys in
-    every node's registry, replay memory and rate limiter, and decoded bodies intern theirs too.
-    Memoised: every receiver of a key rotation names the same new key."""
-    return sys.intern(fingerprint(SIGNATURE_ALGORITHM, public_key))
+    """The key id of an ML-DSA-65 public key: its fingerprint. Memoised, since every receiver of a
+    key rotation names the same new key."""
+    return _node_name(bytes(public_key))
+
+
+@functools.lru_cache(maxsize=4096)
+def _node_name(public_key: bytes) -> str:
+    return fingerprint(SIGNATURE_ALGORITHM, public_key)
 
 
 def rotation_statement(sender: str, epoch: int, public_key: bytes) -> bytes:
@@ -118,9 +123,6 @@ def decode_body(body: bytes) -> Decoded | None:
         sender, key_id, nonce = document["sender"], document["key"], document["nonce"]
         if not all(isinstance(item, str) for item in (sender, key_id, nonce)):
             return None
-        # Node and key ids are interned (see `node_name`): every receiver looks them up in its own
-        # tables, and an interned string is found by identity instead of a 71-character comparison.
-        sender, key_id = sys.intern(sender), sys.intern(key_id)
         rotation = None
         if "rotate" in payload:
             announced = payload["rotate"]
@@ -135,8 +137,7 @@ def decode_body(body: bytes) -> Decoded | None:
             if not isinstance(value, str):
                 return None
             event = (event_type, subject, slot)
-        return Decoded(kind, sender, key_id, epoch, nonce, timestamp, payload, rotation, event, value,
-                       f"{sender}\x00{epoch}\x00{nonce}")
+        return Decoded(kind, sender, key_id, epoch, nonce, timestamp, payload, rotation, event, value)
     except (ValueError, KeyError, TypeError):
         return None
 

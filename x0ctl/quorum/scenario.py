@@ -8,6 +8,7 @@ are refused with the file and the field's dotted path in the message (exit code 
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,6 +78,18 @@ class Scenario:
         def fail(path: str, problem: str) -> None:
             raise UsageError(f"{source}: field '{path}': {problem}")
 
+        # Infinity and NaN pass every comparison below the wrong way (a NaN is neither negative
+        # nor positive; an infinite rate limit turns the token bucket's arithmetic into NaN).
+        numbers = [("duration", self.duration_s)]
+        for section in ("network", "protocol", "attack"):
+            numbers += [(f"{section}.{_yaml_name(item.name)}", getattr(getattr(self, section), item.name))
+                        for item in dataclasses.fields(getattr(self, section))]
+        for index, partition in enumerate(self.partitions):
+            numbers += [(f"partitions[{index}].{_yaml_name(item.name)}", getattr(partition, item.name))
+                        for item in dataclasses.fields(partition)]
+        for path, value in numbers:
+            if isinstance(value, float) and not math.isfinite(value):
+                fail(path, f"must be a finite number, got {value}")
         if not 1 <= self.nodes <= MAX_NODES:
             fail("nodes", f"must be between 1 and {MAX_NODES}")
         if self.byzantine < 0:

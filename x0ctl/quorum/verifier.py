@@ -7,8 +7,8 @@ sender's quarantine, epoch (key rotation), key id, ML-DSA-65 signature, freshnes
 
 from __future__ import annotations
 
-import sys
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass
 
 from x0ctl.quorum.protocol import (
     ATTEST,
@@ -46,9 +46,9 @@ class MemberRecord:
     public_key: bytes
     key_id: str
     epoch: int
-    # The member's token bucket (RateLimiter's state), kept with its record so that a receipt
-    # finds everything about its sender in one lookup: tokens left (None before its first
-    # message) and when they were last refilled.
+    # The member's token bucket (`rate_limit` messages per second, a burst of `rate_limit`), kept
+    # with its record so that a receipt finds everything about its sender in one lookup: tokens
+    # left (None before its first message) and when they were last refilled.
     tokens: float | None = None
     refilled_ms: int = 0
 
@@ -61,27 +61,6 @@ class Verdict:
     blamed: str | None = None  # who the rejection is held against (the link neighbour, or the sender)
 
 
-@dataclass
-class RateLimiter:
-    """A token bucket per sender: `rate` messages per second with a burst of `rate`."""
-
-    rate: float = RATE_LIMIT_PER_SECOND
-    _buckets: dict = field(default_factory=dict)
-
-    def allow(self, sender: str, now_ms: int) -> bool:
-        bucket = self._buckets.get(sender)
-        if bucket is None:
-            bucket = self._buckets[sender] = [self.rate, now_ms]
-        tokens = bucket[0] + (now_ms - bucket[1]) * self.rate / 1000.0
-        tokens = min(tokens, self.rate)
-        bucket[1] = now_ms
-        if tokens >= 1.0:
-            bucket[0] = tokens - 1.0
-            return True
-        bucket[0] = tokens
-        return False
-
-
 class Verifier:
     """One node's inbound checks, with its own registry, replay memory, rate limits and reputation."""
 
@@ -90,10 +69,12 @@ class Verifier:
                  reputation: Reputation | None = None) -> None:
         self.owner = owner
         self.cache = cache
-        self.registry = {sys.intern(node): MemberRecord(key, sys.intern(node), 0) for node, key in members.items()}
+        self.registry = {node: MemberRecord(key, node, 0) for node, key in members.items()}
+        if not (isinstance(rate_limit, (int, float)) and math.isfinite(rate_limit) and rate_limit > 0):
+            raise ValueError(f"rate_limit must be a positive finite number of messages per second, not {rate_limit!r}")
         self.rate_limit = rate_limit
         self.freshness_ms = freshness_ms
-        self._reputation = reputation or Reputation()
+        self.reputation = reputation or Reputation()
         self.rejections: dict[str, int] = {}
         self.accepted = 0
         # Decoded.replay_key (sender, epoch, nonce) -> receipt time. Insertion order is receipt
@@ -101,15 +82,6 @@ class Verifier:
         # inside the window.
         self._seen: dict[str, int] = {}
         self._prune_at_ms = 0
-        # `screen()` runs once per receipt: the containers it reads are bound here, once. They are
-        # the same objects as the public attributes (mutated in place, never replaced).
-        self._quarantined = self._reputation.quarantined
-        self._scores = self._reputation.scores
-        self._verified = cache._verified
-
-    @property
-    def reputation(self) -> Reputation:
-        return self._reputation
 
     @property
     def members(self) -> int:
@@ -120,7 +92,7 @@ class Verifier:
         this node has quarantined one of them. Quarantine is sticky (only `Reputation.release`
         lifts it), so the answer holds for every later arrival until a release. `screen()` makes
         this check itself; a caller that asked ahead of time counts the drop with `count_refused()`."""
-        quarantined = self._quarantined
+        quarantined = self.reputation.quarantined
         return bool(quarantined) and (via in quarantined or sender in quarantined)
 
     def count_refused(self) -> None:
@@ -151,7 +123,7 @@ class Verifier:
         if decoded is None:
             return self._reject("malformed", via, now_ms)
         sender = decoded.sender
-        quarantined = self._quarantined
+        quarantined = self.reputation.quarantined
         if quarantined and (via in quarantined or sender in quarantined):
             return self._reject("quarantined", None, now_ms, decoded)
         record = self.registry.get(sender)
@@ -173,7 +145,7 @@ class Verifier:
                 return self._reject("stale_epoch", None if innocent else via, now_ms, decoded)
         if decoded.key_id != record.key_id:
             return self._reject("key_substitution", via, now_ms, decoded)
-        valid = self._verified.get((record.public_key, message.body, message.signature, SIGNING_CONTEXT))
+        valid = self.cache._verified.get((record.public_key, message.body, message.signature, SIGNING_CONTEXT))
         if valid is None:
             valid = self.cache.verify(record.public_key, message.body, message.signature)
         else:
@@ -195,7 +167,7 @@ class Verifier:
                 return self._reject("replay", via, now_ms, decoded)
             if now_ms >= self._prune_at_ms:
                 self._forget(now_ms)
-            # RateLimiter.allow() on the record's bucket (same arithmetic, in the same order).
+            # The sender's token bucket.
             rate = self.rate_limit
             tokens = record.tokens
             if tokens is None:
@@ -209,8 +181,9 @@ class Verifier:
             else:
                 record.tokens = tokens
                 return self._reject("rate_limited", sender, now_ms, decoded)
-            if sender in self._scores:  # only peers that were ever penalised have room to recover
-                self._reputation.reward(sender)
+            reputation = self.reputation
+            if sender in reputation.scores:  # only peers that were ever penalised have room to recover
+                reputation.reward(sender)
         self.accepted += 1
         return None
 
