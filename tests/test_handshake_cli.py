@@ -100,13 +100,18 @@ def test_production_guard_passes_with_a_real_backend(cli):
     (["selftest", "--backend", "nope"], "nope"),
     (["probe", "no-port"], "HOST:PORT"),
     (["probe", "127.0.0.1:1", "--peer-fingerprint", "zz"], "fingerprint"),
-    (["probe", "127.0.0.1:1", "--peer-key", "/nonexistent/peer.pem"], "does not exist"),
-    (["probe", "127.0.0.1:1", "--identity", "/nonexistent/id.pem"], "does not exist"),
 ])
 def test_bad_input_is_a_one_line_usage_error(cli, args, fragment):
     result = cli("handshake", *args)
     assert result.exit_code == 2, (result.stdout, result.stderr)
     assert_one_line_error(result.stderr, fragment)
+
+
+@pytest.mark.parametrize("option", ["--peer-key", "--identity"])
+def test_missing_key_file_is_an_io_failure(cli, option):
+    result = cli("handshake", "probe", "127.0.0.1:1", option, "/nonexistent/key.pem")
+    assert result.exit_code == 4, (result.stdout, result.stderr)
+    assert_one_line_error(result.stderr, "/nonexistent/key.pem", "No such file")
 
 
 def test_bad_key_files_are_usage_errors(cli, tmp_path):

@@ -108,9 +108,9 @@ def test_bad_spec_is_a_usage_error_naming_the_field(cli, tmp_path, text, fragmen
     assert_one_line_error(result.stderr, str(path), fragment)
 
 
-def test_missing_spec_file_is_a_usage_error(cli, tmp_path):
+def test_missing_spec_file_is_an_io_error(cli, tmp_path):
     result = cli("slo", "status", "--spec", str(tmp_path / "absent.yaml"))
-    assert result.exit_code == 2
+    assert result.exit_code == 4
     assert_one_line_error(result.stderr, "cannot read SLO spec", "absent.yaml")
 
 
@@ -200,20 +200,15 @@ def test_selector_and_by_refuse_raw_promql_slos(tmp_path):
         error_ratio(spec.slos[0], 300, by=("instance",))
 
 
-@pytest.mark.parametrize("value, seconds", [("5m", 300), ("1h30m", 5400), ("30d", 2592000), (60, 60)])
-def test_durations(value, seconds):
-    from x0ctl.slo.spec import format_duration, parse_duration
+@pytest.mark.parametrize("bad", ["", "5 minutes", "-1", "0s", "500ms"])
+def test_bad_windows_are_spec_problems(tmp_path, bad):
+    from x0ctl.slo import SpecError, load_spec
 
-    assert parse_duration(value) == seconds
-    assert parse_duration(format_duration(seconds)) == seconds
-
-
-@pytest.mark.parametrize("bad", ["", "5 minutes", "-1", "0s"])
-def test_bad_durations(bad):
-    from x0ctl.slo.spec import parse_duration
-
-    with pytest.raises(ValueError):
-        parse_duration(bad)
+    path = tmp_path / "slos.yaml"
+    path.write_text(f"slos:\n  - name: s\n    objective: 99%\n    window: '{bad}'\n"
+                    "    ratio: {good: a_total, errors: b_total}\n")
+    with pytest.raises(SpecError, match=r"slos\[0\]\.window: "):
+        load_spec(path)
 
 
 def test_rules_pass_promtool_and_fire_as_designed(cli, tmp_path):
@@ -302,7 +297,7 @@ def test_rules_for_a_custom_spec_with_selector_pass_promtool(cli, tmp_path):
 
 
 def test_client_options(tmp_path):
-    from x0ctl.errors import UsageError
+    from x0ctl.errors import IOFailure, UsageError
     from x0ctl.slo import client_from_options
 
     token = tmp_path / "token"
@@ -313,16 +308,17 @@ def test_client_options(tmp_path):
     basic = client_from_options("http://p", environ={"MY_AUTH": "u:p:w"}, basic_auth_env="MY_AUTH")
     assert basic.basic_auth == ("u", "p:w")
     assert client_from_options(environ={}).url == "http://127.0.0.1:9090"
-    for kwargs, message in [
-        ({"url": "ftp://x"}, "http"),
-        ({"url": "http://x", "timeout": 0}, "--timeout"),
-        ({"url": "http://x", "token_file": tmp_path / "none"}, "cannot read token"),
-        ({"url": "http://x", "ca_bundle": str(tmp_path / "none.pem")}, "CA bundle"),
-        ({"url": "http://x", "client_key": str(token)}, "--client-cert"),
+    for kwargs, error, message in [
+        ({"url": "ftp://x"}, UsageError, "http"),
+        ({"url": "http://x", "timeout": 0}, UsageError, "--timeout"),
+        ({"url": "http://x", "token_file": tmp_path / "none"}, IOFailure, "cannot read token"),
+        ({"url": "http://x", "ca_bundle": str(tmp_path / "none.pem")}, IOFailure, "CA bundle"),
+        ({"url": "http://x", "ca_bundle": str(token)}, UsageError, "no PEM certificate"),
+        ({"url": "http://x", "client_key": str(token)}, UsageError, "--client-cert"),
         ({"url": "http://x", "environ": {"X0CTL_PROMETHEUS_TOKEN": "t", "X0CTL_PROMETHEUS_BASIC_AUTH": "u:p"}},
-         "not both"),
+         UsageError, "not both"),
     ]:
-        with pytest.raises(UsageError, match=message):
+        with pytest.raises(error, match=message):
             client_from_options(**{"environ": {}, **kwargs})
 
 

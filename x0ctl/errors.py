@@ -19,6 +19,8 @@ class ExitCode(IntEnum):
     IO = 4  # reading/writing files, the network, a remote server, a lock held by someone else
     NO_DATA = 5  # an SLO/gate query returned no data: never treated as ok
     PAUSED = 6  # a rollout stopped paused or inconclusive: neither promoted nor rolled back
+    INTERNAL = 70  # EX_SOFTWARE: a bug in x0ctl, never an expected failure
+    INTERRUPTED = 130  # Ctrl-C or an aborted prompt (128 + SIGINT)
 
 
 class X0ctlError(Exception):
@@ -49,3 +51,15 @@ class EnvironmentProblem(X0ctlError):
 
 class IOFailure(X0ctlError):
     exit_code = ExitCode.IO
+
+
+class NoData(X0ctlError):
+    """A query that must have data returned none: never treated as success (exit 5)."""
+
+    exit_code = ExitCode.NO_DATA
+
+
+class Paused(X0ctlError):
+    """A rollout stopped neither promoted nor rolled back: paused or inconclusive (exit 6)."""
+
+    exit_code = ExitCode.PAUSED

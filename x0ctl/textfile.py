@@ -1,17 +1,53 @@
-"""Reading the text files operators name on the command line (specs, plans, scenarios)."""
+"""Reading the files operators name on the command line (specs, plans, scenarios, inventories, key
+and token files), with one rule for every command:
+
+- the file is missing, unreadable or not a regular file: `IOFailure`, exit 4;
+- its content is malformed (not UTF-8 text where text is expected, invalid YAML/JSON, wrong shape):
+  `UsageError`, exit 2.
+
+>>> read_text("/nonexistent/plan.yaml", "plan")
+Traceback (most recent call last):
+...
+x0ctl.errors.IOFailure: cannot read plan /nonexistent/plan.yaml: No such file or directory
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from x0ctl.errors import UsageError, X0ctlError
+from x0ctl.errors import IOFailure, UsageError
 
 
-def read_text(path: str | Path, what: str, *, unreadable: type[X0ctlError] = UsageError) -> str:
-    """The file's text, or one X0ctlError: `unreadable` when it cannot be read, UsageError when not UTF-8."""
+def read_bytes(path: str | Path, what: str) -> bytes:
+    """The file's bytes; IOFailure (exit 4) when it is missing, unreadable or a directory."""
     try:
-        return Path(path).read_text()
-    except UnicodeDecodeError:
-        raise UsageError(f"{path}: not a UTF-8 text file") from None
+        return Path(path).read_bytes()
     except OSError as exc:
-        raise unreadable(f"cannot read {what} {path}: {exc.strerror or type(exc).__name__}") from None
+        raise IOFailure(f"cannot read {what} {path}: {exc.strerror or type(exc).__name__}") from None
+
+
+def read_text(path: str | Path, what: str) -> str:
+    """The file's text; IOFailure (exit 4) when unreadable, UsageError (exit 2) when not UTF-8 text."""
+    data = read_bytes(path, what)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UsageError(f"{what} {path}: not a UTF-8 text file") from None
+    if "\x00" in text:
+        raise UsageError(f"{what} {path}: not a text file (it contains NUL bytes)")
+    return text
+
+
+def read_yaml(path: str | Path, what: str) -> Any:
+    """The one YAML document in the file (None when empty); UsageError (exit 2) when it is not YAML."""
+    import yaml
+
+    text = read_text(path, what)
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise UsageError(f"{what} {path}: not valid YAML{where}: {problem}") from None

@@ -28,7 +28,6 @@ except ImportError:  # pragma: no cover - older typer depends on click
     import click
 
 OUTPUT_FORMATS = ("table", "json")
-INTERNAL_ERROR_EXIT = 70  # EX_SOFTWARE: a bug in x0ctl, never an expected failure
 
 
 def _one_line(text: str) -> str:
@@ -329,10 +328,10 @@ class X0ctlGroup(TyperGroup):
             code = exc.exit_code
         except typer.Abort:
             print_error("aborted")
-            code = 130
+            code = ExitCode.INTERRUPTED
         except KeyboardInterrupt:
             print_error("interrupted")
-            code = 130
+            code = ExitCode.INTERRUPTED
         except BrokenPipeError:
             # The reader went away (`x0ctl ... | head`): not an error worth a message.
             with contextlib.suppress(Exception):
@@ -342,7 +341,7 @@ class X0ctlGroup(TyperGroup):
             if os.environ.get("X0CTL_DEBUG"):
                 raise
             print_error(f"internal error: {type(exc).__name__}: {exc} (set X0CTL_DEBUG=1 for a traceback)")
-            code = INTERNAL_ERROR_EXIT
+            code = ExitCode.INTERNAL
         sys.exit(int(code))
 
 

@@ -16,6 +16,7 @@ import typer
 
 from x0ctl.cli.app import OutputOption, get_app
 from x0ctl.errors import CheckFailed, ExitCode, IOFailure, UsageError, X0ctlError
+from x0ctl.textfile import read_bytes, read_text
 
 app = typer.Typer(help="""Node keys: generate, rotate, back up and restore (X-Wing and ML-DSA-65).
 
@@ -78,11 +79,7 @@ def _read_passphrase(passphrase_file: Path | None, passphrase_env: str | None) -
     if passphrase_file and passphrase_env:
         raise UsageError("give either --passphrase-file or --passphrase-env, not both")
     if passphrase_file:
-        try:
-            text = Path(passphrase_file).read_bytes()
-        except OSError as exc:
-            raise UsageError(f"cannot read passphrase file {passphrase_file}: {exc.strerror or exc}") from None
-        value = text.split(b"\n", 1)[0].removesuffix(b"\r")
+        value = read_bytes(passphrase_file, "passphrase file").split(b"\n", 1)[0].removesuffix(b"\r")
     elif passphrase_env:
         if passphrase_env not in os.environ:
             raise UsageError(f"environment variable {passphrase_env} is not set")
@@ -187,10 +184,11 @@ def rotate_cmd(
       x0ctl keys rotate --purpose kem --stage prepare
       x0ctl keys rotate --purpose sig --dry-run -o json
     """
-    from x0ctl.keystore import parse_duration, parse_validity, rotate
+    from x0ctl.durations import parse_duration
+    from x0ctl.keystore import parse_validity, rotate
 
     app_ = get_app(ctx, output)
-    older_than = parse_duration(if_older_than) if if_older_than is not None else None
+    older_than = parse_duration(if_older_than, "--if-older-than") if if_older_than is not None else None
     if purpose not in ("kem", "sig", "all"):
         raise UsageError(f"unknown purpose {purpose!r}; use kem, sig or all")
     try:
@@ -550,13 +548,8 @@ def backup_cmd(
     recipients = []
     texts = list(recipient or [])
     if recipients_file:
-        try:
-            texts += [line.strip() for line in recipients_file.read_text().splitlines()
-                      if line.strip() and not line.strip().startswith("#")]
-        except OSError as exc:
-            raise UsageError(f"cannot read {recipients_file}: {exc.strerror or exc}") from None
-        except UnicodeDecodeError:
-            raise UsageError(f"{recipients_file}: not a text file of age recipients") from None
+        texts += [line.strip() for line in read_text(recipients_file, "recipients file").splitlines()
+                  if line.strip() and not line.strip().startswith("#")]
     recipients += [age.HybridRecipient.parse(text) for text in texts]
     secret = _read_passphrase(passphrase_file, passphrase_env)
     if secret is None and (passphrase or not recipients):
@@ -613,22 +606,13 @@ def restore_cmd(
     app_ = get_app(ctx, output)
     identities = []
     for path in identity or []:
-        try:
-            identities += age.read_identity_file(path.read_text())
-        except OSError as exc:
-            raise UsageError(f"cannot read identity file {path}: {exc.strerror or exc}") from None
-        except UnicodeDecodeError:
-            raise UsageError(f"{path}: not an age identity file (not text)") from None
+        identities += age.read_identity_file(read_text(path, "identity file"))
     secret = _read_passphrase(passphrase_file, passphrase_env)
     if secret is None and not identities:
         secret = _prompt_passphrase(confirm=False)
     if secret is not None:
         identities.append(age.ScryptIdentity(secret))
-    try:
-        data = backup.read_bytes()
-    except OSError as exc:
-        raise UsageError(f"cannot read {backup}: {exc.strerror or exc}") from None
-    payload = age.decrypt(data, identities)
+    payload = age.decrypt(read_bytes(backup, "backup"), identities)
     target = keystore.expanduser() if keystore else default_path()
     result = restore(payload, target, backend=get_backend(app_.backend), force=force, wait=wait, allow_rollback=allow_rollback,
                      expect_signer=expect_signer, allow_other_node=allow_other_node,

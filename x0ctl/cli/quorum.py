@@ -63,12 +63,8 @@ def simulate(
     import dataclasses
 
     from x0ctl.pqc import get_backend, resolve_backend_names
-    from x0ctl.quorum.scenario import (
-        Scenario,
-        expand_strategies,
-        load_scenario,
-        parse_duration,
-    )
+    from x0ctl.durations import parse_duration
+    from x0ctl.quorum.scenario import Scenario, expand_strategies, load_scenario
 
     app_ = get_app(ctx, output)
     if trials < 1:

@@ -65,7 +65,7 @@ def _state_dir(path: Path | None):
 
     directory = StateDir(path)
     if directory.root.exists() and not directory.root.is_dir():
-        raise UsageError(f"--state-dir {directory.root} is not a directory")
+        raise IOFailure(f"--state-dir {directory.root} is not a directory")
     return directory
 
 
@@ -333,13 +333,13 @@ def canary(
     """
     current = get_app(ctx, output)
     from x0ctl.rollout import start
-    from x0ctl.slo.client import parse_time
+    from x0ctl.durations import parse_time
 
     plan = _gather_plan(plan_file, step, steps, target, version, bake, interval, initial_delay, set_weight_cmd,
                         promote_cmd, rollback_cmd, cmd_timeout, cmd_retries, inventory, upgrade_cmd, downgrade_cmd,
                         concurrency, selector, gate_promql, on_fail, on_inconclusive, on_error, consecutive,
                         min_requests, window, prometheus, notify_webhook)
-    moment = parse_time(at) if at is not None else None
+    moment = parse_time(at, "--at") if at is not None else None
     if replay_speed < 0:
         raise UsageError("--replay-speed must be 0 or more")
     client = _client(prometheus or plan.prometheus, timeout)
@@ -616,8 +616,8 @@ def plan_command(
     """
     current = get_app(ctx, output)
     from x0ctl.rollout import evaluate_gate
-    from x0ctl.rollout.plan import format_seconds
-    from x0ctl.slo.client import parse_time
+    from x0ctl.durations import format_duration
+    from x0ctl.durations import parse_time
 
     if plan_file is None:
         set_weight_cmd = set_weight_cmd or "true"
@@ -632,7 +632,7 @@ def plan_command(
                          "ends_after_seconds": elapsed})
     checks = []
     if not no_query:
-        moment = parse_time(at) if at is not None else None
+        moment = parse_time(at, "--at") if at is not None else None
         client = _client(prometheus or plan.prometheus, timeout)
         try:
             checks = [evaluate_gate(gate, client, moment) for gate in plan.gates]
@@ -646,11 +646,11 @@ def plan_command(
 
         grid = Table("step", "weight", "bake", "done after")
         for row in schedule:
-            grid.add_row(str(row["step"]), f"{row['weight']}%", format_seconds(row["bake_seconds"]),
-                         format_seconds(row["ends_after_seconds"]))
+            grid.add_row(str(row["step"]), f"{row['weight']}%", format_duration(row["bake_seconds"]),
+                         format_duration(row["ends_after_seconds"]))
         console.print(grid)
-        console.print(f"ETA {format_seconds(data['eta_seconds'])}; worst case to rollback "
-                      f"{format_seconds(data['worst_case_rollback_seconds'])}")
+        console.print(f"ETA {format_duration(data['eta_seconds'])}; worst case to rollback "
+                      f"{format_duration(data['worst_case_rollback_seconds'])}")
         for check in checks:
             console.print(f"gate {check['gate']}: {check['verdict']} ({check['reason']})", markup=False)
 

@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from x0ctl.cli.app import OutputOption, get_app
+from x0ctl.durations import promql_duration
 from x0ctl.errors import IOFailure, UsageError
 
 HELP = """SLOs, error budgets and burn rates from Prometheus.
@@ -114,11 +115,11 @@ def _evaluate(spec_path, at, selector, by, client_args) -> dict:
     import time
 
     from x0ctl.slo import evaluate
-    from x0ctl.slo.client import format_time, parse_time
+    from x0ctl.durations import format_time, parse_time
 
     spec = _spec(spec_path)
     labels = _by(by)
-    moment = parse_time(at) if at is not None else time.time()
+    moment = parse_time(at, "--at") if at is not None else time.time()
     client = _client(*client_args)
     try:
         results = evaluate(spec, client, at=moment, selector=selector, by=labels)
@@ -280,12 +281,12 @@ def query(
     """
     import time
 
-    from x0ctl.slo.client import format_time, parse_time
+    from x0ctl.durations import format_time, parse_time
 
     app_ = get_app(ctx, output)
     if not promql.strip():
         raise UsageError("PROMQL is empty")
-    moment = parse_time(at) if at is not None else time.time()
+    moment = parse_time(at, "--at") if at is not None else time.time()
     client = _client(prometheus, timeout, token_file, token_env, basic_auth_file, basic_auth_env, ca_bundle,
                      client_cert, client_key)
     try:
@@ -360,7 +361,7 @@ def _status_table(console, data: dict) -> None:
     notes = []
     for result in data["_results"]:
         burns = " ".join(_burn(result.window(w)) for w in ("5m", "1h", "6h", "1d", "3d"))
-        window = _window(result.slo.window)
+        window = promql_duration(result.slo.window)
         table.add_row(_named(result), marks[result.verdict], f"{_percent(result.sli)} {window}",
                       _percent(result.slo.objective, 2), _percent(result.budget_remaining, 1), burns)
         one_hour = result.window("1h")
@@ -371,12 +372,6 @@ def _status_table(console, data: dict) -> None:
     console.print(table)
     for note in notes:
         console.print(f"  {note}", markup=False, soft_wrap=True)
-
-
-def _window(seconds: int) -> str:
-    from x0ctl.slo.spec import format_duration
-
-    return format_duration(seconds)
 
 
 def _query_table(console, data: dict) -> None:

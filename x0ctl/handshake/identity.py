@@ -9,27 +9,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from x0ctl.errors import IOFailure, UsageError
+from x0ctl.errors import UsageError
 from x0ctl.handshake.protocol import Identity
 from x0ctl.handshake.suites import HybridSuite
+from x0ctl.textfile import read_bytes
 
 ALGORITHM = "ML-DSA-65"
-
-
-def _read(path: Path, what: str) -> bytes:
-    try:
-        return Path(path).read_bytes()
-    except FileNotFoundError:
-        raise UsageError(f"{what} file {path} does not exist") from None
-    except OSError as exc:
-        raise IOFailure(f"cannot read {what} file {path}: {exc.strerror or exc}") from None
 
 
 def load_identity(path: Path, suite: HybridSuite) -> Identity:
     from cryptography.hazmat.primitives.asymmetric import mldsa
     from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
-    data = _read(path, "identity")
+    data = read_bytes(path, "identity file")
     try:
         key = load_pem_private_key(data, password=None)
     except TypeError:
@@ -49,7 +41,7 @@ def load_peer_key(path: Path, size: int = 1952) -> bytes:
     from cryptography.hazmat.primitives.asymmetric import mldsa
     from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
-    data = _read(path, "peer key")
+    data = read_bytes(path, "peer key file")
     if data.lstrip().startswith(b"-----BEGIN"):
         try:
             key = load_pem_public_key(data)

@@ -26,7 +26,7 @@ import binascii
 from dataclasses import dataclass
 from pathlib import Path
 
-from x0ctl.errors import UsageError
+from x0ctl.errors import IOFailure, UsageError
 from x0ctl.kat.formats import load_json, read_vector_file
 from x0ctl.kat.vectors import (
     DECAPS,
@@ -108,7 +108,7 @@ def read_directory(path: Path) -> list[AcvpDocument]:
     for names in (("internalProjection.json",), ("prompt.json", "expectedResults.json")):
         if all((path / name).is_file() for name in names):
             return [_read(path / name) for name in names]
-    raise UsageError(f"{path} is a directory without ACVP files (internalProjection.json, or prompt.json with "
+    raise IOFailure(f"{path} is a directory without ACVP files (internalProjection.json, or prompt.json with "
                      "expectedResults.json); pass vector files instead")
 
 

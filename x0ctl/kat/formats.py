@@ -33,6 +33,7 @@ from x0ctl.kat.vectors import (
     kem_checks,
 )
 from x0ctl.pqc.base import KEM_SIZES, SIG_SIZES
+from x0ctl.textfile import read_bytes
 
 # Parameter set from the public-key length, the one field every format carries.
 _KEM_BY_PK = {sizes.public_key: name for name, sizes in KEM_SIZES.items()}
@@ -311,16 +312,9 @@ def parse_hpke_json(doc: list, name: str, source: LoadedSource, wanted: frozense
 
 
 def read_vector_file(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise IOFailure(f"vector file {path} does not exist") from None
-    except IsADirectoryError:
-        raise UsageError(f"{path} is a directory; pass vector files (or an ACVP directory holding prompt.json)") from None
-    except PermissionError:
-        raise IOFailure(f"vector file {path} cannot be read: permission denied") from None
-    except OSError as exc:
-        raise IOFailure(f"vector file {path} cannot be read: {exc.strerror or exc}") from None
+    if path.is_dir():
+        raise IOFailure(f"{path} is a directory; pass vector files (or an ACVP directory holding prompt.json)")
+    return read_bytes(path, "vector file")
 
 
 def load_json(data: bytes, label: str):

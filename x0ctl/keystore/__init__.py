@@ -16,7 +16,6 @@ from x0ctl.keystore.store import (
     VerifyReport,
     default_path,
     keystore_health,
-    parse_duration,
     parse_validity,
     restore,
 )
@@ -28,7 +27,6 @@ __all__ = [
     "default_path",
     "generate",
     "keystore_health",
-    "parse_duration",
     "parse_validity",
     "resolve",
     "restore",

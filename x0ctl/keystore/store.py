@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from x0ctl.durations import format_time, parse_duration, parse_time, utc_now
 from x0ctl.errors import CheckFailed, IOFailure, UsageError
 from x0ctl.keystore import history as hist
 from x0ctl.keystore.fsutil import (
@@ -75,39 +76,15 @@ def default_path() -> Path:
     return Path(base).expanduser() / "x0ctl"
 
 
-def now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_time(text: str) -> float:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
-
-
-def format_time(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-_DURATION_RE = re.compile(r"^\s*(\d+)\s*([smhdw]?)\s*$")
-_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
 MAX_VALIDITY = 100 * 365 * 86400  # beyond this a date no longer means anything (and overflows)
 
 
 def parse_validity(text: str) -> int:
     """--validity: a positive duration of at most 100 years."""
-    seconds = parse_duration(text)
+    seconds = int(parse_duration(text, "--validity"))
     if not 0 < seconds <= MAX_VALIDITY:
         raise UsageError(f"--validity {text!r}: must be more than 0 and at most 100 years")
     return seconds
-
-
-def parse_duration(text: str) -> int:
-    """Seconds in `30d`, `12h`, `90m`, `45s`, `2w` (a bare number is seconds)."""
-    match = _DURATION_RE.match(text or "")
-    if not match:
-        raise UsageError(f"invalid duration {text!r}; use e.g. 30d, 12h, 90m, 2w")
-    return int(match.group(1)) * _UNITS[match.group(2)]
 
 
 @dataclass
@@ -475,7 +452,7 @@ class Transaction:
         self.delete_after_commit: list[Path] = []
         self.recovered: list[str] = []
         self._private_cache: dict[str, object] = {}
-        self.time = now()
+        self.time = utc_now()
 
     # --- queries
     def records(self) -> list[KeyRecord]:

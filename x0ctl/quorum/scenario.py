@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from x0ctl.errors import IOFailure, UsageError
+from x0ctl.durations import parse_duration
+from x0ctl.errors import UsageError
 from x0ctl.textfile import read_text
 
 MAX_NODES = 5000  # ~2 s of CPU per simulated second at this size; beyond it is a typo, not a plan
+MAX_DURATION_S = 7 * 86400  # a week of simulated time; beyond it is a typo, not a plan
 STRATEGIES = ("silent", "false_report", "replay", "forge", "key_substitution", "flood", "equivocate")
 # The default mix: Byzantine nodes take these in turn, so every attack is present in one run.
 MIXED = STRATEGIES
@@ -96,8 +97,8 @@ class Scenario:
             fail("byzantine", "must not be negative")
         if self.byzantine >= self.nodes:
             fail("byzantine", f"f = {self.byzantine} must be smaller than n = {self.nodes} (at least one honest node)")
-        if self.duration_s <= 0:
-            fail("duration", "must be positive")
+        if not 0 < self.duration_s <= MAX_DURATION_S:
+            fail("duration", "must be positive and at most 7d")
         if not self.strategies:
             fail("strategies", "needs at least one strategy")
         for entry in self.strategies:
@@ -150,22 +151,6 @@ class Scenario:
         return data
 
 
-_DURATION = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
-
-
-def parse_duration(text, what: str = "duration") -> float:
-    """Seconds from `60s`, `500ms`, `2m`, `1h` or a bare number of seconds."""
-    if isinstance(text, bool):
-        raise UsageError(f"{what}: expected a duration like 60s, got {text!r}")
-    if isinstance(text, (int, float)):
-        return float(text)
-    match = _DURATION.match(str(text))
-    if not match:
-        raise UsageError(f"{what}: expected a duration like 60s, 500ms or 2m, got {text!r}")
-    return float(match.group(1)) * _UNITS[match.group(2)]
-
-
 def _yaml_name(attribute: str) -> str:
     return attribute.removesuffix("_s")
 
@@ -202,10 +187,7 @@ def _convert(value, kind: str, where: str):
             raise UsageError(f"{where}: expected a number, got {type(value).__name__}")
         return float(value)
     if kind == "duration":
-        value = parse_duration(value, where)
-        if value < 0:
-            raise UsageError(f"{where}: must not be negative, got {value:g}s")
-        return value
+        return parse_duration(value, where)
     raise AssertionError(kind)
 
 
@@ -214,7 +196,7 @@ def load_scenario(path: str | Path, base: Scenario | None = None) -> Scenario:
     import yaml
 
     path = Path(path)
-    text = read_text(path, "scenario", unreadable=IOFailure)
+    text = read_text(path, "scenario")
     try:
         document = yaml.safe_load(text)
     except yaml.YAMLError as exc:

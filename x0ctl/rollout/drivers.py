@@ -20,8 +20,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from x0ctl.errors import IOFailure, UsageError
+from x0ctl.errors import IOFailure
 from x0ctl.rollout.plan import Driver, PlanError
+from x0ctl.textfile import read_text
 
 OUTPUT_TAIL = 300
 
@@ -101,10 +102,7 @@ def load_inventory(path: str | Path) -> list[dict]:
     import yaml
 
     source = str(path)
-    try:
-        text = Path(path).read_text()
-    except OSError as exc:
-        raise UsageError(f"cannot read inventory {source}: {exc.strerror or type(exc).__name__}") from None
+    text = read_text(path, "inventory")
     try:
         data = yaml.safe_load(text) if text.strip() else []
     except yaml.YAMLError:

@@ -19,18 +19,13 @@ import operator
 import time
 from dataclasses import replace
 
+from x0ctl.durations import format_duration, promql_duration
 from x0ctl.errors import X0ctlError
-from x0ctl.rollout.plan import Gate, format_seconds
+from x0ctl.rollout.plan import Gate
 
 _OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq,
         "!=": operator.ne}
 WINDOW_PLACEHOLDER = "{{window}}"
-
-
-def _promql_window(seconds: float) -> str:
-    from x0ctl.slo.spec import format_duration
-
-    return format_duration(max(1, int(seconds)))
 
 
 def result(gate: Gate, verdict: str, reason: str, *, query=None, value=None, threshold=None, at=None,
@@ -46,7 +41,7 @@ def evaluate_gate(gate: Gate, client, at: float | None = None) -> dict:
         volume = _volume(gate, client, moment)
         if volume is not None and gate.min_requests is not None and volume["value"] < gate.min_requests:
             return result(gate, "inconclusive", f"only {volume['value']:g} requests over "
-                          f"{format_seconds(gate.window)} (minimum {gate.min_requests:g})", query=volume["query"],
+                          f"{format_duration(gate.window)} (minimum {gate.min_requests:g})", query=volume["query"],
                           value=volume["value"], threshold=gate.min_requests, at=moment, volume=volume["value"])
         if gate.kind == "slo":
             outcome = _slo(gate, client, moment)
@@ -69,7 +64,7 @@ def _volume(gate: Gate, client, at: float) -> dict | None:
         query = _slo_volume_query(gate)
     if query is None:
         return None
-    query = query.replace(WINDOW_PLACEHOLDER, _promql_window(gate.window))
+    query = query.replace(WINDOW_PLACEHOLDER, promql_duration(gate.window))
     answer = client.query(query, at)
     values = [s.value for s in answer.samples if s.value is not None]
     return {"query": query, "value": float(sum(values)) if values else 0.0}
@@ -103,10 +98,9 @@ def _slo_volume_query(gate: Gate) -> str | None:
 
 def _slo(gate: Gate, client, at: float) -> dict:
     from x0ctl.slo import evaluate
-    from x0ctl.slo.spec import format_duration
 
     spec = _spec(gate)
-    window = format_duration(int(gate.window))
+    window = promql_duration(gate.window)
     details, failing, missing = [], [], []
     for slo_result in evaluate(spec, client, at=at, selector=gate.selector):
         slo = slo_result.slo
@@ -142,7 +136,7 @@ def _slo(gate: Gate, client, at: float) -> dict:
 
 
 def _promql(gate: Gate, client, at: float) -> dict:
-    query = (gate.query or "").replace(WINDOW_PLACEHOLDER, _promql_window(gate.window))
+    query = (gate.query or "").replace(WINDOW_PLACEHOLDER, promql_duration(gate.window))
     op, threshold = gate.condition()
     answer = client.query(query, at)
     values = [s.value for s in answer.samples if s.value is not None]
@@ -207,7 +201,7 @@ def _range_values(client, query: str, start: float, end: float, step: float) -> 
 
 
 def _baseline(gate: Gate, client, at: float) -> dict:
-    window = _promql_window(gate.resolution)
+    window = promql_duration(gate.resolution)
     canary_query = (gate.canary or "").replace(WINDOW_PLACEHOLDER, window)
     stable_query = (gate.stable or "").replace(WINDOW_PLACEHOLDER, window)
     start = at - gate.window

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from x0ctl.durations import DurationError, parse_duration as _parse_duration
 from x0ctl.errors import UsageError
 from x0ctl.textfile import read_text
 
@@ -23,8 +24,6 @@ VERDICTS = ("pass", "fail", "inconclusive", "error")
 GATE_KINDS = ("slo", "promql", "baseline")
 DRIVER_KINDS = ("command", "nodes")
 CONDITION = re.compile(r"^\s*(<=|>=|==|!=|<|>)\s*(-?[0-9.]+(?:[eE][+-]?\d+)?)\s*$")
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
-_UNIT = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 TEMPLATE_KEYS = ("weight", "step", "version", "rollout", "target", "node", "host")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 
@@ -39,38 +38,11 @@ class PlanError(UsageError):
 
 
 def parse_duration(value: Any, field_name: str, source: str | None = None, *, allow_zero: bool = True) -> float:
-    """'90s', '5m', '1h30m', '250ms' or a number of seconds -> seconds."""
-    if isinstance(value, bool):
-        raise PlanError(field_name, f"{value!r} is not a duration like 30s, 5m, 1h", source)
-    if isinstance(value, int | float):
-        seconds = float(value)
-    else:
-        text = str(value).strip()
-        if re.fullmatch(r"\d+(\.\d+)?", text):
-            seconds = float(text)
-        elif text and not _DURATION_PART.sub("", text):
-            seconds = sum(float(n) * _UNIT[u] for n, u in _DURATION_PART.findall(text))
-        else:
-            raise PlanError(field_name, f"{value!r} is not a duration like 30s, 5m, 1h", source)
-    if not math.isfinite(seconds) or seconds < 0 or (seconds == 0 and not allow_zero):
-        raise PlanError(field_name, f"{value!r} is not a {'non-negative' if allow_zero else 'positive'} duration",
-                        source)
-    return seconds
-
-
-def format_seconds(seconds: float) -> str:
-    seconds = float(seconds)
-    if seconds and seconds < 1:
-        return f"{seconds * 1000:g}ms"
-    whole = round(seconds)
-    parts = []
-    for unit, size in (("h", 3600), ("m", 60)):
-        if whole >= size:
-            parts.append(f"{whole // size}{unit}")
-            whole %= size
-    if whole or not parts:
-        parts.append(f"{whole}s")
-    return "".join(parts)
+    """A plan field's duration (the `x0ctl.durations` grammar) in seconds; errors name the field and file."""
+    try:
+        return _parse_duration(value, field_name, allow_zero=allow_zero)
+    except DurationError as exc:
+        raise PlanError(field_name, exc.problem, source) from None
 
 
 @dataclass(frozen=True)

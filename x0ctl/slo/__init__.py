@@ -25,14 +25,11 @@ from x0ctl.slo.evaluate import (
     raise_for_verdicts,
 )
 from x0ctl.slo.rules import generate_rules, rules_yaml
-from x0ctl.slo.spec import SLO, Metric, Spec, SpecError, default_spec, load_spec, parse_duration
-
-NO_DATA_EXIT = 5  # x0ctl.errors.ExitCode.NO_DATA
-
+from x0ctl.slo.spec import SLO, Metric, Spec, SpecError, default_spec, load_spec
 
 __all__ = [
-    "BURN_RATE_ALERTS", "NO_DATA_EXIT", "SLO", "STATUS_WINDOWS", "VERDICTS", "AlertResult", "BadQuery",
+    "BURN_RATE_ALERTS", "SLO", "STATUS_WINDOWS", "VERDICTS", "AlertResult", "BadQuery",
     "BurnRateAlert", "Metric", "NoData", "PrometheusClient", "QueryResult", "Sample", "SloResult", "Spec",
     "SpecError", "WindowResult", "client_from_options", "default_spec", "evaluate", "generate_rules",
-    "load_spec", "overall_verdict", "parse_duration", "raise_for_verdicts", "rules_yaml",
+    "load_spec", "overall_verdict", "raise_for_verdicts", "rules_yaml",
 ]

@@ -25,6 +25,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from x0ctl.errors import IOFailure, UsageError
+from x0ctl.textfile import read_text
 
 DEFAULT_URL = "http://127.0.0.1:9090"
 DEFAULT_TIMEOUT = 5.0
@@ -186,39 +187,6 @@ class PrometheusClient:
             self._connection = None
 
 
-def parse_time(value: str | float | int) -> float:
-    """--at: RFC 3339 ('2025-06-05T00:00:00Z') or unix seconds -> unix seconds."""
-    import datetime as dt
-
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    text = str(value).strip()
-    try:
-        number = float(text)
-    except ValueError:
-        pass
-    else:
-        if math.isfinite(number) and number >= 0:
-            return number
-        raise UsageError(f"--at: {text!r} is not a time")
-    try:
-        moment = dt.datetime.fromisoformat(text.replace("z", "Z"))
-    except ValueError:
-        raise UsageError(f"--at: {text!r} is neither RFC 3339 (2025-06-05T00:00:00Z) nor unix seconds") from None
-    if moment.tzinfo is None:
-        raise UsageError(f"--at: {text!r} has no time zone (add Z or +00:00)")
-    return moment.timestamp()
-
-
-def format_time(at: float) -> str:
-    """Unix seconds -> RFC 3339 UTC."""
-    import datetime as dt
-
-    moment = dt.datetime.fromtimestamp(at, tz=dt.UTC)
-    text = moment.isoformat(timespec="milliseconds" if at % 1 else "seconds")
-    return text.replace("+00:00", "Z")
-
-
 def _format_time(at: float) -> str:
     return f"{at:.3f}".rstrip("0").rstrip(".")
 
@@ -283,10 +251,7 @@ def _reason(exc: Exception) -> str:
 
 
 def _read_secret(path: str | Path, what: str) -> str:
-    try:
-        value = Path(path).read_text().strip()
-    except OSError as exc:
-        raise UsageError(f"cannot read {what} file {path}: {exc.strerror or type(exc).__name__}") from None
+    value = read_text(path, f"{what} file").strip()
     if not value:
         raise UsageError(f"{what} file {path} is empty")
     return value
@@ -294,8 +259,21 @@ def _read_secret(path: str | Path, what: str) -> str:
 
 def _existing_file(path: str | None, what: str) -> str | None:
     if path and not Path(path).is_file():
-        raise UsageError(f"{what} {path} does not exist")
+        raise IOFailure(f"{what} {path} does not exist or is not a file")
     return str(path) if path else None
+
+
+def _ca_bundle(path: str | None) -> str | None:
+    """The CA bundle, checked to hold certificates now: garbage is bad input (2), not a TLS failure later."""
+    import ssl
+
+    path = _existing_file(path, "CA bundle")
+    if path:
+        try:
+            ssl.create_default_context(cafile=path)
+        except ssl.SSLError:
+            raise UsageError(f"CA bundle {path}: no PEM certificate in it") from None
+    return path
 
 
 def client_from_options(
@@ -345,7 +323,7 @@ def client_from_options(
         raise UsageError("--client-key needs --client-cert")
     return PrometheusClient(
         url=url, timeout=float(timeout), headers=headers, basic_auth=auth,
-        ca_bundle=_existing_file(ca_bundle, "CA bundle"), client_cert=_existing_file(client_cert, "client certificate"),
+        ca_bundle=_ca_bundle(ca_bundle), client_cert=_existing_file(client_cert, "client certificate"),
         client_key=_existing_file(client_key, "client key"),
     )
 

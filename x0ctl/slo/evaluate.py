@@ -13,18 +13,15 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from x0ctl.errors import CheckFailed, ExitCode, X0ctlError
+from x0ctl.durations import promql_duration
+from x0ctl.errors import CheckFailed, NoData
 from x0ctl.slo.client import PrometheusClient
 from x0ctl.slo.promql import MEASURE_LABEL, QUANTILE_MEASURE, WINDOW_LABEL, status_query
-from x0ctl.slo.spec import SLO, Spec, format_duration, parse_label_selector
+from x0ctl.slo.spec import SLO, Spec, parse_label_selector
 
 VERDICTS = ("ok", "breach", "no-data")
 
 
-class NoData(X0ctlError):
-    """An SLO has no data over its window: never treated as ok (exit 5)."""
-
-    exit_code = ExitCode.NO_DATA
 STATUS_WINDOWS = (300, 1800, 3600, 7200, 21600, 86400, 259200)  # 5m 30m 1h 2h 6h 1d 3d, plus the SLO window
 REFERENCE_WINDOW = 30 * 86400
 
@@ -107,7 +104,7 @@ class SloResult:
     def to_dict(self) -> dict:
         return {
             "name": self.slo.name, "kind": self.slo.kind, "description": self.slo.description,
-            "objective": self.slo.objective, "window": format_duration(self.slo.window),
+            "objective": self.slo.objective, "window": promql_duration(self.slo.window),
             "error_budget": self.slo.error_budget, "group": dict(self.group), "verdict": self.verdict,
             "reasons": list(self.reasons), "sli": self.sli, "error_ratio": self.error_ratio,
             "budget_remaining": self.budget_remaining,
@@ -153,7 +150,7 @@ def evaluate(
 
 def _results_for(slo: SLO, answer, at: float, by: tuple[str, ...]) -> list[SloResult]:
     windows = windows_for(slo)
-    names = {format_duration(s): s for s in windows}
+    names = {promql_duration(s): s for s in windows}
     ratios: dict[tuple, dict[str, float | None]] = {}
     quantiles: dict[tuple, dict[str, float | None]] = {}
     for sample in answer.samples:
@@ -185,7 +182,7 @@ def _result(slo: SLO, group: dict, ratios: dict, quantiles: dict, windows: list[
     budget = slo.error_budget
     window_results = []
     for seconds in windows:
-        name = format_duration(seconds)
+        name = promql_duration(seconds)
         ratio = ratios.get(name)
         if ratio is not None:
             ratio = min(max(ratio, 0.0), 1.0)  # float noise around 0 and 1 only
@@ -203,13 +200,13 @@ def _result(slo: SLO, group: dict, ratios: dict, quantiles: dict, windows: list[
             long_rate = by_seconds[alert.long_window].burn_rate
             short_rate = by_seconds[alert.short_window].burn_rate
             firing = long_rate is not None and short_rate is not None and long_rate > factor and short_rate > factor
-            alerts.append(AlertResult(alert.name, alert.severity, format_duration(alert.long_window),
-                                      format_duration(alert.short_window), factor, firing))
+            alerts.append(AlertResult(alert.name, alert.severity, promql_duration(alert.long_window),
+                                      promql_duration(alert.short_window), factor, firing))
             if firing and alert.severity == "page":
                 reasons.append(f"burning the error budget at {long_rate:.1f}x over "
-                               f"{format_duration(alert.long_window)} and {short_rate:.1f}x over "
-                               f"{format_duration(alert.short_window)} (page above {factor:g}x)")
-    window_name = format_duration(slo.window)
+                               f"{promql_duration(alert.long_window)} and {short_rate:.1f}x over "
+                               f"{promql_duration(alert.short_window)} (page above {factor:g}x)")
+    window_name = promql_duration(slo.window)
     if overall is None:
         verdict = "no-data"
         reasons.insert(0, f"no data over the {window_name} window (no series or no traffic)")

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import re
 
+from x0ctl.durations import promql_duration
 from x0ctl.errors import UsageError
-from x0ctl.slo.spec import SLO, WINDOW_PLACEHOLDER, Metric, format_duration
+from x0ctl.slo.spec import SLO, WINDOW_PLACEHOLDER, Metric
 
 WINDOW_LABEL = "x0ctl_window"
 MEASURE_LABEL = "x0ctl_measure"
@@ -51,7 +52,7 @@ def le_matcher(threshold: float) -> str:
 
 def error_ratio(slo: SLO, window_seconds: int, extra: str = "", by: tuple[str, ...] = ()) -> str:
     """Bad events (or bad time) divided by all events (or all time) over the window; NaN with no traffic."""
-    window = format_duration(window_seconds)
+    window = promql_duration(window_seconds)
     if slo.kind == "ratio":
         rate = {name: _rate(slo, m, window, extra, by)
                 for name, m in (("good", slo.good), ("errors", slo.errors), ("total", slo.total)) if m is not None}
@@ -82,7 +83,7 @@ def error_ratio(slo: SLO, window_seconds: int, extra: str = "", by: tuple[str, .
 def quantile(slo: SLO, window_seconds: int, extra: str = "", by: tuple[str, ...] = ()) -> str | None:
     if slo.kind != "latency" or slo.quantile is None:
         return None
-    window = format_duration(window_seconds)
+    window = promql_duration(window_seconds)
     bucket = slo.histogram.selector(_matchers(slo, extra), suffix="_bucket")
     return f"histogram_quantile({slo.quantile:g}, sum by ({', '.join(('le', *by))}) (rate({bucket}[{window}])))"
 
@@ -95,7 +96,7 @@ def status_query(slo: SLO, windows: list[int], extra: str = "", by: tuple[str, .
     """Every window's error ratio (and quantile) in one query, told apart by the x0ctl_window label."""
     parts = []
     for seconds in windows:
-        name = format_duration(seconds)
+        name = promql_duration(seconds)
         parts.append(_tag(error_ratio(slo, seconds, extra, by), WINDOW_LABEL, name))
         q = quantile(slo, seconds, extra, by)
         if q is not None:

@@ -12,16 +12,17 @@ and, for a 100% objective (no budget), SLOZeroToleranceViolation severity=page o
 
 from __future__ import annotations
 
+from x0ctl.durations import promql_duration
 from x0ctl.slo.evaluate import BURN_RATE_ALERTS, windows_for
 from x0ctl.slo.promql import error_ratio
-from x0ctl.slo.spec import SLO, Spec, format_duration, parse_label_selector
+from x0ctl.slo.spec import SLO, Spec, parse_label_selector
 
 RECORD_PREFIX = "slo:sli_error:ratio_rate"
 SHORTEST_WINDOW = 300
 
 
 def record_name(window_seconds: int) -> str:
-    return f"{RECORD_PREFIX}{format_duration(window_seconds)}"
+    return f"{RECORD_PREFIX}{promql_duration(window_seconds)}"
 
 
 def _recorded(slo: SLO, window_seconds: int) -> str:
@@ -32,7 +33,7 @@ def _window_expression(slo: SLO, seconds: int, extra: str) -> str:
     # A gauge's bad time over days would be a subquery of tens of thousands of steps at every
     # evaluation; averaging the recorded 5m series is the same fraction at a fraction of the cost.
     if slo.kind == "gauge" and seconds != SHORTEST_WINDOW:
-        return f"avg_over_time({_recorded(slo, SHORTEST_WINDOW)}[{format_duration(seconds)}])"
+        return f"avg_over_time({_recorded(slo, SHORTEST_WINDOW)}[{promql_duration(seconds)}])"
     return error_ratio(slo, seconds, extra)
 
 
@@ -44,7 +45,7 @@ def _rules_for(slo: SLO, extra: str) -> dict:
     ]
     rules.append({"record": "slo:objective:ratio", "expr": f"vector({slo.objective:g})", "labels": dict(labels)})
     rules.append({"record": "slo:error_budget:ratio", "expr": f"vector({slo.error_budget:g})", "labels": dict(labels)})
-    window = format_duration(slo.window)
+    window = promql_duration(slo.window)
     if slo.zero_tolerance:
         rules.append({
             "alert": "SLOZeroToleranceViolation",

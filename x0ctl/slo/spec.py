@@ -19,14 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from x0ctl.durations import DurationError, parse_duration, promql_duration
 from x0ctl.errors import UsageError
 from x0ctl.textfile import read_text
 
 DEFAULT_WINDOW = 30 * 86400
 WINDOW_PLACEHOLDER = "{{window}}"
 
-_DURATION_PART = re.compile(r"(\d+)(ms|s|m|h|d|w|y)")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "y": 365 * 86400}
 METRIC_NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
 _LABEL_NAME = r"[a-zA-Z_][a-zA-Z0-9_]*"
 _MATCHER = rf'\s*{_LABEL_NAME}\s*(?:=~|!~|!=|=)\s*"(?:[^"\\]|\\.)*"\s*'
@@ -45,31 +44,6 @@ class SpecError(UsageError):
         first_field, first_message = problems[0]
         more = f" (and {len(problems) - 1} more; run 'x0ctl slo validate {source}')" if len(problems) > 1 else ""
         super().__init__(f"{source}: {first_field}: {first_message}{more}")
-
-
-def parse_duration(value: Any) -> int:
-    """'30d', '1h30m', '300s' or a number of seconds -> whole seconds."""
-    if isinstance(value, bool):
-        raise ValueError(f"{value!r} is not a duration")
-    if isinstance(value, int | float):
-        if value <= 0:
-            raise ValueError(f"{value!r} is not a positive duration")
-        return int(value)
-    text = str(value).strip()
-    if not text or _DURATION_PART.sub("", text):
-        raise ValueError(f"{value!r} is not a duration like 5m, 6h, 30d")
-    seconds = sum(int(n) * _UNIT_SECONDS[unit] for n, unit in _DURATION_PART.findall(text))
-    if seconds < 1:
-        raise ValueError(f"{value!r} is shorter than a second")
-    return int(seconds)
-
-
-def format_duration(seconds: int) -> str:
-    """Seconds -> the shortest PromQL duration ('30d', '6h', '90s')."""
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
 
 
 @dataclass(frozen=True)
@@ -123,7 +97,7 @@ class SLO:
 
     def to_dict(self) -> dict:
         data: dict[str, Any] = {
-            "name": self.name, "kind": self.kind, "objective": self.objective, "window": format_duration(self.window),
+            "name": self.name, "kind": self.kind, "objective": self.objective, "window": promql_duration(self.window),
             "error_budget": self.error_budget, "description": self.description, "selector": self.selector or None,
             "labels": dict(self.labels),
         }
@@ -225,10 +199,14 @@ def _duration(value: Any, where: str, problems: _Problems, default: int) -> int:
     if value is None:
         return default
     try:
-        return parse_duration(value)
-    except ValueError as exc:
-        problems.add(where, str(exc))
+        seconds = parse_duration(value, where, allow_zero=False)
+    except DurationError as exc:
+        problems.add(where, exc.problem)
         return default
+    if seconds < 1:
+        problems.add(where, f"{value!r} is shorter than a second")
+        return default
+    return int(seconds)
 
 
 def _labels(value: Any, where: str, problems: _Problems) -> dict[str, str]:
@@ -340,8 +318,7 @@ def _latency(body: dict, where: str, problems: _Problems, common: dict) -> SLO |
         problems.add(f"{where}.threshold", "is required (e.g. 100ms or 0.1)")
     else:
         try:
-            threshold = (float(raw) if isinstance(raw, int | float) and not isinstance(raw, bool)
-                         else _seconds_with_ms(str(raw)))
+            threshold = parse_duration(raw, f"{where}.threshold")
             if not math.isfinite(threshold) or threshold <= 0:
                 raise ValueError
         except ValueError:
@@ -360,17 +337,6 @@ def _latency(body: dict, where: str, problems: _Problems, common: dict) -> SLO |
     if histogram is None or threshold is None:
         return None
     return SLO(**common, histogram=histogram, threshold=threshold, quantile=quantile)
-
-
-def _seconds_with_ms(text: str) -> float:
-    text = text.strip()
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    if not text or _DURATION_PART.sub("", text):
-        raise ValueError(text)
-    return float(sum(int(n) * _UNIT_SECONDS[unit] for n, unit in _DURATION_PART.findall(text)))
 
 
 def _gauge(body: dict, where: str, problems: _Problems, common: dict) -> SLO | None:
