@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from x0ctl.errors import IOFailure, UsageError
+from x0ctl.kat.detect import load_operator_files
 from x0ctl.kat.formats import (
-    load_operator_files,
     parse_hpke_json,
     parse_rsp,
     parse_xwing_json,

@@ -79,7 +79,7 @@ def run_kat(
 
 def power_on_self_test(backend: Backend) -> None:
     """First ML-KEM-768 and ML-DSA-65 embedded vectors; raises EnvironmentProblem naming the failed check."""
-    from x0ctl.kat.selftest import power_on_self_test as _post
+    from x0ctl.pqc.selftest import power_on_self_test as _post
 
     _post(backend)
 

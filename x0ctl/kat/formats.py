@@ -1,7 +1,8 @@
-"""Vector file formats: NIST .rsp, the X-Wing draft's JSON, HPKE-PQ JSON; detection; operator files.
+"""Vector file formats: NIST .rsp, the X-Wing draft's JSON, HPKE-PQ JSON; reading a vector file.
 
-ACVP JSON lives in `x0ctl.kat.acvp`. Every parser adds to a `LoadedSource` one batch of vectors
-per algorithm asked for, plus `ignored` notes for vectors of algorithms x0ctl does not test.
+ACVP JSON lives in `x0ctl.kat.acvp`, detecting an operator file's format in `x0ctl.kat.detect`.
+Every parser adds to a `LoadedSource` one batch of vectors per algorithm asked for, plus
+`ignored` notes for vectors of algorithms x0ctl does not test.
 Malformed input raises `VectorDataError` (a UsageError) naming the file; a missing or unreadable
 file raises IOFailure.
 """
@@ -326,65 +327,3 @@ def load_json(data: bytes, label: str):
         raise UsageError(f"{label}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
     except RecursionError:
         raise UsageError(f"{label}: JSON nested too deeply") from None
-
-
-def json_kind(doc) -> str | None:
-    """"xwing", "hpke" or "acvp" for a parsed JSON document; None when it is none of them."""
-    from x0ctl.kat.acvp import acvp_payload
-
-    if acvp_payload(doc) is not None:
-        return "acvp"
-    if isinstance(doc, list) and doc and all(isinstance(entry, dict) for entry in doc):
-        if all("kem_id" in entry and "skRm" in entry for entry in doc):
-            return "hpke"
-        if all({"seed", "pk", "ct", "ss"} <= entry.keys() for entry in doc):
-            return "xwing"
-    return None
-
-
-def looks_like_rsp(data: bytes) -> bool:
-    for raw in data[:4096].splitlines():
-        line = raw.strip()
-        if not line or line.startswith((b"#", b"[")):
-            continue
-        key, sep, _ = line.partition(b"=")
-        return bool(sep) and key.strip().replace(b"_", b"").isalnum()
-    return False
-
-
-def load_operator_files(paths, wanted: frozenset[str]) -> list[LoadedSource]:
-    """Parse the operator's --vectors files; ACVP prompts are paired with their expected results."""
-    if not paths:
-        return []
-    from x0ctl.kat import acvp
-
-    loaded: list[LoadedSource] = []
-    acvp_documents: list[acvp.AcvpDocument] = []
-    for raw_path in paths:
-        path = Path(raw_path)
-        if path.is_dir():
-            acvp_documents.extend(acvp.read_directory(path))
-            continue
-        data = read_vector_file(path)
-        label = str(path)
-        if not data.strip():
-            raise UsageError(f"{label}: the file is empty")
-        head = data.lstrip()[:1]
-        if head in (b"{", b"["):
-            doc = load_json(data, label)
-            kind = json_kind(doc)
-            if kind == "acvp":
-                acvp_documents.append(acvp.AcvpDocument.from_json(path, doc))
-                continue
-            if kind is None:
-                raise UsageError(f"{label}: unknown vector format; expected {FORMATS_HELP}")
-            source = LoadedSource(f"file:{label}", {"name": f"file:{label}", "path": label, "format": kind})
-            (parse_hpke_json if kind == "hpke" else parse_xwing_json)(doc, path.name, source, wanted)
-        elif looks_like_rsp(data):
-            source = LoadedSource(f"file:{label}", {"name": f"file:{label}", "path": label, "format": "nist-rsp"})
-            parse_rsp(data, path.name, source, wanted)
-        else:
-            raise UsageError(f"{label}: unknown vector format; expected {FORMATS_HELP}")
-        loaded.append(source)
-    loaded.extend(acvp.load_documents(acvp_documents, wanted))
-    return loaded

@@ -7,6 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from x0ctl.pqc.selftest import describe_difference, sha3_prefix
+
+__all__ = ["KatFailure", "KatReport", "KatResult", "describe_difference", "describe_digest_difference"]
+
 SCHEMA = "x0ctl.kat.report/1"
 MAX_FAILURES_PER_RESULT = 100  # a completely broken backend would otherwise list thousands
 
@@ -106,21 +110,5 @@ class KatReport:
         }
 
 
-def describe_difference(expected: bytes, actual: bytes) -> str:
-    """What differs, in a line: lengths, first differing byte and SHA3-256 prefixes (never the data)."""
-    if len(expected) != len(actual):
-        where = f"length {len(actual)} instead of {len(expected)}"
-    else:
-        index = next(i for i, (a, b) in enumerate(zip(expected, actual)) if a != b)
-        where = f"first difference at byte {index} of {len(expected)} (expected {expected[index]:02x}, got {actual[index]:02x})"
-    return f"{where}; sha3-256 expected {_digest(expected)}, got {_digest(actual)}"
-
-
 def describe_digest_difference(expected_digest: bytes, actual: bytes) -> str:
-    return f"sha3-256 expected {expected_digest.hex()[:16]}…, got {_digest(actual)} ({len(actual)} bytes)"
-
-
-def _digest(data: bytes) -> str:
-    import hashlib
-
-    return hashlib.sha3_256(data).hexdigest()[:16] + "…"
+    return f"sha3-256 expected {expected_digest.hex()[:16]}…, got {sha3_prefix(actual)} ({len(actual)} bytes)"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from x0ctl.errors import UsageError
 from x0ctl.kat.checks import BackendHarness, DecodedFields, run_vector
-from x0ctl.kat.formats import load_operator_files
+from x0ctl.kat.detect import load_operator_files
 from x0ctl.kat.report import KatReport, KatResult
 from x0ctl.kat.sources import (
     CRYPTOGRAPHY_VECTORS,

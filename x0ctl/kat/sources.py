@@ -12,7 +12,7 @@ import json
 import sys
 
 from x0ctl.errors import EnvironmentProblem
-from x0ctl.kat import embedded
+import x0ctl.kat.embedded as embedded
 from x0ctl.kat.embedded import embedded_entries, embedded_index
 from x0ctl.kat.vectors import (
     ALGORITHMS,
