@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from x0ctl.errors import UsageError
-from x0ctl.kat.checks import BackendHarness, DecodedFields, run_vector
+from x0ctl.kat.checks import BackendHarness, run_vector
 from x0ctl.kat.detect import load_operator_files
 from x0ctl.kat.report import KatReport, KatResult
 from x0ctl.kat.sources import (
@@ -128,7 +128,7 @@ def run_kat(
                 continue
             begin = clock()
             for vector in batch.vectors:
-                run_vector(harness, DecodedFields(vector), result)
+                run_vector(harness, vector, result)
                 done += 1
                 if progress is not None and done >= next_progress:
                     progress(done, total)
