@@ -89,6 +89,7 @@ FILES = {
     "not_a_recipient": b"this is not an age recipient\n",
     "vectors_wrong_json": b'{"testGroups": "nope", "algorithm": 5}',
     "vectors_rsp_bad": b"count = 0\nseed = zz\npk = 00\n",
+    "vectors_rsp_truncated": b"count = 0\nz = 00\nd = 00\npk = 0123",
     "inventory_bad": b"nodes: 7\n",
     "pem_bad": b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
 }
@@ -226,6 +227,7 @@ CASES = [
     case("kat-vectors-bad-json", ["verify", "kat", "-a", "ML-KEM-768", "--vectors", "{bad_json}"]),
     case("kat-vectors-wrong-json", ["verify", "kat", "-a", "ML-KEM-768", "--vectors", "{vectors_wrong_json}"]),
     case("kat-vectors-bad-rsp", ["verify", "kat", "-a", "ML-KEM-768", "--vectors", "{vectors_rsp_bad}"]),
+    case("kat-vectors-truncated-rsp", ["verify", "kat", "-a", "ML-KEM-768", "--vectors", "{vectors_rsp_truncated}"]),
     # keys
     case("keys-list-keystore-is-file", ["keys", "list", "--keystore", "{garbage}"], NO_KEYSTORE),
     case("keys-list-empty-dir", ["keys", "list", "--keystore", "{empty_keystore}"], NO_KEYSTORE),
