@@ -87,9 +87,6 @@ def mlkem_keygen(records) -> dict:
         for i, r in enumerate(records)]}])
 
 
-# --- ML-KEM --------------------------------------------------------------------------------------
-
-
 def test_mlkem_keygen_internal_projection(tmp_path, backend):
     path = write(tmp_path / "internalProjection.json", mlkem_keygen(kem_records(3)))
     result = only(run_kat([backend.name], sources="none", vector_paths=[path]))
@@ -248,9 +245,6 @@ def test_a_file_of_expanded_dk_decapsulations_verifies_nothing_on_openssl(tmp_pa
     assert report.empty_sources == [f"file:{tmp_path / 'dk.json'}"]
     problem = report.problem()
     assert problem.exit_code == 5 and OPENSSL_NO_EXPANDED_DK in str(problem)
-
-
-# --- ML-DSA --------------------------------------------------------------------------------------
 
 
 def test_mldsa_keygen(tmp_path, backend):
@@ -430,9 +424,6 @@ def test_mldsa_siggen_prompt_without_pk_still_signs_where_it_can(tmp_path, backe
     assert (result.failed, result.skip_reasons[NO_PK_REASON]) == (0, 4)
     assert result.passed == (3 if backend.name == "liboqs" else 0)
     assert (report.problem() is None) == (backend.name == "liboqs")
-
-
-# --- what x0ctl refuses ----------------------------------------------------------------------------
 
 
 def test_unsupported_acvp_algorithm_is_a_usage_error(tmp_path):

@@ -62,9 +62,6 @@ def parsed(parse, data, name, wanted=ALL) -> LoadedSource:
     return source
 
 
-# --- NIST .rsp -----------------------------------------------------------------------------------
-
-
 def test_rsp_ml_kem_768_full_file():
     path = cryptography_vectors_root() / "asymmetric" / "MLKEM" / "kat_MLKEM_768.rsp"
     source = parsed(parse_rsp, path.read_bytes(), path.name)
@@ -170,9 +167,6 @@ def test_rsp_sm_that_does_not_end_with_msg_is_rejected():
         parsed(parse_rsp, broken.encode(), "broken.rsp")
 
 
-# --- X-Wing and HPKE-PQ JSON ---------------------------------------------------------------------
-
-
 def test_xwing_draft_vectors(xwing_vectors):
     source = parsed(parse_xwing_json, xwing_vectors, "xwing-test-vectors.json")
     vectors = source.batches["X-Wing"].vectors
@@ -199,9 +193,6 @@ def test_hpke_pq_vectors_yield_xwing_and_ml_kem_and_note_the_rest():
     assert len(xwing.seed) == 32 and len(xwing.eseed) == 64
     (note,) = source.ignored
     assert note["count"] == len(doc) - sum(expected.values()) and "0x0050" in note["what"]
-
-
-# --- operator files: detection and errors -------------------------------------------------------
 
 
 def test_operator_rsp_and_json_files_are_detected(tmp_path, xwing_vectors):

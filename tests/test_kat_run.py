@@ -64,9 +64,6 @@ def by_key(report) -> dict:
     return {(r.source, r.algorithm, r.backend): r for r in report.results}
 
 
-# --- the embedded subset ---------------------------------------------------------------------------
-
-
 def test_embedded_subset_on_openssl_counts_skips_not_passes():
     report = run_kat(["openssl"], sources="embedded")
     assert report.ok
@@ -101,9 +98,6 @@ def test_two_backends_one_result_each_and_duplicates_collapse(liboqs_backend):
     assert [(r.algorithm, r.backend) for r in report.results] == [("ML-KEM-768", "openssl"), ("ML-KEM-768", "liboqs")]
 
 
-# --- the full NIST files -----------------------------------------------------------------------------
-
-
 @pytest.mark.parametrize("algorithm", ["ML-KEM-1024", "ML-DSA-44", "X-Wing"])
 def test_full_cryptography_vectors_pass(backend, algorithm):
     cryptography_vectors_root()
@@ -123,9 +117,6 @@ def test_auto_runs_embedded_and_full_files_as_separate_sources():
     assert [(r.source, r.algorithm) for r in report.results] == [("embedded", "ML-DSA-87"),
                                                                  ("cryptography-vectors", "ML-DSA-87")]
     assert [r.passed for r in report.results] == [16, 400]
-
-
-# --- corrupted vectors must fail, naming the vector --------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -205,9 +196,6 @@ def test_failures_are_capped_but_counted(tmp_path, openssl_backend):
     assert result.to_dict()["failures_omitted"] == 20
 
 
-# --- errors ---------------------------------------------------------------------------------------
-
-
 def test_unknown_algorithm_lists_the_known_ones():
     with pytest.raises(UsageError) as caught:
         run_kat(["openssl"], algorithms=["ML-KEM-768", "Kyber768"])
@@ -239,9 +227,6 @@ def test_bad_hex_stops_the_run_with_the_vector_named(tmp_path):
         run_kat(["openssl"], sources="none", vector_paths=[path])
 
 
-# --- the report -----------------------------------------------------------------------------------
-
-
 def test_report_schema_is_stable_and_json_serialisable(tmp_path):
     path = rsp_copy(tmp_path, "asymmetric/MLKEM/kat_MLKEM_1024.rsp", 2)
     flip_hex_byte(path, "ss", count=0)
@@ -268,9 +253,6 @@ def test_progress_is_monotonic_and_ends_at_the_total():
     assert totals == {29} and calls[0] == (0, 29) and calls[-1] == (29, 29)
     assert [done for done, _ in calls] == sorted(done for done, _ in calls)
     assert len(report.results) == len(ALGORITHMS)
-
-
-# --- the command: exit codes ---------------------------------------------------------------------
 
 
 def test_truncated_rsp_is_a_file_error_not_a_backend_failure(tmp_path, cli):

@@ -16,9 +16,6 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_VECTORS = REPO.parent / "shared" / "vectors"
 
 
-# --- power-on self-test ------------------------------------------------------------------------
-
-
 def test_power_on_self_test_passes_on_real_backends(backend):
     power_on_self_test(backend)
 
@@ -73,9 +70,6 @@ def test_production_guard_runs_the_self_test(monkeypatch):
     assert "openssl" in guard._passed
 
 
-# --- sources ---------------------------------------------------------------------------------------
-
-
 def test_discover_sources_reports_embedded_and_cryptography_vectors():
     embedded_source, full = discover_sources()
     assert embedded_source["name"] == "embedded" and embedded_source["available"] and embedded_source["required"]
@@ -121,9 +115,6 @@ def test_subset_script_output_is_deterministic_and_up_to_date(tmp_path):
     if index["generated_from"]["cryptography-vectors"] == cryptography_vectors.__version__:
         shipped = {p.name: p.read_bytes() for p in embedded.DATA_DIR.iterdir()}
         assert shipped == first, "x0ctl/kat/data is stale: run scripts/make-kat-subset.py"
-
-
-# --- import hygiene --------------------------------------------------------------------------------
 
 
 def test_importing_x0ctl_kat_is_cheap_and_cli_free():

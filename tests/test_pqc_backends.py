@@ -214,9 +214,6 @@ def test_private_key_repr_hides_secrets(backend):
     assert repr(key) == f"<{type(key).__name__} ML-DSA-65>"
 
 
-# --- the production guard ---------------------------------------------------------------------
-
-
 def test_guard_production_runs_power_on_self_test(monkeypatch):
     from x0ctl.pqc import guard
 
@@ -267,9 +264,6 @@ def test_power_on_self_test_detects_a_wrong_implementation(openssl_backend):
     power_on_self_test(openssl_backend)
     with pytest.raises(EnvironmentProblem):
         power_on_self_test(SeedIgnoringBackend())
-
-
-# --- locating liboqs without ever importing oqs blindly -----------------------------------------
 
 
 def _system_has_liboqs() -> bool:

@@ -46,9 +46,6 @@ _XWING_FIELDS = frozenset({"seed", "sk", "pk", "eseed", "ct", "ss"})
 FORMATS_HELP = "NIST .rsp (ML-KEM / ML-DSA), X-Wing JSON, HPKE-PQ JSON, or ACVP JSON (ML-KEM, ML-DSA)"
 
 
-# --- NIST .rsp ---------------------------------------------------------------------------------
-
-
 def rsp_records(lines: Iterable[bytes] | bytes, name: str) -> list[dict[bytes, bytes]]:
     """`name = value` records, each starting at `count`, values still hex text.
 
@@ -226,9 +223,6 @@ def _parse_rsp_sig(records: list[dict], name: str, source: LoadedSource, wanted:
         source.add(algorithm, vectors)
 
 
-# --- X-Wing and HPKE-PQ JSON ------------------------------------------------------------------
-
-
 def _hex_field(entry: dict, key: str, name: str, index: int, size: int | None = None) -> bytes:
     value = entry.get(key)
     if not isinstance(value, str):
@@ -317,9 +311,6 @@ def parse_hpke_json(doc: list, name: str, source: LoadedSource, wanted: frozense
         ids = ", ".join(f"0x{kem_id:04x}" for kem_id in sorted(others))
         source.ignore(f"{name}: HPKE entries with kem_id {ids}", sum(others.values()),
                       "not a KEM x0ctl tests (classical DHKEMs and other hybrids)")
-
-
-# --- detection and operator files --------------------------------------------------------------
 
 
 def read_vector_file(path: Path) -> bytes:

@@ -51,9 +51,6 @@ CV_FILES = {
 CV_HPKE_FILE = "HPKE/hpke-pq-test-vectors.json"  # X-Wing (kem_id 0x647a) and ML-KEM entries
 
 
-# --- embedded subset ---------------------------------------------------------------------------
-
-
 def embedded_vector(algorithm: str, entry: dict):
     """An embedded-subset entry as a vector; the id is the vector's origin (file#count)."""
     vector_id = entry["id"]
@@ -88,9 +85,6 @@ def load_embedded(wanted: frozenset[str]) -> LoadedSource:
             except KeyError as exc:
                 raise EnvironmentProblem(f"the embedded KAT subset for {algorithm} lacks field {exc}") from None
     return source
-
-
-# --- cryptography-vectors ----------------------------------------------------------------------
 
 
 def _distribution_version(name: str) -> str | None:
@@ -163,9 +157,6 @@ def load_cryptography_vectors(wanted: frozenset[str], *, required: bool) -> Load
             raise VectorDataError(f"{CV_HPKE_FILE} in cryptography-vectors is not valid JSON: {exc}") from None
         parse_hpke_json(doc, CV_HPKE_FILE.rsplit("/", 1)[-1], source, wanted)
     return source
-
-
-# --- discovery (x0ctl doctor) ------------------------------------------------------------------
 
 
 def discover_sources() -> list[dict]:

@@ -159,8 +159,6 @@ def _import_oqs(location: LiboqsLocation):
         return oqs
 
 
-# --- the randomness hook ---------------------------------------------------------------------
-
 _RANDOMBYTES_CB = ctypes.CFUNCTYPE(None, ctypes.POINTER(ctypes.c_uint8), ctypes.c_size_t)
 _seeded = threading.local()
 _hook_installed = False
@@ -215,9 +213,6 @@ def _feed_randomness(native, data: bytes):
 def _check(status: int, what: str) -> None:
     if status != 0:
         raise PQCError(f"liboqs {what} failed")
-
-
-# --- KEM ---------------------------------------------------------------------------------------
 
 
 class _ExpandedKey:
@@ -304,9 +299,6 @@ class _KemScheme(KemScheme):
         except PQCError:
             return False
         return True
-
-
-# --- signatures ----------------------------------------------------------------------------------
 
 
 class _SigPrivateKey(_ExpandedKey, SigPrivateKey):

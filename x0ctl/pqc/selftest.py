@@ -1,7 +1,7 @@
 """The power-on self-test the production guard runs before a backend may touch a key.
 
 It runs the first ML-KEM-768 and ML-DSA-65 NIST KAT records (`x0ctl.pqc.selftest_vectors`).
-Positive checks alone would pass a "simplified" implementation that accepts everything, so it
+Positive checks alone would pass a stand-in implementation that accepts everything, so it
 also requires implicit rejection of a modified ciphertext and rejection of a corrupted signature.
 It lives in `x0ctl.pqc`, next to the guard, and imports nothing from `x0ctl.kat`.
 """
