@@ -294,3 +294,20 @@ def test_flipped_acvp_verdict_exits_1(tmp_path, cli):
     data = cli.json("verify", "kat", "--backend", "openssl", "--vectors", str(path), "-a", "ML-DSA-65", expect=1)
     (failed,) = [r for r in data["results"] if r["failed"]]
     assert failed["failures"][0]["vector_id"] == "sigver.json#tgId=4/tcId=32"
+
+
+@pytest.mark.parametrize("rnd", ["00" * 32, "11" * 32])
+def test_hedged_rsp_signs_with_the_records_rnd(tmp_path, backend, rnd):
+    # FIPS 204: deterministic signing is signing with rnd = 0^32, so NIST's deterministic record
+    # with `rnd = 00..00` added is a hedged known answer; any other rnd must not reproduce it.
+    path = rsp_copy(tmp_path, "asymmetric/MLDSA/kat_MLDSA_44_det_pure.rsp", 1)
+    path.write_text(path.read_text() + f"rnd = {rnd}\n")
+    (result,) = run_kat([backend.name], sources="none", vector_paths=[path]).results
+    if backend.name == "openssl":
+        assert result.skip_reasons["pyca/cryptography signs ML-DSA-44 only with its own randomness "
+                                   "(no caller-supplied rnd)"] == 1
+        assert result.failed == 0
+    elif rnd == "00" * 32:
+        assert (result.failed, result.skipped) == (0, 0)
+    else:
+        assert [(f.check, f.vector_id) for f in result.failures] == [("sign-hedged", "kat_MLDSA_44_det_pure.rsp#count=0")]

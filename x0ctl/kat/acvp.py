@@ -51,8 +51,8 @@ from x0ctl.kat.vectors import (
 from x0ctl.pqc.base import KEM_SIZES, SIG_SIZES
 
 NO_PK_REASON = "this sigGen file carries no public key (use internalProjection.json)"
-SIGN_FORM_REASON = ("reproducing a {form} signature needs signing of M' or mu with a chosen rnd, which neither "
-                    "pyca/cryptography nor liboqs' API offers")
+SIGN_FORM_REASON = ("reproducing this signature ({form} form) needs signing of M' or mu with a chosen rnd, which "
+                    "neither pyca/cryptography nor liboqs' API offers")
 
 _SUPPORTED = {("ML-KEM", "keyGen"), ("ML-KEM", "encapDecap"), ("ML-DSA", "keyGen"), ("ML-DSA", "sigGen"),
               ("ML-DSA", "sigVer")}
@@ -211,9 +211,7 @@ def _convert(prompt: AcvpDocument, answers: AcvpDocument | None, wanted: frozens
         parameter_set = group.get("parameterSet")
         if parameter_set not in known:
             raise VectorDataError(f"{label}: tgId {group.get('tgId')}: unknown parameterSet {parameter_set!r}")
-        if parameter_set not in wanted:
-            continue
-        vectors = []
+        vectors = []  # built (so validated) for every parameter set; run only for those wanted
         for test in group.get("tests", ()):
             if not isinstance(test, dict):
                 raise VectorDataError(f"{label}: tgId {group.get('tgId')}: a test case is not an object")
@@ -221,7 +219,8 @@ def _convert(prompt: AcvpDocument, answers: AcvpDocument | None, wanted: frozens
             vector = build(group, test, parameter_set, vector_id, source)
             if vector is not None:
                 vectors.append(vector)
-        source.add(parameter_set, vectors)
+        if parameter_set in wanted:
+            source.add(parameter_set, vectors)
     return source
 
 

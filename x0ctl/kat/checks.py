@@ -222,12 +222,13 @@ def _sig_reject_wrong_context(trial: _Trial) -> str | None:
 
 def _sig_sign(trial: _Trial) -> str | None:
     vector = trial.vector
-    if vector.seed is not None and vector.rnd is None:
+    if vector.seed is None:  # ACVP sigGen: the expanded sk is the key
+        actual = trial.scheme.sign_expanded(vector.expanded_key, vector.message, vector.context,
+                                            vector.rnd or _ZERO_RND)
+    elif vector.rnd is None:
         actual = trial.key().sign_deterministic(vector.message, vector.context)
     else:
-        scheme = trial.scheme
-        expanded = vector.expanded_key if vector.seed is None else scheme.expanded_private_key(trial.key())
-        actual = scheme.sign_expanded(expanded, vector.message, vector.context, vector.rnd or _ZERO_RND)
+        actual = trial.key().sign_with_rnd(vector.message, vector.context, vector.rnd)
     return _compare(vector.signature, actual, "signature: ")
 
 

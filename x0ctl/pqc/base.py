@@ -122,6 +122,10 @@ class SigPrivateKey(ABC):
         """Deterministic ML-DSA (rnd = 0^32); only for known-answer tests."""
         raise UnsupportedOperation(f"deterministic {self.algorithm} signing is not offered by this backend")
 
+    def sign_with_rnd(self, message: bytes, context: bytes, rnd: bytes) -> bytes:
+        """ML-DSA with the caller's 32-byte rnd (FIPS 204's only signing randomness); KATs only."""
+        raise UnsupportedOperation(f"{self.algorithm} signing with a caller-supplied rnd is not offered by this backend")
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.algorithm}>"
 

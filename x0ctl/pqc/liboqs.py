@@ -307,10 +307,11 @@ class _SigPrivateKey(_ExpandedKey, SigPrivateKey):
         return self._scheme._sign(bytes(message), bytes(context), self._secret)
 
     def sign_deterministic(self, message: bytes, context: bytes = b"") -> bytes:
-        check_context(context)
-        # FIPS 204 deterministic variant: rnd = 0^32, the only randomness signing draws.
-        with _feed_randomness(self._scheme._native, bytes(32)):
-            return self._scheme._sign(bytes(message), bytes(context), self._secret)
+        # FIPS 204 deterministic variant: rnd = 0^32.
+        return self.sign_with_rnd(message, context, bytes(32))
+
+    def sign_with_rnd(self, message: bytes, context: bytes, rnd: bytes) -> bytes:
+        return self._scheme.sign_expanded(self._secret, message, context, rnd)
 
 
 class _SigPublicKey(SigPublicKey):

@@ -111,6 +111,10 @@ class _SigPrivateKey(SigPrivateKey):
     def sign_deterministic(self, message: bytes, context: bytes = b"") -> bytes:
         raise UnsupportedOperation(f"pyca/cryptography signs {self.algorithm} only hedged (no rnd = 0)")
 
+    def sign_with_rnd(self, message: bytes, context: bytes, rnd: bytes) -> bytes:
+        raise UnsupportedOperation(f"pyca/cryptography signs {self.algorithm} only with its own randomness "
+                                   "(no caller-supplied rnd)")
+
 
 class _SigPublicKey(SigPublicKey):
     __slots__ = ("algorithm", "_key", "_sig_len")
