@@ -311,3 +311,23 @@ def test_hedged_rsp_signs_with_the_records_rnd(tmp_path, backend, rnd):
         assert (result.failed, result.skipped) == (0, 0)
     else:
         assert [(f.check, f.vector_id) for f in result.failures] == [("sign-hedged", "kat_MLDSA_44_det_pure.rsp#count=0")]
+
+
+@pytest.mark.parametrize("mutate", [False, True])
+def test_xwing_vector_with_a_low_order_ciphertext_half(tmp_path, backend, xwing_vectors, mutate):
+    from tests.test_pqc_backends import LOW_ORDER_U, draft_decapsulate
+
+    vector = dict(xwing_vectors[0])
+    vector.pop("eseed")  # this ciphertext was not made by encapsulation
+    ciphertext = bytes.fromhex(vector["ct"])[:1088] + LOW_ORDER_U["one"]
+    secret = bytearray(draft_decapsulate(bytes.fromhex(vector["seed"]), ciphertext, bytes(32)))
+    if mutate:
+        secret[0] ^= 0x01
+    vector.update(ct=ciphertext.hex(), ss=secret.hex())
+    path = tmp_path / "low-order.json"
+    path.write_text(json.dumps([vector]))
+    (result,) = run_kat([backend.name], sources="none", vector_paths=[path]).results
+    assert result.passed == 2 + (not mutate)  # keygen-pk, keygen-sk, decaps-ss
+    assert [f.check for f in result.failures] == (["decaps-ss"] if mutate else [])
+    if mutate:
+        assert result.failures[0].detail.startswith("shared secret: first difference at byte 0")
