@@ -140,19 +140,3 @@ def run_kat(
     report.seconds = time.perf_counter() - started
     return report
 
-
-def verify_kat(
-    backend: str = "auto",
-    algorithms: str | Sequence[str] | None = None,
-    vector_paths: Sequence[Path] = (),
-    sources: str | Sequence[str] = "auto",
-    allow_empty: bool = False,
-    progress: Callable[[int, int], None] | None = None,
-) -> KatReport:
-    """`x0ctl verify kat`: a backend selection (auto, openssl, liboqs, all) and comma lists, as typed."""
-    from x0ctl.pqc import resolve_backend_names
-
-    names = resolve_backend_names(backend.strip().lower())
-    if isinstance(algorithms, str):
-        algorithms = [name.strip() for name in algorithms.split(",") if name.strip()]
-    return run_kat(names, algorithms, vector_paths, sources, progress, allow_empty)
