@@ -1,7 +1,7 @@
 """Operator vector files (`--vectors`): detected by content, parsed, ACVP prompts paired with answers.
 
-Sits above `x0ctl.kat.formats` (NIST .rsp, X-Wing and HPKE-PQ JSON) and `x0ctl.kat.acvp`, so
-neither of those imports the other's caller.
+It sits above the parsers: it imports `x0ctl.kat.formats` (NIST .rsp, X-Wing and HPKE-PQ JSON)
+and `x0ctl.kat.acvp`, neither of which imports it; acvp uses formats only to read files.
 """
 
 from __future__ import annotations
