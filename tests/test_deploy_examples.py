@@ -181,3 +181,34 @@ def test_the_cronjob_runs_one_rotation_at_a_time_without_privileges():
     assert container["securityContext"] == {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
                                             "capabilities": {"drop": ["ALL"]}}
     assert container["args"][:3] == ["keys", "rotate", "--if-older-than=30d"]
+
+
+MDWE_PROBE = """
+import ctypes, mmap, sys
+libc = ctypes.CDLL(None, use_errno=True)
+PR_SET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN = 65, 1
+if libc.prctl(PR_SET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN, 0, 0, 0) != 0:
+    print("no PR_SET_MDWE in this kernel (Linux >= 6.3)"); sys.exit(77)
+try:
+    mmap.mmap(-1, 4096, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
+    sys.exit("a writable+executable mapping was allowed: MDWE is not in force")
+except PermissionError:
+    pass
+from x0ctl.pqc.liboqs import _randombytes_c  # the ctypes callback handed to liboqs
+buffer = (ctypes.c_uint8 * 32)()
+_randombytes_c(ctypes.cast(buffer, ctypes.POINTER(ctypes.c_uint8)), 32)  # through the C trampoline
+assert bytes(buffer) != bytes(32)
+sys.argv = ["x0ctl", "-q", "verify", "kat"]
+from x0ctl.cli.main import run
+run()
+"""
+
+
+def test_x0ctl_runs_under_memory_deny_write_execute():
+    """MemoryDenyWriteExecute=yes in the units: the same kernel rule, set with prctl(PR_SET_MDWE)."""
+    for name in ("x0ctl-handshake.service", "x0ctl-rotate.service"):
+        assert hardening(UNITS / name)["MemoryDenyWriteExecute"] == ["yes"]
+    done = subprocess.run([sys.executable, "-c", MDWE_PROBE], capture_output=True, text=True, timeout=300)
+    if done.returncode == 77:
+        pytest.skip(done.stdout.strip())
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
