@@ -92,6 +92,9 @@ def test_the_bundle_holds_the_lock_sums_and_an_sbom(bundles, tmp_path):
     assert {"cryptography", "typer", "liboqs-python"} <= {c["name"] for c in sbom["components"]}
     build_info = json.loads((folder / "BUILD.json").read_text())
     assert "not bundled" in build_info["liboqs"]
+    if shutil.which("shellcheck"):
+        linted = subprocess.run(["shellcheck", "-s", "sh", "install"], cwd=folder, capture_output=True, text=True)
+        assert linted.returncode == 0, linted.stdout
     assert not list((folder / "wheels").glob("liboqs.so*"))
 
 
