@@ -68,7 +68,7 @@ def bundles(tmp_path_factory):
 
 
 def test_two_builds_give_the_same_wheels(bundles, tmp_path):
-    first, second = (unpack(archive, tmp_path / name) for archive, name in zip(bundles, ("a", "b")))
+    first, second = (unpack(archive, tmp_path / name) for archive, name in zip(bundles, ("a", "b"), strict=True))
     first_wheels = {k: v for k, v in sums(first).items() if k.startswith("wheels/")}
     second_wheels = {k: v for k, v in sums(second).items() if k.startswith("wheels/")}
     assert first_wheels == second_wheels
