@@ -51,8 +51,12 @@ def doctor(
         else:
             explicit = app_.backend == status.name
             required = status.name == "openssl" or explicit
-            check(f"backend {status.name}", "fail" if required else "warn",
-                  f"{status.reason}" + (f"; {status.hint}" if status.hint else ""))
+            detail = f"{status.reason}" + (f"; {status.hint}" if status.hint else "")
+            if status.name == "liboqs":
+                from x0ctl.provenance import LIBOQS_NOT_BUNDLED
+
+                detail += f"; {LIBOQS_NOT_BUNDLED}"
+            check(f"backend {status.name}", "fail" if required else "warn", detail)
 
     choice = None
     if any(s.available for s in backends):
