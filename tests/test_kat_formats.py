@@ -210,7 +210,7 @@ def test_operator_rsp_and_json_files_are_detected(tmp_path, xwing_vectors):
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        (os.urandom(512) + b"\xff\xfe", "unknown vector format"),
+        (b"\x00" + os.urandom(511) + b"\xff\xfe", "unknown vector format"),  # NUL: binary, whatever the draw
         (b"\x00\x01\x02 binary", "unknown vector format"),
         (b"just some prose, no vectors\n", "unknown vector format"),
         (b'{"hello": "world"}', "unknown vector format"),
