@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from x0ctl.errors import UsageError
 from x0ctl.handshake import wire
-from x0ctl.handshake.protocol import Identity, Initiator, PeerPin, Responder, ResponderPolicy
+from x0ctl.handshake.protocol import Identity, Initiator, PeerPin, Responder, ResponderPolicy, alert_for
 from x0ctl.handshake.reasons import LOCAL, FailureReason, HandshakeFailure
 from x0ctl.handshake.stats import Tally
 from x0ctl.handshake.suites import Suite
@@ -271,8 +271,11 @@ class HandshakeServer:
                     if session is not None and session.cookies_sent and failure.reason is FailureReason.CONNECTION:
                         self._record_cookie()  # the peer went away after its cookie: no handshake attempted
                         return
-                    if failure.reply is not None:
-                        _send_and_linger(conn, failure.reply)
+                    reply = failure.reply
+                    if reply is None and not failure.remote:  # e.g. a timeout while waiting for a frame
+                        reply = session.refusal(failure) if session is not None else alert_for(failure)
+                    if reply is not None:
+                        _send_and_linger(conn, reply)
                     self._record(failure.reason, origin=failure.origin)
                 except Exception as exc:  # noqa: BLE001 - a bug must not kill the server; counted
                     with contextlib.suppress(OSError):

@@ -272,7 +272,8 @@ def _require_pin(pin, who: str) -> PeerPin:
     return pin
 
 
-def _alert_for(failure: HandshakeFailure) -> bytes | None:
+def alert_for(failure: HandshakeFailure) -> bytes | None:
+    """The coarse, unauthenticated ALERT telling the peer about a local failure (None: send nothing)."""
     code = failure.reason.wire_code
     return None if failure.remote or code is None else wire.encode_alert(code)
 
@@ -333,7 +334,7 @@ class Initiator:
             return self._receive(frame)
         except HandshakeFailure as failure:
             self._state = "failed"
-            failure.reply = _alert_for(failure)
+            failure.reply = alert_for(failure)
             raise
         finally:
             if self._state in ("failed", "done"):
@@ -342,7 +343,11 @@ class Initiator:
     def _receive(self, frame: bytes) -> bytes | None:
         message_type, payload = wire.decode_frame(frame, self.max_payload)
         if message_type == wire.ALERT and self._state in ("hello_sent", "finish_sent"):
-            raise _peer_alert(payload, "responder")
+            refusal = _peer_alert(payload, "responder")
+            if refusal.reason is FailureReason.REJECTED and self._hello.intended_peer != wire.ANY_PEER:
+                refusal.detail = ("the responder refused the hello (unauthenticated alert): it does not hold the "
+                                  "pinned identity, or it does not accept this initiator")
+            raise refusal
         if message_type == wire.COOKIE and self._state == "hello_sent" and not self.cookie_rounds:
             self.cookie_rounds += 1
             hello = wire.ClientHello(self._hello.suites, self._hello.nonce, self._hello.key_share,
@@ -480,16 +485,23 @@ class Responder:
         try:
             return self._receive(frame)
         except HandshakeFailure as failure:
-            if self._keys is not None and not failure.remote and failure.reason.wire_code is not None:
-                code = failure.reason.wire_code
-                failure.reply = wire.encode_result(code, result_mac(self._keys.result, code, self._transcript4))
-            else:
-                failure.reply = _alert_for(failure)
-            self._state = "failed"
+            failure.reply = self.refusal(failure)
             raise
         finally:
-            if self._state in ("failed", "done"):
+            if self._state == "done":
                 self._keys = None
+
+    def refusal(self, failure: HandshakeFailure) -> bytes | None:
+        """End this handshake after `failure` and return what to tell the initiator: a RESULT under
+        this handshake's result key once keys exist, else a coarse ALERT; None for a peer's own report."""
+        reply = None
+        if not failure.remote and failure.reason.wire_code is not None:
+            code = failure.reason.wire_code
+            reply = (wire.encode_alert(code) if self._keys is None else
+                     wire.encode_result(code, result_mac(self._keys.result, code, self._transcript4)))
+        self._state = "failed"
+        self._keys = None
+        return reply
 
     def _receive(self, frame: bytes) -> bytes:
         message_type, payload = wire.decode_frame(frame, self.policy.max_payload)

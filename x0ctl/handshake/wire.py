@@ -32,6 +32,7 @@ MESSAGE_NAMES = {CLIENT_HELLO: "CLIENT_HELLO", SERVER_HELLO: "SERVER_HELLO", CLI
                  RESULT: "RESULT", ALERT: "ALERT", COOKIE: "COOKIE"}
 
 _MALFORMED = FailureReason.MALFORMED
+_HELLO_PREFIX = MAGIC + bytes((PROTOCOL_VERSION, CLIENT_HELLO))
 _U16 = struct.Struct(">H")
 
 
@@ -145,7 +146,7 @@ class ClientHello:
 def locate_nonce_and_cookie(frame: bytes) -> tuple[bytes, bytes] | None:
     """(nonce, cookie) of a CLIENT_HELLO frame, read in place; None if it is not one (cheap, no copies
     of the key share: this runs for every hello a busy responder refuses)."""
-    if len(frame) < HEADER_SIZE + 1 or frame[5] != CLIENT_HELLO:
+    if len(frame) < HEADER_SIZE + 1 or frame[:6] != _HELLO_PREFIX:
         return None
     nonce_at = HEADER_SIZE + 1 + 2 * frame[HEADER_SIZE]
     share_at = nonce_at + NONCE_SIZE + INTENDED_PEER_SIZE
@@ -155,7 +156,8 @@ def locate_nonce_and_cookie(frame: bytes) -> tuple[bytes, bytes] | None:
     if len(frame) < cookie_at + 2:
         return None
     cookie_end = cookie_at + 2 + _U16.unpack_from(frame, cookie_at)[0]
-    if cookie_end != len(frame) or cookie_end - cookie_at - 2 > MAX_COOKIE:
+    if cookie_end != len(frame) or cookie_end - cookie_at - 2 > MAX_COOKIE \
+            or int.from_bytes(frame[6:10], "big") != len(frame) - HEADER_SIZE:
         return None
     return frame[nonce_at:nonce_at + NONCE_SIZE], frame[cookie_at + 2:cookie_end]
 
