@@ -46,6 +46,7 @@ COOKIE_LABEL = LABEL + b"cookie"
 RESULT_LABEL = LABEL + b"result"
 PHASES = ("keygen", "encapsulate", "decapsulate", "sign", "verify", "kdf")
 DEFAULT_COOKIE_LIFETIME = 30.0
+SEAL_NONCE = bytes(12)
 COOKIE_SIZE = 20  # period u32 + 16-byte MAC
 # A pin is an authentication decision: a short prefix can be matched by grinding keys (8 hex
 # digits: ~2^32 keygens, a few dollars of compute). 32 hex digits = 128 bits.
@@ -61,7 +62,11 @@ def hkdf_extract(salt: bytes, secret: bytes) -> bytes:
 
 def expand(key: bytes, label: bytes, length: int = 32) -> bytes:
     """HKDF-Expand (RFC 5869) of one block, info = "x0ctl-hs2 " || label."""
-    return hmac.digest(key, LABEL + label + b"\x01", "sha256")[:length]
+    return hmac.digest(key, _INFO.get(label) or LABEL + label + b"\x01", "sha256")[:length]
+
+
+_INFO = {label: LABEL + label + b"\x01" for label in (b"s hs key", b"c hs key", b"s finished", b"c finished",
+                                                       b"result", b"c ap key", b"s ap key", b"session id")}
 
 
 @dataclass(slots=True)
@@ -70,9 +75,7 @@ class HandshakeKeys:
 
     secret: bytes = field(repr=False)
     server_key: bytes = field(repr=False)
-    server_iv: bytes = field(repr=False)
     client_key: bytes = field(repr=False)
-    client_iv: bytes = field(repr=False)
     server_finished: bytes = field(repr=False)
     client_finished: bytes = field(repr=False)
     result: bytes = field(repr=False)
@@ -80,8 +83,7 @@ class HandshakeKeys:
 
 def derive_handshake_keys(shared_secret: bytes, transcript1: bytes) -> HandshakeKeys:
     secret = hkdf_extract(transcript1, shared_secret)
-    return HandshakeKeys(secret, expand(secret, b"s hs key"), expand(secret, b"s hs iv", 12),
-                         expand(secret, b"c hs key"), expand(secret, b"c hs iv", 12),
+    return HandshakeKeys(secret, expand(secret, b"s hs key"), expand(secret, b"c hs key"),
                          expand(secret, b"s finished"), expand(secret, b"c finished"), expand(secret, b"result"))
 
 
@@ -99,14 +101,15 @@ def result_mac(key: bytes, code: int, transcript_hash: bytes) -> bytes:
     return hmac.digest(key, RESULT_LABEL + bytes((code,)) + transcript_hash, "sha256")
 
 
-def seal(key: bytes, iv: bytes, plaintext: bytes, transcript_hash: bytes) -> bytes:
-    """AES-256-GCM; each handshake key seals exactly one message, so a fixed IV per key is unique."""
-    return AESGCM(key).encrypt(iv, plaintext, transcript_hash)
+def seal(key: bytes, plaintext: bytes, transcript_hash: bytes) -> bytes:
+    """AES-256-GCM with the transcript hash as associated data. Each handshake key is fresh and seals
+    exactly one message, so the all-zero nonce is never used twice with the same key."""
+    return AESGCM(key).encrypt(SEAL_NONCE, plaintext, transcript_hash)
 
 
-def open_sealed(key: bytes, iv: bytes, sealed: bytes, transcript_hash: bytes, whose: str) -> bytes:
+def open_sealed(key: bytes, sealed: bytes, transcript_hash: bytes, whose: str) -> bytes:
     try:
-        return AESGCM(key).decrypt(iv, sealed, transcript_hash)
+        return AESGCM(key).decrypt(SEAL_NONCE, sealed, transcript_hash)
     except InvalidTag:
         raise HandshakeFailure(FailureReason.KEY_CONFIRMATION, f"cannot open the {whose}'s sealed part: the sides "
                                "derived different keys or it was modified") from None
@@ -141,7 +144,9 @@ def normalize_fingerprint(text: str) -> str:
 
 
 def _intended_peer_tag(nonce: bytes, fingerprint_hex: str) -> bytes:
-    return hmac.digest(nonce, INTENDED_PEER_LABEL + bytes.fromhex(fingerprint_hex[:MIN_FINGERPRINT_PREFIX]), "sha256")
+    """SHA-256(label || nonce_c || first 16 bytes of the fingerprint): a public commitment, salted by
+    the nonce so equal targets do not give equal hellos."""
+    return hashlib.sha256(INTENDED_PEER_LABEL + nonce + bytes.fromhex(fingerprint_hex[:MIN_FINGERPRINT_PREFIX])).digest()
 
 
 _ANY = object()
@@ -162,6 +167,7 @@ class PeerPin:
             raise UsageError("a peer pin needs at least one public key or fingerprint; to accept any authenticated "
                              "peer, say so with PeerPin.any()")
         self._seen: dict[tuple[str, bytes], bool] = {}
+        self._named: dict[str, str | None] = {}
 
     @classmethod
     def any(cls) -> PeerPin:
@@ -183,10 +189,12 @@ class PeerPin:
 
     def intended_peer(self, algorithm: str, nonce: bytes) -> bytes:
         """The CLIENT_HELLO commitment to the one responder this pin names (ANY_PEER if it names several)."""
-        names = [fingerprint(algorithm, key).removeprefix(PREFIX) for key in self.public_keys] + list(self.prefixes)
-        if self.is_any or len({name[:MIN_FINGERPRINT_PREFIX] for name in names}) != 1:
-            return wire.ANY_PEER
-        return _intended_peer_tag(nonce, names[0])
+        if algorithm not in self._named:
+            names = {fingerprint(algorithm, key).removeprefix(PREFIX)[:MIN_FINGERPRINT_PREFIX]
+                     for key in self.public_keys} | {prefix[:MIN_FINGERPRINT_PREFIX] for prefix in self.prefixes}
+            self._named[algorithm] = names.pop() if len(names) == 1 and not self.is_any else None
+        named = self._named[algorithm]
+        return wire.ANY_PEER if named is None else _intended_peer_tag(nonce, named)
 
     def describe(self) -> list[str]:
         if self.is_any:
@@ -380,8 +388,9 @@ class Initiator:
         transcript = hashlib.sha256(TRANSCRIPT_LABEL)
         transcript.update(self._hello_frame)
         transcript.update(hello.clear_part())
-        keys = self._keys = derive_handshake_keys(shared, transcript.digest())
-        plaintext = open_sealed(keys.server_key, keys.server_iv, hello.sealed, transcript.digest(), "responder")
+        transcript1 = transcript.digest()
+        keys = self._keys = derive_handshake_keys(shared, transcript1)
+        plaintext = open_sealed(keys.server_key, hello.sealed, transcript1, "responder")
         phases["decapsulate"] += decapsulated - began
         phases["kdf"] += _clock() - decapsulated
         server = wire.Authenticated.parse(plaintext, sizes.identity, sizes.signature, "SERVER_HELLO sealed part")
@@ -411,7 +420,7 @@ class Initiator:
         finished = finished_mac(keys.client_finished, transcript.digest())
         transcript.update(finished)
         self._transcript7 = transcript.digest()
-        sealed = seal(keys.client_key, keys.client_iv, wire.Authenticated(self.identity.public_key, signature,
+        sealed = seal(keys.client_key, wire.Authenticated(self.identity.public_key, signature,
                                                                            finished).encode(), self._transcript4)
         self._traffic = derive_traffic_keys(keys.secret, self._transcript7)
         phases["kdf"] += _clock() - signed
@@ -555,7 +564,7 @@ class Responder:
         transcript.update(wire.vector(signature))
         finished = finished_mac(keys.server_finished, transcript.digest())
         transcript.update(finished)
-        sealed = seal(keys.server_key, keys.server_iv, wire.Authenticated(own, signature, finished).encode(),
+        sealed = seal(keys.server_key, wire.Authenticated(own, signature, finished).encode(),
                       transcript1)
         phases["encapsulate"] += encapsulated - began
         phases["kdf"] += derived - encapsulated + _clock() - signed
@@ -572,7 +581,7 @@ class Responder:
         suite = policy.suite
         finish = wire.ClientFinish.parse(payload)
         began = _clock()
-        plaintext = open_sealed(keys.client_key, keys.client_iv, finish.sealed, self._transcript4, "initiator")
+        plaintext = open_sealed(keys.client_key, finish.sealed, self._transcript4, "initiator")
         phases["kdf"] += _clock() - began
         client = wire.Authenticated.parse(plaintext, suite.sizes.identity, suite.sizes.signature,
                                           "CLIENT_FINISH sealed part")
