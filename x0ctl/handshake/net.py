@@ -327,14 +327,16 @@ class ProbeReport:
                 "metrics": self.metrics}
 
 
-def probe_once(host: str, port: int, initiator: Initiator, *, timeout: float, max_payload: int) -> float:
+def probe_once(host: str, port: int, initiator: Initiator, *, timeout: float, max_payload: int,
+               source: str | None = None) -> float:
     """One handshake over a fresh TCP connection; returns its latency or raises HandshakeFailure.
     Returns only after the responder's authenticated acceptance (a RESULT ok under this handshake's
     result key)."""
     deadline = time.monotonic() + timeout
     began = _clock()
     try:
-        conn = socket.create_connection((host, port), timeout=timeout)
+        conn = socket.create_connection((host, port), timeout=timeout,
+                                        source_address=(source, 0) if source else None)
     except TimeoutError:
         raise HandshakeFailure(FailureReason.TIMEOUT, "connect timed out") from None
     except OSError as exc:

@@ -513,6 +513,14 @@ class Responder:
         return reply
 
     def _receive(self, frame: bytes) -> bytes:
+        if self.require_cookie and self._state == "await_hello" and len(frame) <= self.policy.max_payload:
+            # The busy path: before any parsing beyond three fields, before any public-key work.
+            challenge = self.policy.cookies.challenge(frame, self.source)
+            if challenge is not None:
+                if self.cookies_sent:
+                    raise HandshakeFailure(FailureReason.BUSY, "the repeated hello carries no valid cookie")
+                self.cookies_sent += 1
+                return challenge
         message_type, payload = wire.decode_frame(frame, self.policy.max_payload)
         if message_type == wire.CLIENT_HELLO and self._state == "await_hello":
             return self._on_client_hello(frame, payload)
@@ -525,13 +533,6 @@ class Responder:
     def _on_client_hello(self, frame: bytes, payload: bytes) -> bytes:
         policy, phases = self.policy, self.phases
         suite = policy.suite
-        if self.require_cookie:
-            challenge = policy.cookies.challenge(frame, self.source)
-            if challenge is not None:
-                if self.cookies_sent:
-                    raise HandshakeFailure(FailureReason.BUSY, "the repeated hello carries no valid cookie")
-                self.cookies_sent += 1
-                return challenge
         hello = wire.ClientHello.parse(payload)
         if hello.suites[0] != suite.code:
             offered = ", ".join(f"0x{code:04x}" for code in hello.suites)
