@@ -243,7 +243,8 @@ class HandshakeServer:
         self._record(FailureReason.BUSY)
 
     def _needs_cookie(self) -> bool:
-        return self._active * 2 >= self.settings.max_connections or not self.budget.take()
+        """Busy: more than half the connection slots in use, or the budget of full handshakes spent."""
+        return self._active > self.settings.max_connections // 2 or not self.budget.take()
 
     def _serve_connection(self, conn: socket.socket, source: str) -> None:
         settings, policy = self.settings, self.policy
