@@ -356,3 +356,31 @@ def test_serve_allow_list_admits_only_the_listed_initiator(cli, tmp_path, identi
     summary = json.loads(stdout)
     assert summary["successes"] == 1 and summary["failures"] == {"unknown_peer": 1}
     assert summary["authorization"] == "allow_list"
+
+
+def test_one_source_with_idle_connections_cannot_take_every_slot(tmp_path, suite):
+    """Issue 16: a source holding idle sockets gets at most --max-per-source of the slots, and an idle
+    socket is dropped after --first-frame-timeout; an honest source still gets its handshake."""
+    from x0ctl.handshake.net import probe_once
+
+    limited = start_server(tmp_path, "--allow-any-peer", "--max-connections", "4", "--max-per-source", "2",
+                           "--first-frame-timeout", "0.5", "--read-timeout", "20", "--handshake-timeout", "30")
+    idle = []
+    try:
+        for _ in range(4):  # from 127.0.0.2: two are admitted, two refused as busy
+            idle.append(socket.create_connection((limited.host, limited.port), timeout=5,
+                                                 source_address=("127.0.0.2", 0)))
+        time.sleep(0.2)
+        honest = Initiator(suite, Identity.generate(suite), pin=PeerPin(fingerprints=[limited.identity]))
+        probe_once(limited.host, limited.port, honest, timeout=10, max_payload=wire.DEFAULT_MAX_PAYLOAD,
+                   source="127.0.0.3")
+        assert honest.done
+        refused = [conn for conn in idle if _read_reply(conn)[5] == wire.ALERT]  # busy, or the first-frame timeout
+        assert len(refused) == 4
+    finally:
+        for conn in idle:
+            conn.close()
+        code, stdout, stderr = limited.stop()
+    assert code == 0, stderr
+    summary = json.loads(stdout)
+    assert summary["successes"] == 1 and summary["failures"] == {"busy": 2, "timeout": 2}

@@ -161,6 +161,12 @@ def serve(
                               "shown in the metrics.")] = False,
     max_connections: Annotated[int, typer.Option("--max-connections", min=1, max=4096,
                                                  help="Concurrent connections; extra ones get `busy`.")] = 64,
+    max_per_source: Annotated[int, typer.Option("--max-per-source", min=1, max=4096,
+                                                help="Concurrent connections one source address may hold; extra "
+                                                "ones get `busy`.")] = 8,
+    first_frame_timeout: Annotated[float, typer.Option("--first-frame-timeout", min=0.05, help="Seconds from "
+                                   "accept to a complete CLIENT_HELLO; an idle or trickling socket is dropped "
+                                   "then.")] = 1.0,
     cookie_rate: Annotated[float, typer.Option("--cookie-rate", min=0.0, help="Handshakes per second answered "
                            "without a cookie; beyond it (or with half the connections taken) a hello must "
                            "first echo a stateless cookie. 0: always.")] = 100.0,
@@ -198,7 +204,8 @@ def serve(
     responder = service.HandshakeService(
         suite, own, listen, peer_keys=peer_key or [], peer_fingerprints=peer_fingerprint or [], peers_file=peers_file,
         allow_any_peer=allow_any_peer, settings=ServerSettings(max_connections, read_timeout, handshake_timeout,
-                                                               cookie_rate), max_payload=max_message_size)
+                                                               cookie_rate, max_per_source, first_frame_timeout),
+        max_payload=max_message_size)
     if allow_any_peer:
         app_.warn("--allow-any-peer: ANY initiator holding ANY key is accepted; the handshake authenticates keys "
                   "but authorizes nobody (x0ctl_handshake_serve_info{authorization=\"any_peer\"} 1)")

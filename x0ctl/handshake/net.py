@@ -1,8 +1,9 @@
 """The handshake over TCP: a threaded responder server and the probing initiator.
 
 One handshake per connection. The server bounds everything a peer controls: concurrent
-connections (extra ones get ALERT busy and are closed), frame size (checked from the header,
-before reading the payload), time (a per-read timeout and an overall deadline per handshake), and
+connections (in total, and per source address: extra ones get ALERT busy and are closed), frame
+size (checked from the header, before reading the payload), time (a short deadline for the first
+frame, a per-read timeout and an overall deadline per handshake), and
 public-key work: past `cookie_rate` cookie-less handshakes per second, or with half the connection
 slots taken, a hello without a valid cookie is answered with a stateless COOKIE (no KEM, no
 signature) and only the repeated hello that carries it gets a handshake.
@@ -30,6 +31,8 @@ DEFAULT_READ_TIMEOUT = 5.0
 DEFAULT_HANDSHAKE_TIMEOUT = 10.0
 DEFAULT_MAX_CONNECTIONS = 64
 DEFAULT_COOKIE_RATE = 100.0  # cookie-less handshakes per second before hellos need a cookie
+DEFAULT_MAX_PER_SOURCE = 8  # connections one source address may hold (an eighth of the default 64)
+DEFAULT_FIRST_FRAME_TIMEOUT = 1.0  # seconds from accept to a complete CLIENT_HELLO
 _clock = time.perf_counter
 
 
@@ -112,6 +115,8 @@ class ServerSettings:
     read_timeout: float = DEFAULT_READ_TIMEOUT
     handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT
     cookie_rate: float = DEFAULT_COOKIE_RATE  # 0: every hello needs a cookie
+    max_per_source: int = DEFAULT_MAX_PER_SOURCE
+    first_frame_timeout: float = DEFAULT_FIRST_FRAME_TIMEOUT
 
 
 class WorkBudget:
@@ -152,6 +157,7 @@ class HandshakeServer:
         self.budget = WorkBudget(self.settings.cookie_rate)
         self.last_internal_error: str | None = None
         self._active = 0
+        self._per_source: dict[str, int] = {}
         self._slots = threading.BoundedSemaphore(self.settings.max_connections)
         self._workers: set[threading.Thread] = set()
         self._workers_lock = threading.Lock()
@@ -196,10 +202,11 @@ class HandshakeServer:
                     if stop.is_set():
                         break
                     continue
-                if not self._slots.acquire(blocking=False):
+                source = peer_address[0]
+                if not self._admit(source):
                     self._refuse_busy(conn)
                     continue
-                worker = threading.Thread(target=self._serve_connection, args=(conn, peer_address[0]), daemon=True,
+                worker = threading.Thread(target=self._serve_connection, args=(conn, source), daemon=True,
                                           name="x0ctl-handshake-conn")
                 with self._workers_lock:
                     self._workers.add(worker)
@@ -234,10 +241,28 @@ class HandshakeServer:
         if self.on_outcome is not None:
             self.on_outcome(reason)
 
+    def _admit(self, source: str) -> bool:
+        """A slot for `source`: none when all are taken or the source already holds its share."""
+        with self._workers_lock:
+            if self._per_source.get(source, 0) >= self.settings.max_per_source:
+                return False
+            if not self._slots.acquire(blocking=False):
+                return False
+            self._per_source[source] = self._per_source.get(source, 0) + 1
+            return True
+
+    def _release(self, source: str) -> None:
+        with self._workers_lock:
+            held = self._per_source.pop(source) - 1
+            if held:
+                self._per_source[source] = held
+        self._slots.release()
+
     def _refuse_busy(self, conn: socket.socket) -> None:
+        """In the accept loop: never wait on the peer (a non-blocking send of 11 bytes, then close)."""
         with contextlib.suppress(OSError):
-            conn.settimeout(0.5)
-            conn.sendall(wire.encode_alert(FailureReason.BUSY.wire_code))
+            conn.setblocking(False)
+            conn.send(wire.encode_alert(FailureReason.BUSY.wire_code))
         with contextlib.suppress(OSError):
             conn.close()
         self._record(FailureReason.BUSY)
@@ -254,10 +279,13 @@ class HandshakeServer:
             with conn:
                 with contextlib.suppress(OSError):
                     conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                deadline = time.monotonic() + settings.handshake_timeout
+                accepted = time.monotonic()
+                deadline = accepted + settings.handshake_timeout
                 session = None
                 try:
-                    frame = read_frame(conn, policy.max_payload, deadline, settings.read_timeout)
+                    first_frame_by = min(deadline, accepted + settings.first_frame_timeout)
+                    frame = read_frame(conn, policy.max_payload, first_frame_by,
+                                       min(settings.read_timeout, settings.first_frame_timeout))
                     began = _clock()
                     session = Responder(policy, source=source.encode(), require_cookie=self._needs_cookie())
                     while True:
@@ -289,7 +317,7 @@ class HandshakeServer:
             with self._workers_lock:
                 self._active -= 1
                 self._workers.discard(threading.current_thread())
-            self._slots.release()
+            self._release(source)
 
     def _record_cookie(self) -> None:
         self.tally.cookie()
