@@ -384,3 +384,27 @@ def test_one_source_with_idle_connections_cannot_take_every_slot(tmp_path, suite
     assert code == 0, stderr
     summary = json.loads(stdout)
     assert summary["successes"] == 1 and summary["failures"] == {"busy": 2, "timeout": 2}
+
+
+def test_serve_and_probe_use_the_keystore_identity(cli, tmp_path):
+    """Issue 16: --keystore DIR uses the keystore's active ML-DSA-65 key on both ends."""
+    server_store, client_store = tmp_path / "server-keys", tmp_path / "client-keys"
+    for store in (server_store, client_store):
+        assert cli("--backend", "openssl", "keys", "generate", "--keystore", str(store)).exit_code == 0
+    server_fingerprint = cli.json("keys", "list", "--keystore", str(server_store))
+    client_fingerprint = cli.json("keys", "list", "--keystore", str(client_store))
+    server_sig = next(key["id"] for key in server_fingerprint["keys"] if key["purpose"] == "sig")
+    client_sig = next(key["id"] for key in client_fingerprint["keys"] if key["purpose"] == "sig")
+    served = start_server(tmp_path, "--keystore", str(server_store), "--peer-fingerprint", client_sig)
+    try:
+        assert served.identity == server_sig
+        data = cli.json("handshake", "probe", served.address, *RELAXED, "--keystore", str(client_store),
+                        "--peer-fingerprint", server_sig)
+        assert data["successes"] == 1
+    finally:
+        code, stdout, stderr = served.stop()
+    assert code == 0, stderr
+    assert json.loads(stdout)["successes"] == 1
+    both = cli("handshake", "probe", "127.0.0.1:9", "--insecure-any-peer", "--keystore", str(client_store),
+               "--identity", str(tmp_path / "x.pem"))
+    assert both.exit_code == 2 and "give one" in both.stderr

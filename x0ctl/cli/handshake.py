@@ -43,6 +43,11 @@ MaxP95Option = Annotated[float, typer.Option("--max-p95-ms", min=0.0, help="SLO:
 MaxMessageOption = Annotated[
     int, typer.Option("--max-message-size", min=1024, max=1 << 20, help="Largest frame payload accepted, in bytes.")
 ]
+KeystoreOption = Annotated[
+    Path | None,
+    typer.Option("--keystore", help="Use this keystore's active ML-DSA-65 signing key as the identity (instead of "
+                 "--identity).", show_default=False),
+]
 IdentityOption = Annotated[
     Path | None,
     typer.Option("--identity", help="This side's ML-DSA-65 private key (PKCS#8 PEM, seed form); default: an "
@@ -136,11 +141,10 @@ def _selftest_table(console, data: dict) -> None:
         console.print(f"  metrics     written to {where}")
 
 
-def _identity(suite, path: Path | None):
-    from x0ctl.handshake import Identity
-    from x0ctl.handshake.identity import load_identity
+def _identity(suite, path: Path | None, keystore: Path | None = None):
+    from x0ctl.handshake.identity import node_identity
 
-    return load_identity(path, suite) if path is not None else Identity.generate(suite)
+    return node_identity(suite, path, keystore)
 
 
 @app.command("serve")
@@ -149,6 +153,7 @@ def serve(
     listen: Annotated[str, typer.Option("--listen", "-l", help="HOST:PORT to listen on (port 0: any free port).")]
     = "127.0.0.1:7443",
     identity: IdentityOption = None,
+    keystore: KeystoreOption = None,
     peer_key: Annotated[list[Path] | None, typer.Option("--peer-key", help="Accept the initiator with this "
                         "public key (PEM or raw); repeatable.", show_default=False)] = None,
     peer_fingerprint: Annotated[list[str] | None, typer.Option("--peer-fingerprint", help="Accept the initiator "
@@ -200,7 +205,7 @@ def serve(
     app_ = get_app(ctx, output)
     service.check_pushgateway(pushgateway)
     suite = service.serving_suite(_backend(app_, backend), "serve")
-    own = _identity(suite, identity)
+    own = _identity(suite, identity, keystore)
     responder = service.HandshakeService(
         suite, own, listen, peer_keys=peer_key or [], peer_fingerprints=peer_fingerprint or [], peers_file=peers_file,
         allow_any_peer=allow_any_peer, settings=ServerSettings(max_connections, read_timeout, handshake_timeout,
@@ -253,6 +258,7 @@ def probe(
     insecure_any_peer: Annotated[bool, typer.Option("--insecure-any-peer", help="Accept any responder key: the "
                                  "probe then proves nothing about who answered.")] = False,
     identity: IdentityOption = None,
+    keystore: KeystoreOption = None,
     timeout: Annotated[float, typer.Option("--timeout", min=0.05, help="Seconds per handshake (connect + "
                                            "exchange).")] = 5.0,
     max_message_size: MaxMessageOption = 16384,
@@ -279,7 +285,7 @@ def probe(
     request = service.ProbeRequest(target, count, peer_key, peer_fingerprint, insecure_any_peer, timeout,
                                    max_message_size, min_success_rate, max_p95_ms)
     suite = service.serving_suite(_backend(app_, backend), "probe")
-    own = _identity(suite, identity)
+    own = _identity(suite, identity, keystore)
     if insecure_any_peer:
         app_.warn("--insecure-any-peer: the responder's identity is not checked; a success proves only that "
                   "something holding some key answered")
