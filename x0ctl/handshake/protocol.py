@@ -371,7 +371,7 @@ class Initiator:
     def _on_server_hello(self, payload: bytes) -> bytes:
         suite, phases = self.suite, self.phases
         sizes = suite.sizes
-        hello = wire.ServerHello.parse(payload)
+        hello, clear_part = wire.ServerHello.parse_with_clear_part(payload)
         if hello.suite not in self.offered or hello.suite != suite.code:
             raise HandshakeFailure(FailureReason.DOWNGRADE, f"responder chose suite 0x{hello.suite:04x}, "
                                    f"which this side did not offer first")
@@ -387,7 +387,7 @@ class Initiator:
         decapsulated = _clock()
         transcript = hashlib.sha256(TRANSCRIPT_LABEL)
         transcript.update(self._hello_frame)
-        transcript.update(hello.clear_part())
+        transcript.update(clear_part)
         transcript1 = transcript.digest()
         keys = self._keys = derive_handshake_keys(shared, transcript1)
         plaintext = open_sealed(keys.server_key, hello.sealed, transcript1, "responder")
@@ -548,10 +548,10 @@ class Responder:
         except Exception as exc:  # noqa: BLE001
             raise _crypto_failure("encapsulation to the initiator's key share", exc) from None
         encapsulated = _clock()
-        clear = wire.ServerHello(suite.code, os.urandom(wire.NONCE_SIZE), ciphertext, b"")
+        clear_part = wire.ServerHello(suite.code, os.urandom(wire.NONCE_SIZE), ciphertext, b"").clear_part()
         transcript = hashlib.sha256(TRANSCRIPT_LABEL)
         transcript.update(frame)
-        transcript.update(clear.clear_part())
+        transcript.update(clear_part)
         transcript1 = transcript.digest()
         keys = derive_handshake_keys(shared, transcript1)
         own = policy.identity.public_key
@@ -574,8 +574,7 @@ class Responder:
         self._transcript = transcript
         self._transcript4 = transcript.digest()
         self._state = "await_finish"
-        return wire.encode_frame(wire.SERVER_HELLO, wire.ServerHello(suite.code, clear.nonce, ciphertext,
-                                                                     sealed).encode())
+        return wire.encode_frame(wire.SERVER_HELLO, clear_part + wire.vector(sealed))
 
     def _on_client_finish(self, payload: bytes) -> bytes:
         policy, phases, keys = self.policy, self.phases, self._keys

@@ -67,38 +67,6 @@ def decode_frame(frame: bytes, max_payload: int = DEFAULT_MAX_PAYLOAD) -> tuple[
     return message_type, frame[HEADER_SIZE:]
 
 
-class _Reader:
-    __slots__ = ("data", "pos", "what")
-
-    def __init__(self, data: bytes, what: str) -> None:
-        self.data = data
-        self.pos = 0
-        self.what = what
-
-    def take(self, size: int) -> bytes:
-        end = self.pos + size
-        if end > len(self.data):
-            raise HandshakeFailure(_MALFORMED, f"{self.what} is truncated")
-        chunk = self.data[self.pos:end]
-        self.pos = end
-        return chunk
-
-    def u16(self) -> int:
-        return _U16.unpack(self.take(2))[0]
-
-    def vector(self, field: str, expected: int | None = None, maximum: int | None = None) -> bytes:
-        size = self.u16()
-        if expected is not None and size != expected:
-            raise HandshakeFailure(_MALFORMED, f"{self.what} {field} is {size} bytes, expected {expected}")
-        if maximum is not None and size > maximum:
-            raise HandshakeFailure(_MALFORMED, f"{self.what} {field} is {size} bytes, at most {maximum} allowed")
-        return self.take(size)
-
-    def finish(self) -> None:
-        if self.pos != len(self.data):
-            raise HandshakeFailure(_MALFORMED, f"{self.what} has {len(self.data) - self.pos} trailing bytes")
-
-
 def vector(value: bytes) -> bytes:
     return _U16.pack(len(value)) + value
 
@@ -180,14 +148,26 @@ class ServerHello:
         return self.clear_part() + vector(self.sealed)
 
     @classmethod
-    def parse(cls, payload: bytes, ciphertext_size: int | None = None) -> ServerHello:
-        reader = _Reader(payload, "SERVER_HELLO")
-        suite = reader.u16()
-        nonce = reader.take(NONCE_SIZE)
-        ciphertext = reader.vector("ciphertext", ciphertext_size)
-        sealed = reader.vector("sealed part")
-        reader.finish()
-        return cls(suite, nonce, ciphertext, sealed)
+    def parse(cls, payload: bytes) -> ServerHello:
+        return cls.parse_with_clear_part(payload)[0]
+
+    @classmethod
+    def parse_with_clear_part(cls, payload: bytes) -> tuple[ServerHello, bytes]:
+        """(message, its clear part as received) in straight-line offsets: once per handshake."""
+        size = len(payload)
+        ciphertext_at = 2 + NONCE_SIZE
+        if size < ciphertext_at + 2:
+            raise HandshakeFailure(_MALFORMED, "SERVER_HELLO is truncated")
+        clear_end = ciphertext_at + 2 + _U16.unpack_from(payload, ciphertext_at)[0]
+        if size < clear_end + 2:
+            raise HandshakeFailure(_MALFORMED, "SERVER_HELLO is truncated")
+        sealed_end = clear_end + 2 + _U16.unpack_from(payload, clear_end)[0]
+        if size != sealed_end:
+            raise HandshakeFailure(_MALFORMED, "SERVER_HELLO is truncated" if size < sealed_end else
+                                   f"SERVER_HELLO has {size - sealed_end} trailing bytes")
+        message = cls(_U16.unpack_from(payload)[0], payload[2:ciphertext_at], payload[ciphertext_at + 2:clear_end],
+                      payload[clear_end + 2:])
+        return message, payload[:clear_end]
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,10 +179,12 @@ class ClientFinish:
 
     @classmethod
     def parse(cls, payload: bytes) -> ClientFinish:
-        reader = _Reader(payload, "CLIENT_FINISH")
-        sealed = reader.vector("sealed part")
-        reader.finish()
-        return cls(sealed)
+        size = len(payload)
+        end = 2 + _U16.unpack_from(payload)[0] if size >= 2 else 2
+        if size != end:
+            raise HandshakeFailure(_MALFORMED, "CLIENT_FINISH is truncated" if size < end else
+                                   f"CLIENT_FINISH has {size - end} trailing bytes")
+        return cls(payload[2:])
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,13 +199,26 @@ class Authenticated:
         return vector(self.identity) + vector(self.signature) + self.finished
 
     @classmethod
-    def parse(cls, plaintext: bytes, identity_size: int, signature_size: int, what: str) -> Authenticated:
-        reader = _Reader(plaintext, what)
-        identity = reader.vector("identity", identity_size)
-        signature = reader.vector("signature", signature_size)
-        finished = reader.take(FINISHED_SIZE)
-        reader.finish()
-        return cls(identity, signature, finished)
+    def parse(cls, plaintext: bytes, identity_size: int | None, signature_size: int | None,
+              what: str) -> Authenticated:
+        """`identity_size`/`signature_size`: the suite's exact sizes (None: any)."""
+        size = len(plaintext)
+        if size < 2:
+            raise HandshakeFailure(_MALFORMED, f"{what} is truncated")
+        identity_end = 2 + _U16.unpack_from(plaintext)[0]
+        if identity_size is not None and identity_end - 2 != identity_size:
+            raise HandshakeFailure(_MALFORMED, f"{what} identity is {identity_end - 2} bytes, expected {identity_size}")
+        if size < identity_end + 2:
+            raise HandshakeFailure(_MALFORMED, f"{what} is truncated")
+        signature_end = identity_end + 2 + _U16.unpack_from(plaintext, identity_end)[0]
+        if signature_size is not None and signature_end - identity_end - 2 != signature_size:
+            raise HandshakeFailure(_MALFORMED, f"{what} signature is {signature_end - identity_end - 2} bytes, "
+                                   f"expected {signature_size}")
+        end = signature_end + FINISHED_SIZE
+        if size != end:
+            raise HandshakeFailure(_MALFORMED, f"{what} is truncated" if size < end else
+                                   f"{what} has {size - end} trailing bytes")
+        return cls(plaintext[2:identity_end], plaintext[identity_end + 2:signature_end], plaintext[signature_end:])
 
 
 def encode_result(code: int, mac: bytes) -> bytes:
