@@ -311,9 +311,17 @@ def test_finding6_ephemeral_secrets_are_dropped(suite):
     frame = initiator.start()
     while frame is not None:
         frame = initiator.receive(responder.receive(frame))
-    for side in (initiator, responder):
+    refused = Initiator(suite, Identity.generate(suite), pin=PeerPin([server.public_key]))  # not allowed
+    refusing = Responder(policy)
+    finish = refused.receive(refusing.receive(refused.start()))
+    with pytest.raises(HandshakeFailure) as caught:
+        refusing.receive(finish)
+    with pytest.raises(HandshakeFailure):
+        refused.receive(caught.value.reply)
+    for side in (initiator, responder, refused, refusing):
         leftovers = [name for name, value in vars(side).items() if hasattr(value, "decapsulate")
-                     or type(value).__name__ == "HandshakeKeys" or name in ("_client_fk", "_keys") and value]
+                     or type(value).__name__ == "HandshakeKeys"
+                     or name in ("_client_fk", "_keys", "_traffic") and value]
         assert not leftovers, (type(side).__name__, leftovers)
 
 

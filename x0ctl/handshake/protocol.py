@@ -320,6 +320,7 @@ class Initiator:
         self._state = "start"
         self._kem_key = None
         self._keys: HandshakeKeys | None = None
+        self._traffic: tuple[bytes, bytes, str] | None = None
 
     def start(self) -> bytes:
         if self._state != "start":
@@ -346,7 +347,7 @@ class Initiator:
             raise
         finally:
             if self._state in ("failed", "done"):
-                self._kem_key = self._keys = None
+                self._kem_key = self._keys = self._traffic = None
 
     def _receive(self, frame: bytes) -> bytes | None:
         message_type, payload = wire.decode_frame(frame, self.max_payload)
@@ -438,7 +439,6 @@ class Initiator:
             raise HandshakeFailure(FailureReason.from_wire(code), "the responder refused (authenticated RESULT)",
                                    origin=PEER, authenticated=True)
         client_write, server_write, session_id = self._traffic
-        self._traffic = None
         self.result = HandshakeResult(self.suite.name, self.suite.identity_algorithm, self.peer_identity, session_id,
                                       self.phases, client_write, server_write)
         self._state = "done"
