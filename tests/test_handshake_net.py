@@ -267,7 +267,7 @@ def test_on_path_attacks_on_the_server_hello(server, suite, attack, expected, re
 def test_connection_limit_answers_busy(tmp_path, suite):
     """A server of its own, with a read timeout long enough that idle peers surely hold every slot."""
     limited = start_server(tmp_path, "--allow-any-peer", "--max-connections", "2", "--read-timeout", "20",
-                           "--handshake-timeout", "30")
+                           "--first-frame-timeout", "20", "--handshake-timeout", "30")
     try:
         idle = [socket.create_connection((limited.host, limited.port), timeout=5) for _ in range(2)]
         try:
@@ -364,7 +364,7 @@ def test_one_source_with_idle_connections_cannot_take_every_slot(tmp_path, suite
     from x0ctl.handshake.net import probe_once
 
     limited = start_server(tmp_path, "--allow-any-peer", "--max-connections", "4", "--max-per-source", "2",
-                           "--first-frame-timeout", "0.5", "--read-timeout", "20", "--handshake-timeout", "30")
+                           "--first-frame-timeout", "1", "--read-timeout", "20", "--handshake-timeout", "30")
     idle = []
     try:
         for _ in range(4):  # from 127.0.0.2: two are admitted, two refused as busy
