@@ -1,0 +1,12 @@
+"""The x0tta6bl4 mesh as its public source behaves (not as domain.md designs it): a documented Python API.
+
+Metric names (`metric_names`), the environment switches the mesh reads (`switches`), its signed
+control-plane messages (`messages`) and the Go agent's UDP handshake (`agent_udp`). No CLI imports.
+See docs/mesh.md.
+"""
+
+from __future__ import annotations
+
+from x0ctl.mesh.metric_names import METRIC_NAMES, MetricName, equivalent_names, read_any
+
+__all__ = ["METRIC_NAMES", "MetricName", "equivalent_names", "read_any"]
