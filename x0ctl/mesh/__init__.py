@@ -8,5 +8,7 @@ See docs/mesh.md.
 from __future__ import annotations
 
 from x0ctl.mesh.metric_names import METRIC_NAMES, MetricName, equivalent_names, read_any
+from x0ctl.mesh.switches import SWITCHES, SwitchFinding, SwitchReport, assess_switches
 
-__all__ = ["METRIC_NAMES", "MetricName", "equivalent_names", "read_any"]
+__all__ = ["METRIC_NAMES", "SWITCHES", "MetricName", "SwitchFinding", "SwitchReport", "assess_switches",
+           "equivalent_names", "read_any"]
