@@ -7,8 +7,18 @@ See docs/mesh.md.
 
 from __future__ import annotations
 
+from x0ctl.mesh.messages import (
+    CaptureReport,
+    MessageReport,
+    Pins,
+    load_pins,
+    mesh_key_id,
+    verify_capture,
+    verify_capture_file,
+)
 from x0ctl.mesh.metric_names import METRIC_NAMES, MetricName, equivalent_names, read_any
 from x0ctl.mesh.switches import SWITCHES, SwitchFinding, SwitchReport, assess_switches
 
-__all__ = ["METRIC_NAMES", "SWITCHES", "MetricName", "SwitchFinding", "SwitchReport", "assess_switches",
-           "equivalent_names", "read_any"]
+__all__ = ["METRIC_NAMES", "SWITCHES", "CaptureReport", "MessageReport", "MetricName", "Pins", "SwitchFinding",
+           "SwitchReport", "assess_switches", "equivalent_names", "load_pins", "mesh_key_id", "read_any",
+           "verify_capture", "verify_capture_file"]
