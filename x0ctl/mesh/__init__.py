@@ -7,6 +7,7 @@ See docs/mesh.md.
 
 from __future__ import annotations
 
+from x0ctl.mesh.agent_udp import AgentPin, AgentProbeReport, probe_agent
 from x0ctl.mesh.messages import (
     CaptureReport,
     MessageReport,
@@ -19,6 +20,6 @@ from x0ctl.mesh.messages import (
 from x0ctl.mesh.metric_names import METRIC_NAMES, MetricName, equivalent_names, read_any
 from x0ctl.mesh.switches import SWITCHES, SwitchFinding, SwitchReport, assess_switches
 
-__all__ = ["METRIC_NAMES", "SWITCHES", "CaptureReport", "MessageReport", "MetricName", "Pins", "SwitchFinding",
+__all__ = ["METRIC_NAMES", "SWITCHES", "AgentPin", "AgentProbeReport", "CaptureReport", "MessageReport", "MetricName", "Pins", "SwitchFinding",
            "SwitchReport", "assess_switches", "equivalent_names", "load_pins", "mesh_key_id", "read_any",
-           "verify_capture", "verify_capture_file"]
+           "probe_agent", "verify_capture", "verify_capture_file"]
