@@ -4,7 +4,8 @@ Written for tests/test_mesh_metrics.py and tests/test_slo_lint.py. Every (job, i
 handshake metrics (same names in both worlds; the histogram has the mesh exporter's buckets) and a
 key-rotation success counter, under:
 
-- job="mesh":   the mesh's names only (pqc_key_rotation_*); node-2 has one rotation failure.
+- job="mesh":   the mesh's names only (pqc_key_rotation_*); node-2 has one rotation failure and one
+                handshake timeout per step (pqc_handshake_failure_total{reason="timeout"}, 0.17%).
 - job="domain": domain.md's names only (key_rotation_*).
 - job="both":   both names for the same rotations, identical values (an exporter and a shim).
 - job="mixed":  node-1 the mesh's names, node-2 domain.md's.
@@ -35,7 +36,8 @@ TARGETS = {
 }
 
 
-def history() -> str:
+def history(jobs: tuple[str, ...] | None = None) -> str:
+    """The whole history, or only the targets of `jobs`."""
     times = [BASE + step * STEP for step in range(STEPS + 1)]
     families: dict[str, list[str]] = {}
 
@@ -43,6 +45,8 @@ def history() -> str:
         families.setdefault(f"# TYPE {family} {kind}", []).append(line)
 
     for (job, instance), rotation_names in TARGETS.items():
+        if jobs is not None and job not in jobs:
+            continue
         labels = f'instance="{instance}",job="{job}"'
         for step, t in enumerate(times):
             handshakes = step * HANDSHAKES_PER_STEP
@@ -58,6 +62,9 @@ def history() -> str:
             sample("pqc_fallback_enabled", "gauge", f"pqc_fallback_enabled{{{labels}}} 0 {t}")
             for name in rotation_names:
                 sample(f"{name}_success", "counter", f"{name}_success_total{{{labels}}} {step // ROTATION_EVERY} {t}")
+            if (job, instance) == ("mesh", "node-2"):
+                sample("pqc_handshake_failure", "counter",
+                       f'pqc_handshake_failure_total{{{labels},reason="timeout"}} {step} {t}')
             if (job, instance) == ("mesh", "node-2") and step >= FAILURE_SERIES_FROM:
                 failures = 1 if step >= FAILURE_AT else 0
                 sample(f"{MESH_ROTATION}_failure", "counter",

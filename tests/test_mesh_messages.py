@@ -11,7 +11,8 @@ import json
 
 import pytest
 
-from x0ctl.mesh.messages import beacon_signed_bytes, gossip_signed_bytes, mesh_key_id
+from x0ctl.mesh import mesh_key_id
+from x0ctl.mesh.messages import beacon_signed_bytes, gossip_signed_bytes
 from x0ctl.schemas import load_schema
 
 from .conftest import assert_one_line_error

@@ -8,15 +8,8 @@ See docs/mesh.md.
 from __future__ import annotations
 
 from x0ctl.mesh.agent_udp import AgentPin, AgentProbeReport, probe_agent
-from x0ctl.mesh.messages import (
-    CaptureReport,
-    MessageReport,
-    Pins,
-    load_pins,
-    mesh_key_id,
-    verify_capture,
-    verify_capture_file,
-)
+from x0ctl.mesh.keyid import mesh_key_id
+from x0ctl.mesh.messages import CaptureReport, MessageReport, Pins, load_pins, verify_capture, verify_capture_file
 from x0ctl.mesh.metric_names import METRIC_NAMES, MetricName, equivalent_names, read_any
 from x0ctl.mesh.switches import SWITCHES, SwitchFinding, SwitchReport, assess_switches
 

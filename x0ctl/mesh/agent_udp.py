@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from x0ctl.errors import IOFailure, UsageError
+from x0ctl.mesh.keyid import mesh_key_id
 from x0ctl.pqc.fingerprint import PREFIX as FINGERPRINT_PREFIX
 from x0ctl.pqc.fingerprint import fingerprint
 
@@ -100,10 +101,6 @@ def session_key(shared_secret: bytes) -> bytes:
 
     return HKDF(algorithm=hashes.SHA256(), length=SESSION_KEY_BYTES, salt=None, info=HKDF_INFO).derive(shared_secret)
 
-
-def mesh_key_id(public_key: bytes) -> str:
-    """The agent's key id: the first 8 bytes of SHA-256 of the public key, hex."""
-    return hashlib.sha256(public_key).hexdigest()[:16]
 
 
 @dataclass(frozen=True)

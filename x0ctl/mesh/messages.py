@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import json
 import math
 from collections.abc import Mapping
@@ -32,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from x0ctl.errors import IOFailure, UsageError
+from x0ctl.mesh.keyid import mesh_key_id
 from x0ctl.pqc.fingerprint import PREFIX as FINGERPRINT_PREFIX
 from x0ctl.pqc.fingerprint import fingerprint
 from x0ctl.textfile import read_text
@@ -133,10 +133,6 @@ class CaptureReport:
                 "context": "", "pinned_senders": self.pinned_senders, "at": self.at, "max_age": self.max_age,
                 "summary": self.summary(), "messages": [m.to_dict() for m in self.messages]}
 
-
-def mesh_key_id(public_key: bytes) -> str:
-    """The mesh agent's key id: the first 8 bytes of SHA-256 of the public key, hex."""
-    return hashlib.sha256(public_key).hexdigest()[:16]
 
 
 def gossip_signed_bytes(message: Mapping[str, Any]) -> bytes:
