@@ -289,17 +289,13 @@ def verify(
       x0ctl quorum verify --format mesh-gossip capture.jsonl --keys pins.yaml
       x0ctl quorum verify --format mesh-beacon beacons.jsonl -o json
     """
+    from x0ctl.durations import parse_duration, parse_time
     from x0ctl.mesh.messages import verify_capture_file
-    from x0ctl.slo.client import parse_time
-    from x0ctl.slo.spec import parse_duration
 
     app_ = get_app(ctx, output)
-    try:
-        max_age_seconds = float(parse_duration(max_age))
-    except ValueError as exc:
-        raise UsageError(f"--max-age: {exc}") from None
+    max_age_seconds = parse_duration(max_age, "--max-age", allow_zero=False)
     report = verify_capture_file(capture, message_format, keys=keys, backend=app_.backend,
-                                 at=parse_time(at) if at is not None else None, max_age=max_age_seconds)
+                                 at=parse_time(at, "--at") if at is not None else None, max_age=max_age_seconds)
     data = report.to_dict()
     app_.emit(data, lambda console: _capture_table(console, data))
     if not report.ok:

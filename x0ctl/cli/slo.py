@@ -420,17 +420,13 @@ def lint(
     """
     import time
 
+    from x0ctl.durations import parse_duration, parse_time
     from x0ctl.errors import CheckFailed
-    from x0ctl.slo.client import parse_time
     from x0ctl.slo.lint import lint as run_lint
-    from x0ctl.slo.spec import parse_duration
 
     app_ = get_app(ctx, output)
-    try:
-        lookback_seconds = parse_duration(lookback)
-    except ValueError as exc:
-        raise UsageError(f"--lookback: {exc}") from None
-    moment = parse_time(at) if at is not None else time.time()
+    lookback_seconds = int(parse_duration(lookback, "--lookback", allow_zero=False))
+    moment = parse_time(at, "--at") if at is not None else time.time()
     client = _client(prometheus, timeout, token_file, token_env, basic_auth_file, basic_auth_env, ca_bundle,
                      client_cert, client_key)
     try:

@@ -32,6 +32,7 @@ from x0ctl.errors import IOFailure, UsageError
 from x0ctl.mesh.keyid import mesh_key_id
 from x0ctl.pqc.fingerprint import PREFIX as FINGERPRINT_PREFIX
 from x0ctl.pqc.fingerprint import fingerprint
+from x0ctl.textfile import read_bytes
 
 INIT, RESPONSE, DATA, RAW = 0x10, 0x11, 0x01, 0x00
 KEM = "ML-KEM-768"
@@ -127,10 +128,7 @@ def parse_fingerprint(text: str) -> str:
 
 def load_peer_key(path: str | Path) -> bytes:
     """The agent's ML-DSA-65 public key: SubjectPublicKeyInfo PEM, raw 1952 bytes, or hex (as GET /mesh/pqc/pubkeys)."""
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise IOFailure(f"cannot read peer key {path}: {exc.strerror or type(exc).__name__}") from None
+    data = read_bytes(path, "peer key")
     if data.lstrip().startswith(b"-----BEGIN"):
         from cryptography.hazmat.primitives.asymmetric import mldsa
         from cryptography.hazmat.primitives.serialization import load_pem_public_key

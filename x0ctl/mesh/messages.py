@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from x0ctl.errors import IOFailure, UsageError
+from x0ctl.errors import UsageError
 from x0ctl.mesh.keyid import mesh_key_id
 from x0ctl.pqc.fingerprint import PREFIX as FINGERPRINT_PREFIX
 from x0ctl.pqc.fingerprint import fingerprint
@@ -187,7 +187,7 @@ def load_pins(path: str | Path) -> Pins:
     """A YAML/JSON mapping of node id to one key or a list: raw public key (hex/base64) or sha256:<hex>."""
     import yaml
 
-    text = read_text(path, "pins file", unreadable=IOFailure)
+    text = read_text(path, "pins file")
     try:
         document = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -369,7 +369,7 @@ def verify_capture_file(path: str, fmt: str, *, keys: str | Path | None = None, 
         except UnicodeDecodeError:
             raise UsageError("stdin: not UTF-8 text") from None
     else:
-        text = read_text(path, "capture", unreadable=IOFailure)
+        text = read_text(path, "capture")
     pins = load_pins(keys) if keys is not None else None
     scheme = get_backend(backend).sig(ALGORITHM)
     return verify_capture(text, fmt, sig_scheme=scheme, source=path, pins=pins, at=at, max_age=max_age)

@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from x0ctl.errors import IOFailure, UsageError
+from x0ctl.errors import UsageError
 from x0ctl.mesh.metric_names import METRIC_NAMES, equivalent_names
 from x0ctl.textfile import read_text
 
@@ -283,7 +283,7 @@ def load_expressions(path: str | Path) -> list[Expression]:
     import yaml
 
     file = str(path)
-    text = read_text(path, "file", unreadable=IOFailure)
+    text = read_text(path, "rule file or dashboard")
     try:
         documents = [json.loads(text)] if text.lstrip().startswith("{") else \
             [d for d in yaml.safe_load_all(text) if d is not None]
