@@ -11,7 +11,7 @@ HKDF-SHA256(shared secret, no salt, info "x0tta6bl4-pqc-tunnel-v1", 32 bytes).
 
 Like the agent it answers any init whose signature verifies (trust on first use, nothing pinned,
 no replay check). `reject_replays` and `pin_first_key` make the hardened variant the audit must
-tell apart; `corrupt_signature` answers with a broken signature.
+tell apart; `corrupt_signature` answers with a broken signature, `truncate` with a short frame.
 """
 
 from __future__ import annotations
@@ -30,13 +30,14 @@ KEM_KEY, KEM_CT, DSA_KEY, DSA_SIG = 1184, 1088, 1952, 3309
 
 class AgentResponder:
     def __init__(self, node_id: str = "agent-1", *, reject_replays: bool = False, pin_first_key: bool = False,
-                 corrupt_signature: bool = False) -> None:
+                 corrupt_signature: bool = False, truncate: bool = False) -> None:
         self.node_id = node_id.encode()
         self.key = mldsa.MLDSA65PrivateKey.generate()
         self.public_key = self.key.public_key().public_bytes_raw()
         self.reject_replays = reject_replays
         self.pin_first_key = pin_first_key
         self.corrupt_signature = corrupt_signature
+        self.truncate = truncate
         self.session_keys: list[bytes] = []
         self.inits_seen: set[bytes] = set()
         self.pinned: dict[bytes, bytes] = {}
@@ -100,5 +101,6 @@ class AgentResponder:
         own_signature = bytearray(self.key.sign(hashlib.sha256(self.node_id + ciphertext).digest()))
         if self.corrupt_signature:
             own_signature[10] ^= 0x01
-        return (b"\x11" + len(self.node_id).to_bytes(2, "big") + self.node_id + ciphertext + self.public_key
-                + bytes(own_signature))
+        response = (b"\x11" + len(self.node_id).to_bytes(2, "big") + self.node_id + ciphertext + self.public_key
+                    + bytes(own_signature))
+        return response[:-100] if self.truncate else response

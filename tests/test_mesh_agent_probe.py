@@ -85,6 +85,13 @@ def test_a_broken_response_signature_fails(cli, pinned_key):
     assert data["outcomes"] == {"bad_signature": 1}
 
 
+def test_a_truncated_response_is_malformed(cli):
+    with AgentResponder(truncate=True) as agent:
+        data = probe(cli, agent.address, expect=1)
+    assert data["outcomes"] == {"malformed": 1}
+    assert "truncated" in data["attempts"][0]["detail"]
+
+
 def test_audit_shows_what_the_agent_leaves_open(cli, pinned_key):
     with AgentResponder() as agent:
         data = probe(cli, agent.address, "--peer-key", pinned_key(agent), "--audit", expect=1)

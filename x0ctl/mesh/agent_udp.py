@@ -250,6 +250,7 @@ class _Answer:
     seconds: float
     outcome: str
     detail: str = ""
+    size: int | None = None  # bytes of the response datagram
 
 
 def _exchange(sock: socket.socket, datagram: bytes, timeout: float) -> _Answer:
@@ -277,7 +278,7 @@ def _exchange(sock: socket.socket, datagram: bytes, timeout: float) -> _Answer:
         if not reply or reply[0] != RESPONSE:
             continue
         try:
-            return _Answer(decode_frame(reply, RESPONSE), elapsed, "ok", str(len(reply)))
+            return _Answer(decode_frame(reply, RESPONSE), elapsed, "ok", size=len(reply))
         except FrameError as exc:
             return _Answer(None, elapsed, "malformed", str(exc))
 
@@ -380,7 +381,7 @@ def probe_agent(host: str, port: int, *, backend, count: int = 1, timeout: float
             if answer.frame is None:
                 report.attempts.append(Attempt(answer.outcome, None, answer.detail))
                 continue
-            report.datagram_bytes["response"] = int(answer.detail)
+            report.datagram_bytes["response"] = answer.size
             outcome, detail = _accept(initiator, answer.frame, pin, first_key)
             report.attempts.append(Attempt(outcome, answer.seconds if outcome == "ok" else None, detail))
             if outcome == "ok":

@@ -61,14 +61,9 @@ def equivalent_names(name: str) -> tuple[str, ...]:
 def read_any(function: str, selectors: list[str], window: str) -> str:
     """PromQL applying `function(selector[window])` to each name, first name winning per target.
 
-    `a or (b unless on (job, instance) a)`: series of a target that exports both names come from the
-    first only; a target exporting only the second name still counts. rate()/increase() drop the
-    metric name, so the result is one set of series whichever names exist.
+    `a or on (job, instance) b`: series of a target that exports both names come from the first
+    only; a target exporting only the second name still counts. rate()/increase() drop the metric
+    name, so the result is one set of series whichever names exist.
     """
-    parts = [f"{function}({selector}[{window}])" for selector in selectors]
-    expression = parts[0]
     on = ", ".join(TARGET_LABELS)
-    for index, part in enumerate(parts[1:], start=1):
-        earlier = " or ".join(parts[:index])
-        expression += f" or ({part} unless on ({on}) ({earlier}))"
-    return expression
+    return f" or on ({on}) ".join(f"{function}({selector}[{window}])" for selector in selectors)
