@@ -49,7 +49,7 @@ def test_targets_with_different_names_are_all_counted(prometheus):
 
 
 def test_summing_both_names_naively_would_count_twice(prometheus):
-    """The shim case the `unless on (job, instance)` guards against: one target, two names, same rotations."""
+    """The shim case `or on (job, instance)` guards against: one target, two names, same rotations."""
     [doubled] = prometheus.query('sum(rate(key_rotation_success_total{job="both"}[6h])) '
                                  '+ sum(rate(pqc_key_rotation_success_total{job="both"}[6h]))', END)
     assert float(doubled["value"][1]) == pytest.approx(2 * ROTATIONS_PER_SECOND)
