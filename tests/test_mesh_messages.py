@@ -193,6 +193,13 @@ def test_malformed_lines_are_reported_with_the_rest(verify, nodes, pins):
     assert data["messages"][4]["line"] == 5
 
 
+def test_unescaped_unicode_in_a_capture(verify, nodes, pins):
+    """A capture tool writing UTF-8 as is (U+2028 included) still yields the bytes the mesh signed."""
+    line = json.loads(gossip_line(nodes["node-a"], payload={"note": "line\u2028separator \u00e9"}))
+    data = verify([json.dumps(line, ensure_ascii=False)], "--keys", str(pins))
+    assert data["summary"]["messages"] == 1 and data["messages"][0]["signature"] == "valid"
+
+
 def test_unknown_gossip_type_is_a_warning(verify, nodes):
     data = verify([gossip_line(nodes["node-a"], message_type="NODE_FAILURE")])
     assert "unknown_type" in codes(data["messages"][0])

@@ -318,7 +318,8 @@ def verify_capture(text: str, fmt: str, *, sig_scheme, source: str = "-", pins: 
         raise UsageError("--max-age must be a positive duration")
     history = _History()
     reports: list[MessageReport] = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    # JSON Lines end at "\n" only: splitlines() would also cut at U+2028 and friends inside strings
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         report = MessageReport(line=number)
