@@ -11,6 +11,7 @@ import socket
 import pytest
 
 import x0ctl.mesh.agent_udp as agent_udp
+from x0ctl.errors import UsageError
 from x0ctl.pqc.fingerprint import fingerprint
 from x0ctl.schemas import load_schema
 
@@ -148,3 +149,17 @@ def test_protocol_options_are_checked(cli):
     result = cli("handshake", "probe", "127.0.0.1:1", "--audit")
     assert result.exit_code == 2
     assert_one_line_error(result.stderr, "mesh-agent-udp only")
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("10.0.0.7", ("10.0.0.7", 5000)), ("10.0.0.7:6000", ("10.0.0.7", 6000)), ("[::1]", ("::1", 5000)),
+    ("[::1]:7", ("::1", 7)), ("agent.local", ("agent.local", 5000)), ("::1", ("::1", 5000)),
+])
+def test_targets_default_to_the_agents_port(text, expected):
+    assert agent_udp.parse_target(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", ":5000", "host:port", "[::1]x", "host:70000", "host:0"])
+def test_bad_targets(text):
+    with pytest.raises(UsageError):
+        agent_udp.parse_target(text)

@@ -21,26 +21,12 @@ def check_protocol(protocol: str) -> str:
 
 def probe_mesh_agent(app_, target: str, *, count: int, peer_key: Path | None, peer_fingerprint: str | None,
                      timeout: float, audit: bool, node_id: str | None) -> None:
-    from x0ctl.handshake.net import parse_address
-    from x0ctl.mesh.agent_udp import DEFAULT_PORT, AgentPin, load_peer_key, parse_fingerprint, probe_agent
-    from x0ctl.pqc import get_backend
-    from x0ctl.pqc.fingerprint import fingerprint
+    from x0ctl.mesh.agent_udp import probe_agent_at
 
-    host, port = parse_address(target, default_port=DEFAULT_PORT)
-    if port == 0:
-        raise UsageError(f"{target!r}: port 0 is not a destination")
-    pin = None
-    if peer_key is not None or peer_fingerprint is not None:
-        keys = (load_peer_key(peer_key),) if peer_key is not None else ()
-        prefixes = (parse_fingerprint(peer_fingerprint),) if peer_fingerprint is not None else ()
-        if keys and prefixes and not fingerprint("ML-DSA-65", keys[0]).removeprefix("sha256:").startswith(prefixes[0]):
-            raise UsageError(f"--peer-key {peer_key} does not have fingerprint {peer_fingerprint}")
-        pin = AgentPin(keys, () if keys else prefixes)
-    else:
+    if peer_key is None and peer_fingerprint is None:
         app_.warn("agent identity not pinned (no --peer-key/--peer-fingerprint): trusting the first key seen")
-    backend = get_backend(app_.backend if app_.backend != "all" else "auto")
-    report = probe_agent(host, port, backend=backend, count=count, timeout=timeout, pin=pin, audit=audit,
-                         node_id=node_id)
+    report = probe_agent_at(target, backend=app_.backend, count=count, timeout=timeout, peer_key=peer_key,
+                            peer_fingerprint=peer_fingerprint, audit=audit, node_id=node_id)
     data = report.to_dict()
     app_.emit(data, lambda console: _table(console, data))
     if not report.reachable:

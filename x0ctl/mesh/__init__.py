@@ -7,7 +7,7 @@ See docs/mesh.md.
 
 from __future__ import annotations
 
-from x0ctl.mesh.agent_udp import AgentPin, AgentProbeReport, probe_agent
+from x0ctl.mesh.agent_udp import AgentPin, AgentProbeReport, probe_agent, probe_agent_at
 from x0ctl.mesh.keyid import mesh_key_id
 from x0ctl.mesh.messages import CaptureReport, MessageReport, Pins, load_pins, verify_capture, verify_capture_file
 from x0ctl.mesh.metric_names import METRIC_NAMES, MetricName, equivalent_names, read_any
@@ -15,4 +15,4 @@ from x0ctl.mesh.switches import SWITCHES, SwitchFinding, SwitchReport, assess_sw
 
 __all__ = ["METRIC_NAMES", "SWITCHES", "AgentPin", "AgentProbeReport", "CaptureReport", "MessageReport", "MetricName", "Pins", "SwitchFinding",
            "SwitchReport", "assess_switches", "equivalent_names", "load_pins", "mesh_key_id", "read_any",
-           "probe_agent", "verify_capture", "verify_capture_file"]
+           "probe_agent", "probe_agent_at", "verify_capture", "verify_capture_file"]

@@ -397,3 +397,39 @@ def probe_agent(host: str, port: int, *, backend, count: int = 1, timeout: float
             if captured_init is not None:
                 _audit(report, backend, sock, captured_init, node_id, timeout)
     return report
+
+
+def parse_target(text: str) -> tuple[str, int]:
+    """HOST, HOST:PORT, [IPv6] or [IPv6]:PORT; the agent's port 5000 when none is given."""
+    value = text.strip()
+    if value.startswith("["):
+        host, _, rest = value[1:].partition("]")
+        port_text = rest[1:] if rest.startswith(":") else ("" if not rest else None)
+    elif value.count(":") == 1:
+        host, port_text = value.split(":")
+    else:
+        host, port_text = value, ""
+    if not host or port_text is None or (port_text and not port_text.isdigit()):
+        raise UsageError(f"{text!r} is not HOST[:PORT]")
+    port = int(port_text) if port_text else DEFAULT_PORT
+    if not 0 < port <= 65535:
+        raise UsageError(f"{text!r}: port {port} is not a destination (1..65535)")
+    return host, port
+
+
+def probe_agent_at(target: str, *, backend: str = "auto", count: int = 1, timeout: float = 2.0,
+                   peer_key: str | Path | None = None, peer_fingerprint: str | None = None, audit: bool = False,
+                   node_id: str | None = None) -> AgentProbeReport:
+    """`handshake probe --protocol mesh-agent-udp`: resolve the options, then `probe_agent`."""
+    from x0ctl.pqc import get_backend
+
+    host, port = parse_target(target)
+    pin = None
+    if peer_key is not None or peer_fingerprint is not None:
+        keys = (load_peer_key(peer_key),) if peer_key is not None else ()
+        prefixes = (parse_fingerprint(peer_fingerprint),) if peer_fingerprint is not None else ()
+        if keys and prefixes and not fingerprint(SIG, keys[0]).removeprefix(FINGERPRINT_PREFIX).startswith(prefixes[0]):
+            raise UsageError(f"--peer-key {peer_key} does not have fingerprint {peer_fingerprint}")
+        pin = AgentPin(keys, () if keys else prefixes)
+    return probe_agent(host, port, backend=get_backend(backend if backend != "all" else "auto"), count=count,
+                       timeout=timeout, pin=pin, audit=audit, node_id=node_id)
