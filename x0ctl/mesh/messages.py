@@ -317,6 +317,8 @@ def verify_capture(text: str, fmt: str, *, sig_scheme, source: str = "-", pins: 
     if not math.isfinite(max_age) or max_age <= 0:
         raise UsageError("--max-age must be a positive duration")
     history = _History()
+    # A capture repeats each sender's key on every line: load it and name it once.
+    known_keys: dict[bytes, tuple[Any, str, str]] = {}
     reports: list[MessageReport] = []
     # JSON Lines end at "\n" only: splitlines() would also cut at U+2028 and friends inside strings
     for number, line in enumerate(text.split("\n"), start=1):
@@ -342,8 +344,10 @@ def verify_capture(text: str, fmt: str, *, sig_scheme, source: str = "-", pins: 
             report.add("malformed", f"public_key must be {PUBLIC_KEY_BYTES} bytes and signature {SIGNATURE_BYTES} "
                                     "bytes, hex or base64")
             continue
-        report.key_id, report.fingerprint = mesh_key_id(key), fingerprint(ALGORITHM, key)
-        report.signature = "valid" if sig_scheme.verify(key, signed, signature, b"") else "invalid"
+        if key not in known_keys:
+            known_keys[key] = (sig_scheme.public_key(key), mesh_key_id(key), fingerprint(ALGORITHM, key))
+        verifier, report.key_id, report.fingerprint = known_keys[key]
+        report.signature = "valid" if verifier.verify(signed, signature, b"") else "invalid"
         if report.signature == "invalid":
             report.add("signature_invalid", "the signature does not verify over the bytes the mesh signs")
         _binding(report, key, pins)
