@@ -11,7 +11,7 @@ HKDF-SHA256(shared secret, no salt, info "x0tta6bl4-pqc-tunnel-v1", 32 bytes).
 
 Like the agent it answers any init whose signature verifies (trust on first use, nothing pinned,
 no replay check). `reject_replays` and `pin_first_key` make the hardened variant the audit must
-tell apart; `corrupt_signature` answers with a broken signature, `truncate` with a short frame.
+tell apart; `corrupt_signature` answers with a broken signature, `truncate` with a short frame, `skip_verification` answers inits whose signature is broken.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ KEM_KEY, KEM_CT, DSA_KEY, DSA_SIG = 1184, 1088, 1952, 3309
 
 class AgentResponder:
     def __init__(self, node_id: str = "agent-1", *, reject_replays: bool = False, pin_first_key: bool = False,
-                 corrupt_signature: bool = False, truncate: bool = False) -> None:
+                 corrupt_signature: bool = False, truncate: bool = False, skip_verification: bool = False) -> None:
         self.node_id = node_id.encode()
         self.key = mldsa.MLDSA65PrivateKey.generate()
         self.public_key = self.key.public_key().public_bytes_raw()
@@ -38,6 +38,7 @@ class AgentResponder:
         self.pin_first_key = pin_first_key
         self.corrupt_signature = corrupt_signature
         self.truncate = truncate
+        self.skip_verification = skip_verification
         self.session_keys: list[bytes] = []
         self.inits_seen: set[bytes] = set()
         self.pinned: dict[bytes, bytes] = {}
@@ -88,7 +89,8 @@ class AgentResponder:
             mldsa.MLDSA65PublicKey.from_public_bytes(peer_dsa).verify(signature,
                                                                       hashlib.sha256(peer_id + kem_key).digest())
         except (InvalidSignature, ValueError):
-            return None
+            if not self.skip_verification:
+                return None
         if self.reject_replays:
             if datagram in self.inits_seen:
                 return None

@@ -102,16 +102,23 @@ def test_audit_shows_what_the_agent_leaves_open(cli, pinned_key):
     assert codes["unknown_peer_trusted"] == "fail"
     assert codes["peer_key_not_pinned"] == "fail"
     assert {"no_freshness", "no_key_confirmation", "no_classical_half", "ip_fragmentation"} <= set(codes)
+    assert codes["forged_init_refused"] == "info"
     assert data["successes"] == 1 and answered == 3  # the handshake, the replay, the second key
 
 
 def test_audit_tells_a_hardened_agent_apart(cli, pinned_key):
     with AgentResponder(reject_replays=True, pin_first_key=True) as agent:
         data = probe(cli, agent.address, "--peer-key", pinned_key(agent), "--audit", "--timeout", "0.3", expect=1)
-        assert agent.refused == 2
+        assert agent.refused == 3  # the replay, the second key, the broken signature
     codes = {f["code"] for f in data["findings"]}
     assert {"replayed_init_refused", "peer_key_pinned", "unknown_peer_trusted"} <= codes
     assert not {"replayed_init_accepted", "peer_key_not_pinned"} & codes
+
+
+def test_audit_catches_an_agent_that_skips_signature_checks(cli, pinned_key):
+    with AgentResponder(skip_verification=True) as agent:
+        data = probe(cli, agent.address, "--peer-key", pinned_key(agent), "--audit", expect=1)
+    assert {f["code"]: f["severity"] for f in data["findings"]}["forged_init_accepted"] == "fail"
 
 
 def test_nothing_listening_exits_4(cli):

@@ -14,7 +14,8 @@ either frame, no key confirmation and no classical (X25519) half.
 `probe_agent` plays a node that initiates: it sends an init under a fresh identity, checks the
 response against the pinned key (or, without a pin, trusts the first key for the run), decapsulates
 and derives the session key, and measures the round trip. With `audit` it also tests what the
-protocol leaves open: a byte-identical replay of an init, and a second key under the same node id.
+protocol leaves open: a byte-identical replay of an init, a second key under the same node id, and
+(as a sanity check of the agent) an init with a broken signature.
 """
 
 from __future__ import annotations
@@ -352,6 +353,15 @@ def _audit(report: AgentProbeReport, backend, sock: socket.socket, captured_init
     else:
         report.findings.append(Finding("peer_key_pinned", "info", f"a second key for the same node id got no "
                                                                   f"response ({other.outcome})"))
+    forged = bytearray(impostor.init_frame())
+    forged[-1] ^= 0x01  # the last byte of the ML-DSA-65 signature
+    answer = _exchange(sock, bytes(forged), timeout)
+    if answer.outcome == "ok":
+        report.findings.append(Finding("forged_init_accepted", "fail", "an init whose signature does not verify got "
+                                                                       "a response: the agent does not check it"))
+    else:
+        report.findings.append(Finding("forged_init_refused", "info", f"an init with a broken signature got no "
+                                                                      f"response ({answer.outcome})"))
 
 
 def random_node_id() -> str:
