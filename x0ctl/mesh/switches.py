@@ -13,8 +13,8 @@ reads others, each component with its own parsing:
   signature verifies. The production lifespan refuses it (1/true/yes/on) in production.
 - `X0T_PQC_ENABLED` (Go agent, agent/internal/config/config.go): only "false" (any case) turns PQC
   off; every other value, `0` and `no` included, leaves it on.
-- `X0TTA6BL4_ALLOW_MOCK_PQC`: read only by a test mock of the mesh (production + flag lets the mock
-  run with a warning); x0ctl's guard refuses the combination.
+- `X0TTA6BL4_ALLOW_MOCK_PQC`: read only by a test double in the mesh's test suite (production +
+  flag lets that non-real PQC run with a warning); x0ctl's guard refuses the combination.
 - `X0TTA6BL4_DISABLE_PQC`: x0ctl's own fallback switch; the mesh never reads it.
 
 A node counts as production when any reader, the mesh's or x0ctl's, takes X0TTA6BL4_PRODUCTION as on:
@@ -27,11 +27,13 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from x0ctl.pqc.guard import ALLOW_MOCK_VAR
+
 PRODUCTION = "X0TTA6BL4_PRODUCTION"
 ALLOW_SIMULATED_PQC = "X0TTA6BL4_ALLOW_SIMULATED_PQC"
 ALLOW_INSECURE_PQC_VERIFY = "X0TTA6BL4_ALLOW_INSECURE_PQC_VERIFY"
 AGENT_PQC_ENABLED = "X0T_PQC_ENABLED"
-ALLOW_MOCK_PQC = "X0TTA6BL4_ALLOW_MOCK_PQC"
+ALLOW_TEST_PQC = ALLOW_MOCK_VAR
 DISABLE_PQC = "X0TTA6BL4_DISABLE_PQC"
 
 _TRUE_SET = {"1", "true", "yes", "on"}
@@ -126,9 +128,10 @@ SWITCHES: tuple[Switch, ...] = (
                "runs WITHOUT post-quantum cryptography (PQC disabled)",
                "keeps PQC enabled (the default; any value but 'false' means enabled)", weakens_when_on=True),
     ), x0ctl_reads=False, intent_is_disabling=True),
-    Switch(ALLOW_MOCK_PQC, "mock PQC (test-only)", (
-        Reader("mesh test mock", "tests only", "1/true/yes/on",
-               "a test mock runs, in production too (with a warning)", "no effect", weakens_when_on=True),
+    Switch(ALLOW_TEST_PQC, "non-real PQC (test-only override)", (
+        Reader("mesh test suite", "tests only", "1/true/yes/on",
+               "a non-real PQC test double runs, in production too (with a warning)", "no effect",
+               weakens_when_on=True),
     ), x0ctl_reads=True),
     Switch(DISABLE_PQC, "x0ctl's PQC fallback (classical-only handshakes)", (), x0ctl_reads=True,
            x0ctl_weakens_when_on=True),
