@@ -268,16 +268,36 @@ def probe(
     min_success_rate: MinSuccessOption = 99.0,
     max_p95_ms: MaxP95Option = 100.0,
     backend: BackendOption = None,
+    protocol: Annotated[str, typer.Option("--protocol", help="x0ctl (this toolkit's hybrid handshake over TCP) or "
+                                          "mesh-agent-udp (the deployed Go agent's UDP handshake, port 5000 by "
+                                          "default; docs/mesh.md).")] = "x0ctl",
+    audit: Annotated[bool, typer.Option("--audit", help="mesh-agent-udp: also test what the agent's protocol leaves "
+                                        "open (replayed init, unknown or changed keys) and exit 1 on findings.")] = False,
+    node_id: Annotated[str | None, typer.Option("--node-id", help="mesh-agent-udp: the node id to present (default: "
+                                                "a random x0ctl-probe-... id; never reuse a live node's id, the agent "
+                                                "replaces its session).", show_default=False)] = None,
     output: OutputOption = None,
 ) -> None:
     """Run real hybrid handshakes against a peer over TCP and report latency percentiles.
 
     The responder's identity must be pinned like known_hosts (--peer-key or --peer-fingerprint; any other key fails with unknown_peer), or --insecure-any-peer given. A handshake counts as a success only on the responder's authenticated acceptance; refusals the responder reports are listed under peer_reported. Exit 1 on any failed check (a wrong identity, a refusal, an SLO breach), 4 when the peer cannot be reached at all.
 
+    With --protocol mesh-agent-udp it speaks the deployed Go agent's UDP handshake instead (0x10 init / 0x11 response, ML-KEM-768, ML-DSA-65, HKDF-SHA256) and --audit reports what that protocol leaves open.
+
     Examples:
       x0ctl handshake probe 10.0.0.7:7443 --peer-fingerprint sha256:3f2a9c1b7d4e5f60718293a4b5c6d7e8
       x0ctl handshake probe 127.0.0.1:7443 --count 100 --peer-key peer.pub.pem -o json
+      x0ctl handshake probe --protocol mesh-agent-udp 10.0.0.7:5000 --peer-key agent.pub.hex --audit
     """
+    from x0ctl.cli.handshake_mesh import check_protocol, probe_mesh_agent
+
+    if check_protocol(protocol) == "mesh-agent-udp":
+        probe_mesh_agent(get_app(ctx, output), target, count=count, peer_key=peer_key,
+                         peer_fingerprint=peer_fingerprint, timeout=timeout, audit=audit, node_id=node_id,
+                         insecure_any_peer=insecure_any_peer)
+        return
+    if audit or node_id is not None:
+        raise UsageError("--audit and --node-id apply to --protocol mesh-agent-udp only")
     from x0ctl.handshake import service
 
     app_ = get_app(ctx, output)
