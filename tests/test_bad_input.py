@@ -526,7 +526,7 @@ CASES = [
     case("handshake-probe-mesh-count-zero", ["handshake", "probe", "--protocol", "mesh-agent-udp",
                                              f"127.0.0.1:{CLOSED}", "--count", "0"]),
     case("handshake-probe-mesh-unreachable", ["handshake", "probe", "--protocol", "mesh-agent-udp",
-                                              f"127.0.0.1:{CLOSED}", "--timeout", "0.3"], IO),
+                                              f"127.0.0.1:{CLOSED}", "--timeout", "0.3", "--insecure-any-peer"], IO),
     case("slo-lint-missing", ["slo", "lint", "{missing}", "-p", DEAD_URL], FILE),
     case("slo-lint-garbage", ["slo", "lint", "{garbage}", "-p", DEAD_URL]),
     case("slo-lint-bad-yaml", ["slo", "lint", "{bad_yaml}", "-p", DEAD_URL]),

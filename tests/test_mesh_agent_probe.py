@@ -63,11 +63,14 @@ def test_pinned_by_fingerprint_and_a_table(cli):
     assert "agent-1" in result.stdout and "latency" in result.stdout
 
 
-def test_unpinned_runs_trust_the_first_key_with_a_warning(cli):
+def test_unpinned_runs_need_insecure_any_peer_and_warn(cli):
     with AgentResponder() as agent:
-        result = cli(*MESH, agent.address)
+        refused = cli(*MESH, agent.address)
+        result = cli(*MESH, agent.address, "--insecure-any-peer")
+    assert refused.exit_code == 2
+    assert_one_line_error(refused.stderr, "--insecure-any-peer")
     assert result.exit_code == 0
-    assert "not pinned" in result.stderr
+    assert "identity is not checked" in result.stderr
 
 
 def test_another_key_than_the_pinned_one_fails(cli, pinned_key):
@@ -88,7 +91,7 @@ def test_a_broken_response_signature_fails(cli, pinned_key):
 
 def test_a_truncated_response_is_malformed(cli):
     with AgentResponder(truncate=True) as agent:
-        data = probe(cli, agent.address, expect=1)
+        data = probe(cli, agent.address, "--insecure-any-peer", expect=1)
     assert data["outcomes"] == {"malformed": 1}
     assert "truncated" in data["attempts"][0]["detail"]
 
@@ -125,7 +128,7 @@ def test_nothing_listening_exits_4(cli):
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as holder:
         holder.bind(("127.0.0.1", 0))
         port = holder.getsockname()[1]
-    result = cli(*MESH, f"127.0.0.1:{port}", "--timeout", "0.3")
+    result = cli(*MESH, f"127.0.0.1:{port}", "--timeout", "0.3", "--insecure-any-peer")
     assert result.exit_code == 4
     assert_one_line_error(result.stderr, "no handshake with the agent")
 
@@ -133,14 +136,15 @@ def test_nothing_listening_exits_4(cli):
 def test_a_silent_port_times_out_with_exit_4(cli):
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
         silent.bind(("127.0.0.1", 0))
-        data = probe(cli, f"127.0.0.1:{silent.getsockname()[1]}", "--timeout", "0.2", expect=4)
+        data = probe(cli, f"127.0.0.1:{silent.getsockname()[1]}", "--timeout", "0.2", "--insecure-any-peer",
+                     expect=4)
     assert data["outcomes"] == {"timeout": 1}
 
 
 @pytest.mark.parametrize(("args", "code", "fragment"), [
     (("127.0.0.1:5000", "--peer-fingerprint", "sha256:abcd"), 2, "fingerprint"),
     (("127.0.0.1:5000", "--peer-key", "{missing}"), 4, "cannot read peer key"),
-    (("127.0.0.1:0",), 2, "port 0"),
+    (("127.0.0.1:0", "--insecure-any-peer"), 2, "port 0"),
     (("127.0.0.1:5000", "--peer-key", "{bad}"), 2, "neither PEM"),
 ])
 def test_bad_input(cli, tmp_path, args, code, fragment):

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from x0ctl.cli.app import OutputOption, get_app
+from x0ctl.errors import UsageError
 
 app = typer.Typer(help="""Hybrid post-quantum handshake: self-test, serve, probe a peer, metrics.
 
