@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Self
 
-from x0ctl.errors import IOFailure
+from x0ctl.errors import IOFailure, UsageError
 
 TMP_SUFFIX = ".tmp"
 LOCK_NAME = ".lock"
@@ -91,6 +91,24 @@ def loose_permissions(path: Path) -> str | None:
     return None
 
 
+def read_private_file(path: Path, what: str) -> bytes:
+    """A private key or identity file's bytes; refused (exit 2) if group or others can access it.
+
+    Like ssh with a private key: a secret that others could have read is already exposed, and a
+    file others can write may have been replaced, so silently using it is the wrong default.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError as exc:
+        raise IOFailure(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    with os.fdopen(fd, "rb") as handle:
+        mode = stat.S_IMODE(os.fstat(handle.fileno()).st_mode)
+        if mode & 0o077:
+            raise UsageError(f"{what} {path} has mode {mode:04o}: group/others can access it",
+                             hint=f"chmod 600 {path}; a secret others could read must be treated as exposed")
+        return handle.read()
+
+
 class KeystoreLock:
     """An exclusive (writers) or shared (readers) flock on `<keystore>/.lock`.
 
@@ -118,10 +136,11 @@ class KeystoreLock:
         deadline = None if self.timeout is None else time.monotonic() + self.timeout
         while True:
             try:
+                # O_NOFOLLOW: a symlinked .lock must not make x0ctl create or lock a file elsewhere.
                 if self.exclusive or not path.exists():
-                    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+                    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
                 else:
-                    fd = os.open(path, os.O_RDONLY)
+                    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
             except OSError as exc:
                 raise IOFailure(f"cannot open the keystore lock {path}: {exc.strerror or exc}") from None
             operation = fcntl.LOCK_EX if self.exclusive else fcntl.LOCK_SH
