@@ -284,14 +284,12 @@ def _check_origin(signer: str | None, current: Keystore | None, *, expect_signer
 def _reapply_and_record(staged: Keystore, reapply: dict[str, str | None], *, backup_sha256: str, signer: str | None,
                         previous_head: str | None) -> list[str]:
     """In the staged copy: revoke again what the replaced keystore had revoked, then the restore entry."""
-    from x0ctl.keystore.lifecycle import revoke_in
-
     reapplied = []
     with staged.transaction() as txn:
         for key_id, reason in reapply.items():
             record = txn.find(key_id)
             if record.state != "revoked":
-                revoke_in(txn, record, f"re-applied after restore: {reason or 'revoked before'}")
+                txn.revoke(record, f"re-applied after restore: {reason or 'revoked before'}")
                 reapplied.append(record.short)
         txn.record("restore", None, reason="keys restore",
                    extra={"backup_sha256": backup_sha256, "backup_signer": signer, "previous_head": previous_head})

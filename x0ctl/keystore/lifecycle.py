@@ -16,7 +16,7 @@ from pathlib import Path
 from x0ctl.errors import CheckFailed, IOFailure, UsageError
 from x0ctl.keystore.keyfiles import PURPOSES
 from x0ctl.durations import parse_time
-from x0ctl.keystore.store import KeyRecord, Keystore, Transaction, VerifyReport, node_problem
+from x0ctl.keystore.store import KeyRecord, Keystore, VerifyReport, node_problem
 
 
 def brief(record: KeyRecord | None) -> dict | None:
@@ -215,19 +215,6 @@ def _rotate(store: Keystore, *, purpose: str, stage: str | None, older_than: flo
     return result
 
 
-def revoke_in(txn: Transaction, record: KeyRecord, reason: str) -> KeyRecord | None:
-    """Revoke `record` inside `txn`; a revoked active key is replaced at once (returns the replacement)."""
-    replacement = None
-    if record.state == "active":
-        replacement = txn.new_key(record.purpose)
-        txn.record("revoke", record.purpose, old=record, new=replacement, reason=reason)
-        txn.activate(replacement)
-    else:
-        txn.record("revoke", record.purpose, old=record, reason=reason)
-    txn.mark_revoked(record, reason)
-    return replacement
-
-
 def revoke(store: Keystore, key_ref: str, *, reason: str) -> RevokeResult:
     """Mark a key revoked (compromise). A revoked active key is replaced by a new active key."""
     if not reason or not reason.strip():
@@ -236,7 +223,7 @@ def revoke(store: Keystore, key_ref: str, *, reason: str) -> RevokeResult:
         record = resolve(txn.records(), key_ref)
         if record.state == "revoked":
             raise UsageError(f"key {record.short} is already revoked")
-        replacement = revoke_in(txn, record, reason)
+        replacement = txn.revoke(record, reason)
         txn.commit()
         return RevokeResult(keystore=str(store.path), revoked=brief(txn.find(record.id)),
                             replacement=brief(txn.find(replacement.id)) if replacement else None,

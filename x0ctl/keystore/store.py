@@ -698,12 +698,19 @@ class Transaction:
         self.state["epoch"] += 1
         return old
 
-    def mark_revoked(self, record: KeyRecord, reason: str) -> KeyRecord:
-        """Record `record` as revoked (the signed `revoke` entry is the caller's, written first)."""
+    def revoke(self, record: KeyRecord, reason: str) -> KeyRecord | None:
+        """Revoke `record` (signed entry first); a revoked active key is replaced at once (returned)."""
+        replacement = None
+        if record.state == "active":
+            replacement = self.new_key(record.purpose)
+            self.record("revoke", record.purpose, old=record, new=replacement, reason=reason)
+            self.activate(replacement)
+        else:
+            self.record("revoke", record.purpose, old=record, reason=reason)
         record = self.find(record.id)
         record.state, record.revoked, record.reason = "revoked", self.time, reason
         self.put(record)
-        return record
+        return replacement
 
     def prune(self, purpose: str, keep: int) -> list[KeyRecord]:
         retired = sorted((r for r in self.records() if r.purpose == purpose and r.state == "retired" and r.private_key),
