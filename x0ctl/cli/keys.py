@@ -581,7 +581,8 @@ def restore_cmd(
     """
     import hashlib
 
-    from x0ctl.keystore import age, backup_kind, default_path, read_private_file, restore
+    from x0ctl.keystore import age, backup_kind, default_path, restore
+    from x0ctl.textfile import read_private_bytes
 
     app_ = get_app(ctx, output)
     data = read_bytes(backup, "backup")
@@ -595,7 +596,7 @@ def restore_cmd(
     identities = []
     for path in identity or []:
         try:
-            identities += age.read_identity_file(read_private_file(path, "identity file").decode())
+            identities += age.read_identity_file(read_private_bytes(path, "identity file").decode())
         except UnicodeDecodeError:
             raise UsageError(f"{path}: not an age identity file (not text)") from None
     secret = _read_passphrase(passphrase_file, passphrase_env)

@@ -20,7 +20,6 @@ from x0ctl.keystore.backups import (
 )
 from x0ctl.keystore.checkpoint import Checkpoint, checkpoint_problems, load_checkpoint, make_checkpoint
 from x0ctl.keystore.export import EXPORT_FORMATS, PublicExport, export_public
-from x0ctl.keystore.fsutil import read_private_file
 from x0ctl.keystore.keyfiles import ALGORITHM_FOR_PURPOSE, PURPOSES
 from x0ctl.keystore.lifecycle import (
     GenerateResult,
@@ -81,7 +80,6 @@ __all__ = [
     "node_identity",
     "parse_validity",
     "read_history",
-    "read_private_file",
     "resolve",
     "restore",
     "revoke",

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Self
 
-from x0ctl.errors import IOFailure, UsageError
+from x0ctl.errors import IOFailure
 
 TMP_SUFFIX = ".tmp"
 LOCK_NAME = ".lock"
@@ -89,24 +89,6 @@ def loose_permissions(path: Path) -> str | None:
     if info.st_uid != os.geteuid():
         return f"{path} is owned by uid {info.st_uid}, not by the user running x0ctl"
     return None
-
-
-def read_private_file(path: Path, what: str) -> bytes:
-    """A private key or identity file's bytes; refused (exit 2) if group or others can access it.
-
-    Like ssh with a private key: a secret that others could have read is already exposed, and a
-    file others can write may have been replaced, so silently using it is the wrong default.
-    """
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError as exc:
-        raise IOFailure(f"cannot read {what} {path}: {exc.strerror or exc}") from None
-    with os.fdopen(fd, "rb") as handle:
-        mode = stat.S_IMODE(os.fstat(handle.fileno()).st_mode)
-        if mode & 0o077:
-            raise UsageError(f"{what} {path} has mode {mode:04o}: group/others can access it",
-                             hint=f"chmod 600 {path}; a secret others could read must be treated as exposed")
-        return handle.read()
 
 
 class KeystoreLock:
