@@ -54,9 +54,6 @@ def _active(ks: Path, purpose: str) -> dict:
     return next(k for k in _state(ks)["keys"] if k["purpose"] == purpose and k["state"] == "active")
 
 
-# ---------------------------------------------------------------------- generate / layout
-
-
 def test_generate_creates_private_keystore_with_interoperable_key_files(generated, ks):
     from cryptography.hazmat.primitives.asymmetric import mldsa
     from cryptography.hazmat.primitives.serialization import (
@@ -130,9 +127,6 @@ def test_loose_permissions_refused_unless_insecure_flag(generated, ks):
     os.chmod(next((ks / "keys").iterdir()), 0o644)
     report = generated.json("verify", expect=1)
     assert any("0644" in p for p in report["problems"])
-
-
-# ---------------------------------------------------------------------- rotate
 
 
 def test_rotate_retires_old_keys_and_bumps_epoch(generated, ks):
@@ -236,9 +230,6 @@ def test_metrics_textfile_counts_across_runs(generated, tmp_path, ks):
     assert not list(metrics.parent.glob("*.tmp*"))  # written via temp file + rename
 
 
-# ---------------------------------------------------------------------- revoke / show / export
-
-
 def test_revoke_active_key_forces_new_active_key(generated, ks):
     old = _active(ks, "sig")
     out = generated.json("revoke", old["id"][7:19], "--reason", "disk image leaked")
@@ -281,9 +272,6 @@ def test_export_public_formats(generated, ks, tmp_path):
     result = generated("export-public", "--format", "raw")
     assert result.exit_code == 2
     assert_one_line_error(result.stderr, "exactly one key")
-
-
-# ---------------------------------------------------------------------- verify / tamper
 
 
 def test_swapped_private_key_file_is_detected(generated, ks):
@@ -395,9 +383,6 @@ def test_interrupted_transaction_leftovers_are_notes_then_cleaned(generated, ks)
     report = generated.json("verify")
     assert report["ok"] and not report["notes"]
     assert len(history.parse_lines((ks / "history.jsonl").read_bytes())) == _state(ks)["history"]["count"]
-
-
-# ---------------------------------------------------------------------- secrets and help
 
 
 def test_no_command_prints_key_material(cli, generated, ks, tmp_path):

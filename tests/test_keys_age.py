@@ -236,9 +236,6 @@ def test_backup_whose_content_does_not_verify_is_not_restored(cli, source, tmp_p
     assert not target.exists()
 
 
-# ---------------------------------------------------------------------- independent age implementations
-
-
 def test_pyrage_decrypts_x0ctl_passphrase_backup_and_x0ctl_restores_pyrage_file(cli, source):
     pyrage = pytest.importorskip("pyrage", reason="pyrage (an independent age implementation) is not installed")
     backup = _backup(cli, source, "--passphrase-file", str(source["pass"]), "--scrypt-work-factor", WORK_FACTOR)

@@ -4,9 +4,7 @@ keys lost, files outside the keystore touched, or a revoked key usable again whi
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import stat
 from datetime import UTC, datetime
 from pathlib import Path
 
