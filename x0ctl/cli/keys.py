@@ -469,28 +469,19 @@ def backup_identity_cmd(
     Examples:
       x0ctl keys backup-identity --out /media/usb/x0ctl-recovery.txt
     """
-    from datetime import UTC, datetime
-
-    from x0ctl.keystore import Keystore, age, node_identity
-    from x0ctl.keystore.fsutil import atomic_write
+    from x0ctl.keystore import Keystore, backup_identity
 
     app_ = get_app(ctx, output)
-    if out.exists() and not force:
-        raise UsageError(f"{out} exists; refusing to overwrite an identity (pass --force)")
-    store = Keystore(keystore)
-    signer = node_identity(store) if store.exists() else None
-    identity = age.HybridIdentity.generate()
-    recipient = str(identity.recipient())
-    created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    pin = f"# node signer (keys restore --expect-signer): {signer}\n" if signer else ""
-    atomic_write(out, f"# created: {created}\n# public key: {recipient}\n{pin}{identity.encode()}\n".encode(), mode=0o600)
-    result = {"identity_file": str(out), "recipient": recipient, "node_signer": signer}
+    result = backup_identity(out, force=force, store=Keystore(keystore, backend=get_backend(app_.backend)))
+    for note in result.notes:
+        app_.warn(note)
 
     def table(console) -> None:
-        console.print(recipient, soft_wrap=True)
-        if signer:
-            console.print(f"node signer (keep with the identity; restore --expect-signer): {signer}", soft_wrap=True)
-    app_.emit(result, table)
+        console.print(result.recipient, soft_wrap=True)
+        if result.node_signer:
+            console.print(f"node signer (keep with the identity; restore --expect-signer): {result.node_signer}",
+                          soft_wrap=True)
+    app_.emit(result.to_dict(), table)
 
 
 @app.command("backup")

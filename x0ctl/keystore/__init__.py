@@ -11,9 +11,11 @@ Backups are age v1 files: `x0ctl.keystore.age` (encrypt/decrypt, scrypt and mlke
 from __future__ import annotations
 
 from x0ctl.keystore.backups import (
+    BackupIdentityResult,
     BackupResult,
     RestoreResult,
     backup,
+    backup_identity,
     backup_kind,
     clean_restore_leftovers,
     restore,
@@ -52,6 +54,7 @@ __all__ = [
     "ALGORITHM_FOR_PURPOSE",
     "EXPORT_FORMATS",
     "PURPOSES",
+    "BackupIdentityResult",
     "BackupResult",
     "Checkpoint",
     "GenerateResult",
@@ -65,6 +68,7 @@ __all__ = [
     "RotateResult",
     "VerifyReport",
     "backup",
+    "backup_identity",
     "backup_kind",
     "brief",
     "checkpoint_problems",

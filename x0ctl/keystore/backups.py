@@ -76,6 +76,45 @@ class RestoreResult:
                 "replaced_problems": self.replaced_problems, "notes": self.notes}
 
 
+@dataclass
+class BackupIdentityResult:
+    """`keys backup-identity -o json`."""
+
+    identity_file: str
+    recipient: str
+    node_signer: str | None  # of the keystore next to it, when that verifies: keep it with the identity
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"identity_file": self.identity_file, "recipient": self.recipient, "node_signer": self.node_signer}
+
+
+def backup_identity(out: Path, *, force: bool = False, store: Keystore | None = None) -> BackupIdentityResult:
+    """Write a new post-quantum age identity to `out` (0600); with `store`, also its node signer.
+
+    The signer is what `restore --expect-signer` pins, so it is printed and written into the file
+    as a comment, but only from a keystore that verifies (a tampered one could name anyone).
+    """
+    from x0ctl.durations import utc_now
+    from x0ctl.keystore import age
+
+    out = Path(out)
+    if out.exists() and not force:
+        raise UsageError(f"{out} exists; refusing to overwrite an identity (pass --force)")
+    signer, notes = None, []
+    if store is not None and store.exists():
+        report = store.verify()
+        if report.ok:
+            signer = node_identity(store)
+        else:
+            notes.append(f"the keystore at {store.path} fails verification; no node signer recorded")
+    identity = age.HybridIdentity.generate()
+    recipient = str(identity.recipient())
+    pin = f"# node signer (keys restore --expect-signer): {signer}\n" if signer else ""
+    atomic_write(out, f"# created: {utc_now()}\n# public key: {recipient}\n{pin}{identity.encode()}\n".encode(), mode=0o600)
+    return BackupIdentityResult(identity_file=str(out), recipient=recipient, node_signer=signer, notes=notes)
+
+
 def backup(store: Keystore, out: Path, recipients: list, *, force: bool = False,
            exclude_revoked: bool = False) -> BackupResult:
     """Encrypt a verified snapshot of `store` to `recipients` (age) and write it to `out` (0600)."""
