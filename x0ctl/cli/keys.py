@@ -392,9 +392,9 @@ def verify_cmd(
     insecure_permissions: InsecureOption = False,
     output: OutputOption = None,
 ) -> None:
-    """Check the whole keystore: permissions, key files inside keys/, each private key against its public key and id, one active key per purpose, the history chain and signatures, and state.json against the replayed history (every key it introduced still there or pruned/revoked by a signed entry).
+    """Check the whole keystore against its signed history, and against checkpoints kept elsewhere.
 
-    Exit 1 with the list of problems; exit 4 when there is no keystore. Leftovers of an interrupted operation are notes (the next change removes them); staging copies left by an interrupted restore are removed (they hold private keys) and said so in a note. Alone, verify cannot tell a whole keystore rolled back to an older copy of itself: keep `keys checkpoint` statements elsewhere and pass them with --checkpoint.
+    Checks permissions, key files inside keys/, each private key against its public key and id, one active key per purpose, the history chain and signatures, and state.json against the replayed history (every key it introduced still there, or pruned/revoked by a signed entry). Exit 1 with the list of problems; exit 4 when there is no keystore. Leftovers of an interrupted operation are notes (the next change removes them); staging copies left by an interrupted restore are removed (they hold private keys) and said so in a note. Alone, verify cannot tell a whole keystore rolled back to an older copy of itself: keep `keys checkpoint` statements elsewhere and pass them with --checkpoint.
 
     Examples:
       x0ctl keys verify
