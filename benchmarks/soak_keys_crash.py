@@ -150,10 +150,12 @@ def main() -> int:
                 counts["killed"] += result["killed"]
                 counts["damaged"] += damaged
             leftovers = list(workdir.glob(".target.restore-*"))
-            _x0ctl("keys", "verify", "--keystore", str(target))
+            checked = _x0ctl("keys", "verify", "--keystore", str(target), "-o", "json")
             remaining = list(workdir.glob(".target.restore-*"))
             if remaining:
-                failures.append(f"restore staging directories left after verify: {[p.name for p in remaining]}")
+                contents = {p.name: sorted(str(f.relative_to(p)) for f in p.rglob("*")) for p in remaining}
+                failures.append(f"restore staging directories left after verify: {contents}; verify exit "
+                                f"{checked.returncode}: {checked.stdout[-800:]} {checked.stderr[-300:]}")
             print(f"restore: {args.restore_runs} runs ({counts['damaged']} over a damaged keystore), "
                   f"{counts['killed']} killed mid-run, {counts['old']} left the old keystore, "
                   f"{counts['restored']} the restored one; {len(leftovers)} staging leftovers, "

@@ -194,6 +194,20 @@ def _marker_in_use(marker: Path) -> bool:
         os.close(fd)
 
 
+def _remove_staging(staging: Path) -> None:
+    """Delete a staging copy, its marker last: a kill halfway leaves a directory still recognisable
+    as staging (and deleted by the next cleaner), never an unmarked half that looks like data."""
+    for entry in staging.iterdir():
+        if entry.name == RESTORE_MARKER:
+            continue
+        if stat.S_ISDIR(os.lstat(entry).st_mode):
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+    (staging / RESTORE_MARKER).unlink(missing_ok=True)
+    staging.rmdir()
+
+
 def clean_restore_leftovers(target: Path) -> list[str]:
     """Finish what SIGKILLed restores of `target` left; notes say what was done. Hold target's lock.
 
@@ -215,7 +229,7 @@ def clean_restore_leftovers(target: Path) -> list[str]:
         if marker.exists():
             if _marker_in_use(marker):
                 continue
-            shutil.rmtree(leftover)
+            _remove_staging(leftover)
             notes.append(f"removed {leftover.name}: the staging copy of an interrupted restore (it held private keys)")
         elif (leftover / STATE_NAME).exists():
             aside = _aside_path(target)
@@ -425,9 +439,12 @@ def restore(payload: bytes, target: Path, *, backend=None, force: bool = False, 
     except OSError as exc:
         raise IOFailure(f"restore into {target} failed: {exc.strerror or exc}") from None
     finally:
-        os.close(marker_fd)
         if staging.exists() and not staging_holds_old:
-            shutil.rmtree(staging, ignore_errors=True)
+            try:
+                _remove_staging(staging)
+            except OSError:
+                pass  # the next restore or verify removes what is left (the marker is still there)
+        os.close(marker_fd)
         if created_target and not swapped and target.is_dir() and {p.name for p in target.iterdir()} <= {LOCK_NAME}:
             shutil.rmtree(target, ignore_errors=True)  # a refused restore leaves no directory it made
 
