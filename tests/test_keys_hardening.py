@@ -238,6 +238,19 @@ def test_leftover_restore_staging_is_cleaned_with_a_note(node, tmp_path):
     assert len(kept) == 1 and (kept[0] / "state.json").exists()
 
 
+def test_staging_cleanup_interrupted_halfway_is_finished_later(node, tmp_path):
+    from x0ctl.keystore import clean_restore_leftovers
+
+    half = tmp_path / ".keystore.restore-00c0ffee"  # a kill hit the cleaner after it removed state.json
+    shutil.copytree(node.ks / "keys", half / "keys")
+    (half / ".restore-staging").write_text("")
+    unknown = tmp_path / ".keystore.restore-0ddba11"  # not something a restore leaves: never touched
+    (unknown / "notes").mkdir(parents=True)
+    notes = clean_restore_leftovers(node.ks)
+    assert not half.exists() and unknown.exists()
+    assert any("left .keystore.restore-0ddba11 alone" in n for n in notes), notes
+
+
 def test_group_readable_identity_file_is_refused(node, tmp_path, cli):
     identity = tmp_path / "recovery.txt"
     recipient = node.json("backup-identity", "--out", str(identity))["recipient"]
