@@ -12,6 +12,7 @@ them into failures that ask for the marker to be removed.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -26,7 +27,7 @@ IO = {4}
 # One rule for every file an operator names (x0ctl/textfile.py): missing, unreadable or not a regular
 # file is an I/O failure (4); readable but malformed content is bad input (2).
 FILE = IO
-NO_KEYSTORE = {1}  # docs/keys.md: "no keystore at the path" is exit 1
+NO_KEYSTORE = {4}  # docs/keys.md: "no keystore at the path" is exit 4 (1 is "a check failed")
 DAMAGED_BACKUP = {1}  # docs/keys.md: "a backup that does not decrypt, is damaged" is exit 1
 INTERNAL_ERROR = 70
 
@@ -105,6 +106,27 @@ KEYSTORE_DAMAGE = {
 
 KEYSTORE_BUGS: dict = {}
 
+
+def _edit_first_record(**fields):
+    def edit(state: dict) -> None:
+        state["keys"][0].update(fields)
+    return edit
+
+
+# Malformed records in an otherwise intact keystore: verify, rotate and list must exit 1, never 70.
+KEYSTORE_EDITS = {
+    "record_id_int": lambda state: state["keys"].append({"id": 1}),
+    "record_not_object": lambda state: state["keys"].append("key"),
+    "record_version_string": lambda state: state["keys"][0].update(version=str(state["keys"][0]["version"])),
+    "record_state_unknown": _edit_first_record(state="compromised"),
+    "record_created_garbage": _edit_first_record(created="yesterday"),
+    "record_path_outside": _edit_first_record(private_key="../outside.key.pem"),
+    "record_path_absolute": _edit_first_record(public_key="/etc/hostname"),
+    "node_control_chars": lambda state: state.update(node="node\x1b[2J\x07"),
+    "node_int": lambda state: state.update(node=7),
+    "epoch_string": lambda state: state.update(epoch="4"),
+}
+
 JOURNALS = {
     "r-garbage": FILES["garbage"],
     "r-step-not-int": (b'{"ts": 1, "type": "created", "plan": {}}\n'
@@ -143,6 +165,13 @@ def paths(tmp_path_factory) -> dict[str, str]:
         shutil.copytree(found["keystore"], copy)
         target, content = damage
         (copy / target).write_bytes(content)
+        found[f"keystore_{name}"] = str(copy)
+    for name, edit in KEYSTORE_EDITS.items():
+        copy = root / f"keystore-{name}"
+        shutil.copytree(found["keystore"], copy)
+        state = json.loads((copy / "state.json").read_text())
+        edit(state)
+        (copy / "state.json").write_text(json.dumps(state))
         found[f"keystore_{name}"] = str(copy)
     # Rollout journals with damaged events (garbage lines alone are skipped by design: torn writes).
     rollouts = Path(found["state"]) / "rollouts"
@@ -231,13 +260,15 @@ CASES = [
     # keys
     case("keys-list-keystore-is-file", ["keys", "list", "--keystore", "{garbage}"], NO_KEYSTORE),
     case("keys-list-empty-dir", ["keys", "list", "--keystore", "{empty_keystore}"], NO_KEYSTORE),
-    case("keys-verify-keystore-is-file", ["keys", "verify", "--keystore", "{garbage}"], {1}),
+    case("keys-verify-keystore-is-file", ["keys", "verify", "--keystore", "{garbage}"], NO_KEYSTORE),
     # `keys list` reads state.json only (a damaged history is for `keys verify` to find, exit 1).
     *(case(f"keys-{command}-{damage}".replace("_", "-"), ["keys", command, "--keystore", f"{{keystore_{damage}}}"],
            {1},
            bug=KEYSTORE_BUGS.get((command, damage)))
       for damage in KEYSTORE_DAMAGE for command in ("list", "verify")
       if (command, damage) != ("list", "history_garbage")),
+    *(case(f"keys-{command}-{edit}".replace("_", "-"), ["keys", command, "--keystore", f"{{keystore_{edit}}}"], {1})
+      for edit in KEYSTORE_EDITS for command in ("list", "verify", "rotate")),
     case("keys-show-unknown-id", ["keys", "show", "deadbeef", "--keystore", "{keystore}"], USAGE),
     case("keys-show-not-hex", ["keys", "show", "zz-not-hex", "--keystore", "{keystore}"], USAGE),
     case("keys-revoke-unknown-id", ["keys", "revoke", "deadbeef", "--reason", "x", "--keystore", "{keystore}"],

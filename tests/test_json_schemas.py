@@ -295,6 +295,12 @@ def test_keys_lifecycle(cli, tmp_path):
     verified = keys("verify")
     assert_valid("keys verify", verified)
     assert verified["ok"]
+    checkpoint = keys("checkpoint", "--out", str(tmp_path / "node.checkpoint"))
+    assert_valid("keys checkpoint", checkpoint)
+    anchored = keys("verify", "--checkpoint", str(tmp_path / "node.checkpoint"), "--metrics-file",
+                    str(tmp_path / "rotation.prom"))
+    assert_valid("keys verify", anchored)
+    assert anchored["checkpoints"][0]["ok"] and anchored["metrics"]["active_created"]
     assert_valid("keys export-public", keys("export-public"))
 
     identity = keys_anywhere("backup-identity", "--out", str(tmp_path / "recovery.txt"))
@@ -306,7 +312,8 @@ def test_keys_lifecycle(cli, tmp_path):
                          str(tmp_path / "passphrase"), "--scrypt-work-factor", "10")
     assert_valid("keys backup", by_passphrase)
     target = ["--keystore", str(tmp_path / "restored")]
-    restored = cli.json("keys", "restore", str(tmp_path / "pq.age"), "-i", str(tmp_path / "recovery.txt"), *target)
+    restored = cli.json("keys", "restore", str(tmp_path / "pq.age"), "-i", str(tmp_path / "recovery.txt"),
+                        "--expect-signer", backup["signer"], *target)
     assert_valid("keys restore", restored)
     replaced = cli.json("keys", "restore", str(tmp_path / "pass.age"), "--passphrase-file",
                         str(tmp_path / "passphrase"), "--force", *target)
