@@ -83,8 +83,8 @@ def test_promql_and_baseline_gates(prometheus) -> None:
     assert bad["verdict"] == "error" and "rejected the query" in bad["reason"]
 
     baseline = Gate(name="baseline", kind="baseline", window=3600, resolution=300, higher_is_worse=False,
-                    canary='sum(rate(pqc_handshake_success_total{instance="node-b"}[{{window}}]))',
-                    stable='sum(rate(pqc_handshake_success_total{instance="node-a"}[{{window}}]))')
+                    canary='sum(rate(pqc_handshake_success_total{instance="node-b"}[{{resolution}}]))',
+                    stable='sum(rate(pqc_handshake_success_total{instance="node-a"}[{{resolution}}]))')
     worse = evaluate_gate(baseline, client, MESH_END)
     assert worse["verdict"] == "fail", worse
     assert worse["canary_samples"] == worse["stable_samples"] == 13
@@ -101,7 +101,8 @@ def test_plan_dry_run_queries_every_gate(cli, prometheus) -> None:
                     "--selector", HEALTHY)
     assert [g["verdict"] for g in data["gates"]] == ["pass"]
     result = cli("rollout", "plan", "--prometheus", prometheus.url, "--at", END, "--selector", MISSING)
-    assert result.exit_code == 6
+    assert result.exit_code == 5  # no data, as README says: never treated as ok
+    assert_one_line_error(result.stderr, "gate 'slo' has no data")
 
 
 # -- rollouts ---------------------------------------------------------------------------------
@@ -174,6 +175,7 @@ def test_breaking_canary_is_rolled_back_with_the_reason(cli, prometheus, tmp_pat
 def test_no_data_pauses_then_an_operator_aborts(cli, prometheus, tmp_path) -> None:
     state = str(tmp_path / "state")
     result = cli("rollout", "canary", "--steps", "10:0.5s,100", "--interval", "0.2s", "--selector", MISSING,
+                 "--data-wait", "0",
                  "--prometheus", prometheus.url, "--at", END, "--state-dir", state, *driver_args(tmp_path),
                  "-o", "json")
     assert result.exit_code == 6, result.stderr
@@ -200,14 +202,14 @@ def test_no_data_pauses_then_an_operator_aborts(cli, prometheus, tmp_path) -> No
 def test_no_data_with_rollback_action_and_prometheus_down(cli, prometheus, tmp_path) -> None:
     state = str(tmp_path / "state")
     result = cli("rollout", "canary", "--steps", "10:0.2s,100", "--interval", "0.1s", "--selector", MISSING,
-                 "--on-inconclusive", "rollback", "--prometheus", prometheus.url, "--at", END, "--target", "a",
+                 "--on-inconclusive", "rollback", "--data-wait", "0", "--prometheus", prometheus.url, "--at", END, "--target", "a",
                  "--state-dir", state, *driver_args(tmp_path), "-o", "json")
     assert result.exit_code == 6
     assert ndjson(result.stdout)[-1]["status"] == "rolled-back"
     down = cli("rollout", "canary", "--steps", "10:0.2s,100", "--interval", "0.1s", "--target", "b",
                "--prometheus", f"http://127.0.0.1:{closed_port()}", "--state-dir", state, *driver_args(tmp_path),
                "-o", "json")
-    assert down.exit_code == 4
+    assert down.exit_code == 6  # paused is 6 whatever paused it; the cause says a Prometheus error
     final = ndjson(down.stdout)[-1]
     assert (final["status"], final["cause"], final["weight"]) == ("paused", "error", 10)
 
@@ -269,7 +271,12 @@ def test_sigkill_mid_bake_resumes_and_lock_excludes_a_second_rollout(cli, promet
         process.stdout.close()
         process.stderr.close()
     state = str(tmp_path / "state")
-    assert cli.json("rollout", "status", rollout_id, "--state-dir", state)["status"] == "running"
+    # nothing drives it any more: status says so, with the dead owner, and exits 6 (resume it)
+    orphaned = cli.json("rollout", "status", rollout_id, "--state-dir", state, expect=6)
+    assert orphaned["status"] == "orphaned" and orphaned["owner"]["pid"] == process.pid
+    assert f"process {process.pid}" in orphaned["reason"] and "is gone" in orphaned["reason"]
+    listed = cli.json("rollout", "list", "--state-dir", state)["rollouts"]
+    assert [r["status"] for r in listed] == ["orphaned"]
     (tmp_path / "weight").unlink()  # proves resume applies the current weight again
     resumed = cli("rollout", "resume", rollout_id, "--state-dir", state, "--prometheus", prometheus.url, "-o", "json")
     assert resumed.exit_code == 0, resumed.stderr

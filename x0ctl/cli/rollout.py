@@ -8,6 +8,7 @@ environment 3, error 4, paused/inconclusive 6.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -17,6 +18,7 @@ import typer
 
 from x0ctl.cli.app import OutputOption, get_app
 from x0ctl.errors import IOFailure, UsageError
+from x0ctl.urls import url_needs_secrets
 
 HELP = """Staged canary rollouts gated on SLOs, with automatic rollback.
 
@@ -45,6 +47,55 @@ TimeoutOption = Annotated[float, typer.Option("--timeout", metavar="SECONDS", mi
 ReasonOption = Annotated[
     str | None, typer.Option("--reason", "-r", show_default=False, help="Why (kept in the journal with your user)."),
 ]
+def _option(name: str, help_text: str, metavar: str | None = None, *aliases: str, kind=str | None):
+    return Annotated[kind, typer.Option(name, *aliases, show_default=False, metavar=metavar, help=help_text)]
+
+
+# Every flag of `canary` is a flag of `plan` too: any canary command line dry-runs unchanged.
+StepOption = _option("--step", "Equal steps: 10 means 10, 20, ..., 100.", "PERCENT")
+StepsOption = _option("--steps", "Weights with optional bake times: 1:5m,10:10m,50:15m,100. Default: 1,10,50,100.",
+                      "LIST")
+PlanFileOption = _option("--plan", "Plan file (YAML); flags override its keys.", "FILE", "-f", kind=Path | None)
+TargetOption = _option("--target", "What is rolled out (one rollout per target at a time).", None, "-t")
+VersionOption = _option("--version", "The new version ({version} in commands, {{version}} in gate PromQL).")
+BakeOption = _option("--bake", "Bake time of steps without one. Default: 5m.", "DURATION")
+IntervalOption = _option("--interval", "Gate evaluation interval during a bake. Default: 30s.", "DURATION")
+InitialDelayOption = _option("--initial-delay", "Wait after each weight change before the first gate round. "
+                             "Default: 0.", "DURATION")
+DataWaitOption = _option("--data-wait", "After each weight change, gates without data yet are waited out this "
+                         "long before their inconclusive action. Default: 2m (two 1m scrapes).", "DURATION")
+SetWeightOption = _option("--set-weight-cmd", "Command driver: sets the canary weight ({weight}).", "CMD")
+PromoteCmdOption = _option("--promote-cmd", "Command driver: run once at 100%.", "CMD")
+RollbackCmdOption = _option("--rollback-cmd", "Command driver: back to the stable version.", "CMD")
+CmdTimeoutOption = _option("--cmd-timeout", "Timeout of each driver command. Default: 60s.", "DURATION")
+CmdRetriesOption = _option("--cmd-retries", "Retries of a failed driver command. Default: 2.", "N", kind=int | None)
+InventoryOption = _option("--inventory", "Nodes driver: the inventory of nodes.", "FILE", kind=Path | None)
+UpgradeCmdOption = _option("--upgrade-cmd", "Nodes driver: upgrade one node ({node}, {host}).", "CMD")
+DowngradeCmdOption = _option("--downgrade-cmd", "Nodes driver: roll one node back.", "CMD")
+ConcurrencyOption = _option("--concurrency", "Nodes driver: nodes acted on at once. Default: 4.", "N",
+                            kind=int | None)
+SelectorOption = _option("--selector", "The canary's series for the SLO gate.", "'{label=\"v\"}'", "-l")
+GatePromqlOption = _option("--gate-promql", "A PromQL gate: '[NAME=]PROMQL < THRESHOLD' (repeatable).", "EXPR",
+                           kind=list[str] | None)
+OnFailOption = _option("--on-fail", "Action on a failing gate: rollback (default), pause or warn.",
+                       "rollback|pause|warn")
+OnInconclusiveOption = _option("--on-inconclusive", "Action on a gate without data: pause (default), rollback or "
+                               "warn.", "rollback|pause|warn")
+OnErrorOption = _option("--on-error", "Action when a gate cannot be evaluated: pause (default), rollback or warn.",
+                        "rollback|pause|warn")
+ConsecutiveOption = _option("--consecutive", "Consecutive bad results before acting. Default: 1.", "N",
+                            kind=int | None)
+MinRequestsOption = _option("--min-requests", "Fewer requests over the window: inconclusive. Default: 1 for SLO "
+                            "gates.", "N", kind=float | None)
+WindowOption = _option("--window", "Gate window. Default: 5m.", "DURATION")
+AtOption = _option("--at", "Judge recorded history from this instant (RFC 3339 or unix seconds) instead of now.",
+                   "TIME")
+ReplaySpeedOption = Annotated[float, typer.Option("--replay-speed", metavar="FACTOR",
+                                                  help="With --at: history seconds per wall second (0 = fixed).")]
+NotifyWebhookOption = _option("--notify-webhook", "JSON POST on step, pause, rollback, promote (its secrets are "
+                              "never printed or journaled).", "URL")
+
+
 def _complete_rollout_ids(ctx: typer.Context, incomplete: str) -> list[str]:
     """Rollout ids in the state directory the command line names (or the default), newest last."""
     try:
@@ -73,69 +124,6 @@ def _client(url: str | None, timeout: float):
     from x0ctl.slo import client_from_options
 
     return client_from_options(url, timeout=timeout)
-
-
-def _gather_plan(plan_file, step, steps, target, version, bake, interval, initial_delay, set_weight_cmd,
-                 promote_cmd, rollback_cmd, cmd_timeout, cmd_retries, inventory, upgrade_cmd, downgrade_cmd,
-                 concurrency, selector, gate_promql, on_fail, on_inconclusive, on_error, consecutive, min_requests,
-                 window, prometheus, notify_webhook):
-    from x0ctl.rollout import build_plan, load_plan
-
-    if step is not None and steps is not None:
-        raise UsageError("give --step or --steps, not both")
-    driver = {key: value for key, value in (
-        ("set_weight", set_weight_cmd), ("promote", promote_cmd), ("rollback", rollback_cmd),
-        ("timeout", cmd_timeout), ("retries", cmd_retries), ("inventory", str(inventory) if inventory else None),
-        ("upgrade", upgrade_cmd), ("downgrade", downgrade_cmd), ("concurrency", concurrency)) if value is not None}
-    if inventory is not None:
-        driver["kind"] = "nodes"
-    gate_defaults = {key: value for key, value in (
-        ("on_fail", on_fail), ("on_inconclusive", on_inconclusive), ("on_error", on_error),
-        ("consecutive", consecutive), ("min_requests", min_requests), ("window", window)) if value is not None}
-    gates = None
-    if gate_promql or selector is not None:
-        gates = [{"name": "slo", "kind": "slo", **({"selector": selector} if selector else {})}]
-        for index, text in enumerate(gate_promql or []):
-            gates.append(_promql_gate(text, index))
-        if gate_promql and selector is None:
-            gates = gates[1:]
-        if min_requests is not None:
-            gate_defaults.pop("min_requests")
-            for gate in gates:
-                if gate["kind"] == "slo":
-                    gate["min_requests"] = min_requests
-    flags = {"target": target, "version": version, "bake": bake, "interval": interval,
-             "initial_delay": initial_delay, "prometheus": prometheus, "notify_webhook": notify_webhook,
-             "step": step, "steps": steps}
-    if plan_file is not None:
-        overrides = {k: v for k, v in flags.items() if v is not None}
-        if driver:
-            overrides["driver"] = driver
-        if gates is not None:
-            overrides["gates"] = gates
-        if gate_defaults:
-            overrides["gate_defaults"] = gate_defaults
-        return load_plan(plan_file, overrides)
-    data = {k: v for k, v in flags.items() if v is not None}
-    data["driver"] = driver
-    if gates is not None:
-        data["gates"] = gates
-    data["gate_defaults"] = gate_defaults
-    if data["gate_defaults"].get("min_requests") is not None and gates is None:
-        data["gates"] = [{"name": "slo", "kind": "slo", "min_requests": data["gate_defaults"].pop("min_requests")}]
-    return build_plan(data)
-
-
-def _promql_gate(text: str, index: int) -> dict:
-    """'[NAME=]PROMQL OP THRESHOLD', e.g. 'errors=sum(rate(x[5m])) < 0.01'."""
-    import re
-
-    match = re.match(r"^(?:([A-Za-z][\w.-]*)=(?![=~]))?(.*?)\s*(<=|>=|==|!=|<|>)\s*(-?[0-9.]+(?:[eE][+-]?\d+)?)\s*$",
-                     text, re.DOTALL)
-    if not match or not match.group(2).strip():
-        raise UsageError(f"--gate-promql: {text!r} is not 'PROMQL < THRESHOLD' (optionally NAME=PROMQL ...)")
-    return {"name": match.group(1) or f"promql-{index}", "kind": "promql", "query": match.group(2).strip(),
-            "pass_when": f"{match.group(3)} {match.group(4)}"}
 
 
 def _when(ts) -> str:
@@ -184,11 +172,15 @@ def _event_printer(current, live=None):
 class LiveView:
     """The current step, progress through the bake and the last gate results, redrawn twice a second."""
 
-    def __init__(self, current) -> None:
+    def __init__(self, current, start: dict) -> None:
+        """`start`: the rollout as it is before the loop runs (a status dict; for a new one, its weights)."""
         self.current = current
-        self.rollout = ""
-        self.steps: list[int] = []
+        self.rollout = start.get("id", "")
+        self.steps: list[int] = list(start.get("weights", []))
         self.step: dict = {}
+        if start.get("step") and start.get("step_started") is not None:
+            self.step = {"step": start["step"], "weight": start["weight"], "started": start["step_started"],
+                         "bake_until": start.get("bake_until") or start["step_started"]}
         self.gates: dict[str, dict] = {}
         self.log: list[str] = []
 
@@ -229,14 +221,14 @@ class LiveView:
         return Group(*parts)
 
 
-def _run_with_view(current, action):
+def _run_with_view(current, start: dict, action):
     """Run action(on_event) under a live view when stderr is a terminal and output is for people."""
     if current.json or current.quiet or not sys.stderr.isatty():
         return action(_event_printer(current))
     from rich.console import Console
     from rich.live import Live
 
-    view = LiveView(current)
+    view = LiveView(current, start)
     with Live(view, console=Console(stderr=True, no_color=not current.color), refresh_per_second=2,
               transient=False):
         return action(_event_printer(current, view))
@@ -256,95 +248,83 @@ def _finish(current, state) -> int:
     return code
 
 
+def _plan_request(plan_file, step, steps, target, version, bake, interval, initial_delay, data_wait,
+                  set_weight_cmd, promote_cmd, rollback_cmd, cmd_timeout, cmd_retries, inventory, upgrade_cmd,
+                  downgrade_cmd, concurrency, selector, gate_promql, on_fail, on_inconclusive, on_error,
+                  consecutive, min_requests, window, prometheus, notify_webhook):
+    from x0ctl.rollout import PlanRequest
+
+    return PlanRequest(
+        plan_file=plan_file, step=step, steps=steps, target=target, version=version, bake=bake,
+        interval=interval, initial_delay=initial_delay, data_wait=data_wait, set_weight_cmd=set_weight_cmd,
+        promote_cmd=promote_cmd, rollback_cmd=rollback_cmd, cmd_timeout=cmd_timeout, cmd_retries=cmd_retries,
+        inventory=inventory, upgrade_cmd=upgrade_cmd, downgrade_cmd=downgrade_cmd, concurrency=concurrency,
+        selector=selector, gate_promql=tuple(gate_promql or ()), on_fail=on_fail, on_inconclusive=on_inconclusive,
+        on_error=on_error, consecutive=consecutive, min_requests=min_requests, window=window,
+        prometheus=prometheus, notify_webhook=notify_webhook)
+
+
 @app.command("canary")
 def canary(
     ctx: typer.Context,
-    step: Annotated[str | None, typer.Option("--step", metavar="PERCENT", show_default=False,
-                                             help="Equal steps: 10 means 10, 20, ..., 100.")] = None,
-    steps: Annotated[str | None, typer.Option("--steps", metavar="LIST", show_default=False,
-                                              help="Weights with optional bake times: 1:5m,10:10m,50:15m,100. "
-                                                   "Default: 1,10,50,100.")] = None,
-    plan_file: Annotated[Path | None, typer.Option("--plan", "-f", show_default=False, metavar="FILE",
-                                                   help="Plan file (YAML); flags override its keys.")] = None,
-    target: Annotated[str | None, typer.Option("--target", "-t", show_default=False,
-                                               help="What is rolled out (one rollout per target at a time).")] = None,
-    version: Annotated[str | None, typer.Option("--version", show_default=False,
-                                                help="The new version ({version} in commands).")] = None,
-    bake: Annotated[str | None, typer.Option("--bake", show_default=False, metavar="DURATION",
-                                             help="Bake time of steps without one. Default: 5m.")] = None,
-    interval: Annotated[str | None, typer.Option("--interval", show_default=False, metavar="DURATION",
-                                                 help="Gate evaluation interval during a bake. Default: 30s.")] = None,
-    initial_delay: Annotated[str | None, typer.Option("--initial-delay", show_default=False, metavar="DURATION",
-                                                      help="Wait after each weight change before judging.")] = None,
-    set_weight_cmd: Annotated[str | None, typer.Option("--set-weight-cmd", show_default=False, metavar="CMD",
-                                                       help="Command driver: sets the canary weight ({weight}).")] = None,
-    promote_cmd: Annotated[str | None, typer.Option("--promote-cmd", show_default=False, metavar="CMD",
-                                                    help="Command driver: run once at 100%.")] = None,
-    rollback_cmd: Annotated[str | None, typer.Option("--rollback-cmd", show_default=False, metavar="CMD",
-                                                     help="Command driver: back to the stable version.")] = None,
-    cmd_timeout: Annotated[str | None, typer.Option("--cmd-timeout", show_default=False, metavar="DURATION",
-                                                    help="Timeout of each driver command. Default: 60s.")] = None,
-    cmd_retries: Annotated[int | None, typer.Option("--cmd-retries", show_default=False,
-                                                    help="Retries of a failed driver command. Default: 2.")] = None,
-    inventory: Annotated[Path | None, typer.Option("--inventory", show_default=False, metavar="FILE",
-                                                   help="Nodes driver: the inventory of nodes.")] = None,
-    upgrade_cmd: Annotated[str | None, typer.Option("--upgrade-cmd", show_default=False, metavar="CMD",
-                                                    help="Nodes driver: upgrade one node ({node}, {host}).")] = None,
-    downgrade_cmd: Annotated[str | None, typer.Option("--downgrade-cmd", show_default=False, metavar="CMD",
-                                                      help="Nodes driver: roll one node back.")] = None,
-    concurrency: Annotated[int | None, typer.Option("--concurrency", show_default=False,
-                                                    help="Nodes driver: nodes acted on at once. Default: 4.")] = None,
-    selector: Annotated[str | None, typer.Option("--selector", "-l", show_default=False, metavar="'{label=\"v\"}'",
-                                                 help="The canary's series for the SLO gate.")] = None,
-    gate_promql: Annotated[list[str] | None, typer.Option("--gate-promql", show_default=False, metavar="EXPR",
-                                                          help="A PromQL gate: '[NAME=]PROMQL < THRESHOLD' "
-                                                               "(repeatable).")] = None,
-    on_fail: Annotated[str | None, typer.Option("--on-fail", show_default=False, metavar="ACTION",
-                                                help="rollback (default), pause or warn.")] = None,
-    on_inconclusive: Annotated[str | None, typer.Option("--on-inconclusive", show_default=False, metavar="ACTION",
-                                                        help="pause (default), rollback or warn.")] = None,
-    on_error: Annotated[str | None, typer.Option("--on-error", show_default=False, metavar="ACTION",
-                                                 help="pause (default), rollback or warn.")] = None,
-    consecutive: Annotated[int | None, typer.Option("--consecutive", show_default=False,
-                                                    help="Consecutive bad results before acting. Default: 1.")] = None,
-    min_requests: Annotated[float | None, typer.Option("--min-requests", show_default=False,
-                                                       help="Fewer requests over the window: inconclusive.")] = None,
-    window: Annotated[str | None, typer.Option("--window", show_default=False, metavar="DURATION",
-                                               help="Gate window. Default: 5m.")] = None,
+    step: StepOption = None,
+    steps: StepsOption = None,
+    plan_file: PlanFileOption = None,
+    target: TargetOption = None,
+    version: VersionOption = None,
+    bake: BakeOption = None,
+    interval: IntervalOption = None,
+    initial_delay: InitialDelayOption = None,
+    data_wait: DataWaitOption = None,
+    set_weight_cmd: SetWeightOption = None,
+    promote_cmd: PromoteCmdOption = None,
+    rollback_cmd: RollbackCmdOption = None,
+    cmd_timeout: CmdTimeoutOption = None,
+    cmd_retries: CmdRetriesOption = None,
+    inventory: InventoryOption = None,
+    upgrade_cmd: UpgradeCmdOption = None,
+    downgrade_cmd: DowngradeCmdOption = None,
+    concurrency: ConcurrencyOption = None,
+    selector: SelectorOption = None,
+    gate_promql: GatePromqlOption = None,
+    on_fail: OnFailOption = None,
+    on_inconclusive: OnInconclusiveOption = None,
+    on_error: OnErrorOption = None,
+    consecutive: ConsecutiveOption = None,
+    min_requests: MinRequestsOption = None,
+    window: WindowOption = None,
     prometheus: PrometheusOption = None,
     timeout: TimeoutOption = 5.0,
-    at: Annotated[str | None, typer.Option("--at", show_default=False, metavar="TIME",
-                                           help="Judge recorded history from this instant (RFC 3339 or unix "
-                                                "seconds) instead of now.")] = None,
-    replay_speed: Annotated[float, typer.Option("--replay-speed", metavar="FACTOR",
-                                                help="With --at: history seconds per wall second (0 = fixed).")] = 0.0,
-    notify_webhook: Annotated[str | None, typer.Option("--notify-webhook", show_default=False, metavar="URL",
-                                                       help="JSON POST on step, pause, rollback, promote.")] = None,
+    at: AtOption = None,
+    replay_speed: ReplaySpeedOption = 0.0,
+    notify_webhook: NotifyWebhookOption = None,
     state_dir: StateDirOption = None,
     output: OutputOption = None,
 ) -> None:
     """Roll out in stages, judge gates, roll back on a breach.
 
-    Every weight change, gate result (PromQL as sent, value, threshold, verdict, reason) and decision goes to a crash-safe journal; after a crash, 'x0ctl rollout resume ID' continues from the saved deadlines. With -o json, events stream as NDJSON and the last line is the result. Exit: 0 promoted, 1 rolled back, 2 bad plan, 4 error, 6 paused or inconclusive.
+    Every weight change, gate result (PromQL as sent, value, threshold, verdict, reason) and decision goes to a crash-safe journal with the owning process and a heartbeat; after a crash, 'x0ctl rollout resume ID' continues from the saved deadlines and first judges the time nobody watched. With -o json, events stream as NDJSON and the last line is the result. Exit: 0 promoted, 1 rolled back, 2 bad plan, 4 error, 6 paused or inconclusive, 130 interrupted (SIGINT/SIGTERM, journaled).
 
     Examples:
       x0ctl rollout canary --steps 10:30s,50:1m,100 --set-weight-cmd 'kubectl argo rollouts set weight app {weight}' --rollback-cmd 'kubectl argo rollouts abort app' --prometheus http://prom:9090 --interval 10s
       x0ctl rollout canary --plan rollout.yaml -o json
     """
     current = get_app(ctx, output)
-    from x0ctl.rollout import start
+    from x0ctl.rollout import plan_from_request, start
     from x0ctl.durations import parse_time
 
-    plan = _gather_plan(plan_file, step, steps, target, version, bake, interval, initial_delay, set_weight_cmd,
-                        promote_cmd, rollback_cmd, cmd_timeout, cmd_retries, inventory, upgrade_cmd, downgrade_cmd,
-                        concurrency, selector, gate_promql, on_fail, on_inconclusive, on_error, consecutive,
-                        min_requests, window, prometheus, notify_webhook)
+    plan = plan_from_request(_plan_request(
+        plan_file, step, steps, target, version, bake, interval, initial_delay, data_wait, set_weight_cmd,
+        promote_cmd, rollback_cmd, cmd_timeout, cmd_retries, inventory, upgrade_cmd, downgrade_cmd, concurrency,
+        selector, gate_promql, on_fail, on_inconclusive, on_error, consecutive, min_requests, window, prometheus,
+        notify_webhook))
     moment = parse_time(at, "--at") if at is not None else None
     if replay_speed < 0:
         raise UsageError("--replay-speed must be 0 or more")
     client = _client(prometheus or plan.prometheus, timeout)
     try:
-        state = _run_with_view(current, lambda on_event: start(
+        weights = {"weights": [s.weight for s in plan.steps]}
+        state = _run_with_view(current, weights, lambda on_event: start(
             plan, client, state_dir=_state_dir(state_dir), at=moment, replay_speed=replay_speed, on_event=on_event))
     finally:
         client.close()
@@ -358,26 +338,32 @@ def resume_command(
     reason: ReasonOption = None,
     prometheus: PrometheusOption = None,
     timeout: TimeoutOption = 5.0,
+    notify_webhook: NotifyWebhookOption = None,
     state_dir: StateDirOption = None,
     output: OutputOption = None,
 ) -> None:
     """Continue a rollout after a crash or a pause.
 
-    After a crash the current weight is applied again (harmless by the drivers' contract) and the saved bake deadline holds; after a pause the step's bake starts again, or the next step starts when 'promote' was given meanwhile.
+    After a crash the current weight is applied again (harmless by the drivers' contract) and the saved bake deadline holds; after a pause the step's bake starts again, or the next step starts when 'promote' was given meanwhile. Either way the first gate round judges the whole time nobody watched, and the step cannot end before one full gate window after the resume. Secrets are not in the journal: give --prometheus (or X0CTL_PROMETHEUS_URL, a token file ...) and --notify-webhook again when they had credentials.
 
     Examples:
       x0ctl rollout resume app-20250601T000000Z-1a2b --reason 'metrics fixed'
     """
     current = get_app(ctx, output)
-    from x0ctl.rollout import Plan, load_state, resume
+    from x0ctl.rollout import load_state, plan_for_resume, resume
 
     directory = _state_dir(state_dir)
     state = load_state(directory, rollout_id)
-    plan = Plan.from_dict(state.plan)
-    client = _client(prometheus or plan.prometheus, timeout)
+    plan = plan_for_resume(state, notify_webhook=notify_webhook)
+    url = prometheus or os.environ.get("X0CTL_PROMETHEUS_URL") or plan.prometheus
+    if url_needs_secrets(url):
+        raise UsageError(f"rollout {rollout_id}: its Prometheus URL ({url}) had secrets, which the journal does not "
+                         "keep: give --prometheus URL (or X0CTL_PROMETHEUS_URL) again")
+    client = _client(url, timeout)
     try:
-        state = _run_with_view(current, lambda on_event: resume(
-            rollout_id, client, state_dir=directory, reason=reason, on_event=on_event))
+        state = _run_with_view(current, state.to_dict(), lambda on_event: resume(
+            rollout_id, client, state_dir=directory, reason=reason, on_event=on_event,
+            notify_webhook=notify_webhook))
     finally:
         client.close()
     raise typer.Exit(_finish(current, state))
@@ -392,6 +378,10 @@ def _status_table(state) -> callable:
                       f"  weight {data['weight']}%  step {data['step']}/{data['steps']} {data['weights']}")
         if data["reason"]:
             console.print(f"reason: {data['reason']}")
+        if data["owner"] and data["status"] in ("running", "orphaned"):
+            owner = data["owner"]
+            console.print(f"owner: pid {owner.get('pid')} on {owner.get('host')}, last event {_when(data['last_event'])}",
+                          markup=False)
         if data["status"] == "running" and data["bake_until"]:
             remaining = max(0.0, data["bake_until"] - time.time())
             console.print(f"bake ends {_when(data['bake_until'])} ({remaining:.0f}s left)")
@@ -417,7 +407,7 @@ def status(
 ) -> None:
     """Show a rollout's status, weight, bake deadline and last gates.
 
-    The default rollout is the newest one in the state directory. With --watch, the view refreshes every 2 s until the rollout ends or pauses (with -o json, one JSON line per refresh). Exit: 0 promoted or running, 1 rolled back, 4 failed, 6 paused.
+    The default rollout is the newest one in the state directory. A running rollout whose process is gone (killed, host down: no heartbeat for 30 s) shows as orphaned; 'x0ctl rollout resume ID' takes it over. With --watch, the view refreshes every 2 s until the rollout ends, pauses or is orphaned (with -o json, one JSON line per refresh). Exit: 0 promoted or running, 1 rolled back, 4 failed (a driver error), 6 paused, inconclusive or orphaned.
 
     Examples:
       x0ctl rollout status
@@ -433,7 +423,7 @@ def status(
             raise UsageError(f"no rollouts in {directory.root}")
         rollout_id = ids[-1]
     state = load_state(directory, rollout_id)
-    while watch and not state.finished and state.status != "paused":
+    while watch and state.status == "running" and not state.orphaned:
         if current.json:
             sys.stdout.write(json.dumps(state.to_dict(), default=str, separators=(",", ":")) + "\n")
             sys.stdout.flush()
@@ -442,7 +432,7 @@ def status(
         time.sleep(2)
         state = load_state(directory, rollout_id)
     current.emit(state.to_dict(), _status_table(state))
-    code = 0 if state.status == "running" else exit_code_for(state)
+    code = 0 if state.status == "running" and not state.orphaned else exit_code_for(state)
     raise typer.Exit(code)
 
 
@@ -584,80 +574,88 @@ def promote(
 @app.command("plan")
 def plan_command(
     ctx: typer.Context,
-    step: Annotated[str | None, typer.Option("--step", metavar="PERCENT", show_default=False,
-                                             help="Equal steps: 10 means 10, 20, ..., 100.")] = None,
-    steps: Annotated[str | None, typer.Option("--steps", metavar="LIST", show_default=False,
-                                              help="Weights with optional bake times: 1:5m,10:10m,100.")] = None,
-    plan_file: Annotated[Path | None, typer.Option("--plan", "-f", show_default=False, metavar="FILE",
-                                                   help="Plan file (YAML).")] = None,
-    bake: Annotated[str | None, typer.Option("--bake", show_default=False, metavar="DURATION")] = None,
-    interval: Annotated[str | None, typer.Option("--interval", show_default=False, metavar="DURATION")] = None,
-    initial_delay: Annotated[str | None, typer.Option("--initial-delay", show_default=False,
-                                                      metavar="DURATION")] = None,
-    set_weight_cmd: Annotated[str | None, typer.Option("--set-weight-cmd", show_default=False, metavar="CMD")] = None,
-    rollback_cmd: Annotated[str | None, typer.Option("--rollback-cmd", show_default=False, metavar="CMD")] = None,
-    selector: Annotated[str | None, typer.Option("--selector", "-l", show_default=False)] = None,
-    gate_promql: Annotated[list[str] | None, typer.Option("--gate-promql", show_default=False,
-                                                          metavar="EXPR")] = None,
+    step: StepOption = None,
+    steps: StepsOption = None,
+    plan_file: PlanFileOption = None,
+    target: TargetOption = None,
+    version: VersionOption = None,
+    bake: BakeOption = None,
+    interval: IntervalOption = None,
+    initial_delay: InitialDelayOption = None,
+    data_wait: DataWaitOption = None,
+    set_weight_cmd: SetWeightOption = None,
+    promote_cmd: PromoteCmdOption = None,
+    rollback_cmd: RollbackCmdOption = None,
+    cmd_timeout: CmdTimeoutOption = None,
+    cmd_retries: CmdRetriesOption = None,
+    inventory: InventoryOption = None,
+    upgrade_cmd: UpgradeCmdOption = None,
+    downgrade_cmd: DowngradeCmdOption = None,
+    concurrency: ConcurrencyOption = None,
+    selector: SelectorOption = None,
+    gate_promql: GatePromqlOption = None,
+    on_fail: OnFailOption = None,
+    on_inconclusive: OnInconclusiveOption = None,
+    on_error: OnErrorOption = None,
+    consecutive: ConsecutiveOption = None,
+    min_requests: MinRequestsOption = None,
+    window: WindowOption = None,
     prometheus: PrometheusOption = None,
     timeout: TimeoutOption = 5.0,
     at: Annotated[str | None, typer.Option("--at", show_default=False, metavar="TIME",
-                                           help="Run the gate queries at this instant.")] = None,
+                                           help="Run the gate queries at this instant (RFC 3339 or unix "
+                                                "seconds).")] = None,
+    replay_speed: Annotated[float, typer.Option("--replay-speed", metavar="FACTOR",
+                                                help="Accepted as 'canary' takes it; a dry run judges one "
+                                                     "instant.")] = 0.0,
+    notify_webhook: NotifyWebhookOption = None,
+    state_dir: Annotated[Path | None, typer.Option("--state-dir", envvar="X0CTL_STATE_DIR", show_default=False,
+                                                   metavar="DIR", help="Accepted as 'canary' takes it; a dry run "
+                                                                       "writes no state.")] = None,
     no_query: Annotated[bool, typer.Option("--no-query", help="Only validate; do not query Prometheus.")] = False,
     output: OutputOption = None,
 ) -> None:
     """Dry run: validate a plan, show its schedule and test its gates.
 
-    Prints the schedule, the ETA and the worst-case time to rollback, and runs every gate query once to prove it is valid and returns data. Nothing is changed on the mesh. Exit: 0 valid and every gate returned data; 2 invalid plan; 4 a gate query failed; 6 a gate returned no data.
+    Takes every flag 'canary' takes, so any canary command line dry-runs unchanged with 'plan'. Prints the schedule, the ETA, the worst-case time to rollback and when gates are first judged, and runs every gate query once to prove it is valid and returns data. Nothing is changed on the mesh. Exit: 0 valid and every gate returned data; 2 invalid plan; 4 a gate query failed; 5 a gate returned no data.
 
     Examples:
       x0ctl rollout plan --steps 1:5m,10:10m,50:15m,100 --prometheus http://prom:9090 --set-weight-cmd 'echo {weight}' --rollback-cmd true
       x0ctl rollout plan -f rollout.yaml -o json
     """
     current = get_app(ctx, output)
-    from x0ctl.rollout import evaluate_gate
+    from x0ctl.rollout import dry_run, plan_from_request
     from x0ctl.durations import format_duration
     from x0ctl.durations import parse_time
 
-    if plan_file is None:
-        set_weight_cmd = set_weight_cmd or "true"
-        rollback_cmd = rollback_cmd or "true"
-    plan = _gather_plan(plan_file, step, steps, None, None, bake, interval, initial_delay, set_weight_cmd, None,
-                        rollback_cmd, None, None, None, None, None, None, selector, gate_promql, None, None, None,
-                        None, None, None, prometheus, None)
-    schedule, elapsed = [], 0.0
-    for index, item in enumerate(plan.steps):
-        elapsed += plan.initial_delay + item.bake
-        schedule.append({"step": index + 1, "weight": item.weight, "bake_seconds": item.bake,
-                         "ends_after_seconds": elapsed})
-    checks = []
-    if not no_query:
-        moment = parse_time(at, "--at") if at is not None else None
-        client = _client(prometheus or plan.prometheus, timeout)
-        try:
-            checks = [evaluate_gate(gate, client, moment) for gate in plan.gates]
-        finally:
+    del replay_speed, state_dir  # a dry run judges one instant and writes nothing
+    plan = plan_from_request(_plan_request(
+        plan_file, step, steps, target, version, bake, interval, initial_delay, data_wait, set_weight_cmd,
+        promote_cmd, rollback_cmd, cmd_timeout, cmd_retries, inventory, upgrade_cmd, downgrade_cmd, concurrency,
+        selector, gate_promql, on_fail, on_inconclusive, on_error, consecutive, min_requests, window, prometheus,
+        notify_webhook), dry_run=True)
+    client = None if no_query else _client(prometheus or plan.prometheus, timeout)
+    try:
+        result = dry_run(plan, client, parse_time(at, "--at") if at is not None else None)
+    finally:
+        if client is not None:
             client.close()
-    data = {"plan": plan.to_dict(), "schedule": schedule, "eta_seconds": plan.eta_seconds(),
-            "worst_case_rollback_seconds": plan.worst_case_rollback_seconds(), "gates": checks}
+    data = result.to_dict()
 
     def table(console) -> None:
         from rich.table import Table
 
         grid = Table("step", "weight", "bake", "done after")
-        for row in schedule:
-            grid.add_row(str(row["step"]), f"{row['weight']}%", format_duration(row["bake_seconds"]),
-                         format_duration(row["ends_after_seconds"]))
+        for row in result.schedule:
+            grid.add_row(str(row.step), f"{row.weight}%", format_duration(row.bake_seconds),
+                         format_duration(row.ends_after_seconds))
         console.print(grid)
         console.print(f"ETA {format_duration(data['eta_seconds'])}; worst case to rollback "
                       f"{format_duration(data['worst_case_rollback_seconds'])}")
-        for check in checks:
+        console.print(f"first judgement {format_duration(plan.initial_delay)} after each weight change; gates "
+                      f"without data yet are waited out for up to {format_duration(plan.data_wait)}", markup=False)
+        for check in result.gates:
             console.print(f"gate {check['gate']}: {check['verdict']} ({check['reason']})", markup=False)
 
     current.emit(data, table)
-    failed = [c for c in checks if c["verdict"] == "error"]
-    if failed:
-        raise IOFailure(f"gate {failed[0]['gate']!r} could not be evaluated: {failed[0]['reason']}"
-                        + (f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""))
-    if any(c["verdict"] == "inconclusive" for c in checks):
-        raise typer.Exit(6)
+    result.raise_for_gates()
