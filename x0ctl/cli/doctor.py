@@ -151,7 +151,8 @@ def _prometheus(check, url: str | None) -> dict:
     if not url:
         check("prometheus", "info", "not configured (--prometheus, X0CTL_PROMETHEUS_URL or a profile)")
         return {"configured": False, "url": None, "reachable": None}
-    from x0ctl.slo.client import client_from_options, redact_url
+    from x0ctl.slo.client import client_from_options
+    from x0ctl.urls import redact_url
 
     summary = {"configured": True, "url": redact_url(url), "reachable": False, "seconds": None}
     try:

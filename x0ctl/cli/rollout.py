@@ -126,6 +126,9 @@ def _client(url: str | None, timeout: float):
     return client_from_options(url, timeout=timeout)
 
 
+QUIET_EVENTS = ("handled", "step-intent", "rollback-intent", "heartbeat")
+
+
 def _when(ts) -> str:
     if ts is None:
         return "-"
@@ -153,6 +156,13 @@ def _event_line(event: dict) -> str:
         return f"warning: gate {event.get('gate')} {event.get('verdict')}: {event.get('reason')}"
     if kind == "created":
         return f"rollout {event['rollout']} of {event['plan']['target']} created"
+    if kind == "interrupted":
+        return f"interrupted: {event.get('reason')}"
+    if kind == "unwatched":
+        return (f"resumed after {event.get('seconds', 0):.0f}s unwatched: the next round judges all of it, the "
+                f"step waits {event.get('wait', 0):g}s more at least")
+    if kind == "owner":
+        return f"driven by pid {event.get('pid')} on {event.get('host')}"
     return f"{kind}"
 
 
@@ -164,7 +174,7 @@ def _event_printer(current, live=None):
             sys.stdout.flush()
         elif live is not None:
             live.update(event)
-        elif event["type"] not in ("handled", "step-intent", "rollback-intent"):
+        elif event["type"] not in QUIET_EVENTS:
             current.info(_event_line(event))
     return on_event
 
@@ -193,7 +203,7 @@ class LiveView:
             self.step = event
         elif kind == "gate":
             self.gates[event["gate"]] = event
-        if kind in ("step", "paused", "rolled-back", "promoted", "failed", "operator", "warning"):
+        if kind in ("step", "paused", "rolled-back", "promoted", "failed", "operator", "warning", "unwatched"):
             self.log = [*self.log, f"{_when(event.get('ts'))} {_event_line(event)}"][-5:]
 
     def __rich__(self):
@@ -495,6 +505,8 @@ def history(
 
     def table(console) -> None:
         for event in events:
+            if event.get("type") == "heartbeat":
+                continue
             console.print(f"{_when(event.get('ts'))}  {_event_line({'rollout': rollout_id, **event})}",
                           markup=False)
 
