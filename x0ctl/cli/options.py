@@ -22,7 +22,7 @@ from typing import Annotated, Any
 
 import typer
 
-from x0ctl.slo.client import BASIC_AUTH_ENV, DEFAULT_TIMEOUT, TOKEN_ENV, URL_ENV
+from x0ctl.connection import BASIC_AUTH_ENV, DEFAULT_TIMEOUT, TOKEN_ENV, URL_ENV
 
 
 @dataclass(frozen=True)

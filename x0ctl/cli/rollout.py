@@ -8,7 +8,6 @@ environment 3, error 4, paused/inconclusive 6.
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Annotated
 import typer
 
 from x0ctl.cli.app import OutputOption, get_app
+from x0ctl.cli.options import PrometheusConnection, prometheus_options
 from x0ctl.errors import IOFailure, UsageError
 from x0ctl.urls import url_needs_secrets
 
@@ -37,13 +37,6 @@ StateDirOption = Annotated[
     typer.Option("--state-dir", envvar="X0CTL_STATE_DIR", show_default=False, metavar="DIR",
                  help="Where journals and locks live. Default: $XDG_STATE_HOME/x0ctl (~/.local/state/x0ctl)."),
 ]
-PrometheusOption = Annotated[
-    str | None,
-    typer.Option("--prometheus", "-p", envvar="X0CTL_PROMETHEUS_URL", show_default=False, metavar="URL",
-                 help="Prometheus-API base URL. Default: the plan's, else http://127.0.0.1:9090."),
-]
-TimeoutOption = Annotated[float, typer.Option("--timeout", metavar="SECONDS", min=0.001, max=3600,
-                                              help="Per-query timeout.")]
 ReasonOption = Annotated[
     str | None, typer.Option("--reason", "-r", show_default=False, help="Why (kept in the journal with your user)."),
 ]
@@ -118,12 +111,6 @@ def _state_dir(path: Path | None):
     if directory.root.exists() and not directory.root.is_dir():
         raise IOFailure(f"--state-dir {directory.root} is not a directory")
     return directory
-
-
-def _client(url: str | None, timeout: float):
-    from x0ctl.slo import client_from_options
-
-    return client_from_options(url, timeout=timeout)
 
 
 QUIET_EVENTS = ("handled", "step-intent", "rollback-intent", "heartbeat")
@@ -275,8 +262,10 @@ def _plan_request(plan_file, step, steps, target, version, bake, interval, initi
 
 
 @app.command("canary")
+@prometheus_options
 def canary(
     ctx: typer.Context,
+    prom: PrometheusConnection,
     step: StepOption = None,
     steps: StepsOption = None,
     plan_file: PlanFileOption = None,
@@ -303,8 +292,6 @@ def canary(
     consecutive: ConsecutiveOption = None,
     min_requests: MinRequestsOption = None,
     window: WindowOption = None,
-    prometheus: PrometheusOption = None,
-    timeout: TimeoutOption = 5.0,
     at: AtOption = None,
     replay_speed: ReplaySpeedOption = 0.0,
     notify_webhook: NotifyWebhookOption = None,
@@ -326,12 +313,12 @@ def canary(
     plan = plan_from_request(_plan_request(
         plan_file, step, steps, target, version, bake, interval, initial_delay, data_wait, set_weight_cmd,
         promote_cmd, rollback_cmd, cmd_timeout, cmd_retries, inventory, upgrade_cmd, downgrade_cmd, concurrency,
-        selector, gate_promql, on_fail, on_inconclusive, on_error, consecutive, min_requests, window, prometheus,
+        selector, gate_promql, on_fail, on_inconclusive, on_error, consecutive, min_requests, window, prom.url,
         notify_webhook))
     moment = parse_time(at, "--at") if at is not None else None
     if replay_speed < 0:
         raise UsageError("--replay-speed must be 0 or more")
-    client = _client(prometheus or plan.prometheus, timeout)
+    client = prom.with_default_url(plan.prometheus).client()
     try:
         weights = {"weights": [s.weight for s in plan.steps]}
         state = _run_with_view(current, weights, lambda on_event: start(
@@ -342,12 +329,12 @@ def canary(
 
 
 @app.command("resume")
+@prometheus_options
 def resume_command(
     ctx: typer.Context,
     rollout_id: IdArgument,
+    prom: PrometheusConnection,
     reason: ReasonOption = None,
-    prometheus: PrometheusOption = None,
-    timeout: TimeoutOption = 5.0,
     notify_webhook: NotifyWebhookOption = None,
     state_dir: StateDirOption = None,
     output: OutputOption = None,
@@ -365,11 +352,11 @@ def resume_command(
     directory = _state_dir(state_dir)
     state = load_state(directory, rollout_id)
     plan = plan_for_resume(state, notify_webhook=notify_webhook)
-    url = prometheus or os.environ.get("X0CTL_PROMETHEUS_URL") or plan.prometheus
-    if url_needs_secrets(url):
-        raise UsageError(f"rollout {rollout_id}: its Prometheus URL ({url}) had secrets, which the journal does not "
-                         "keep: give --prometheus URL (or X0CTL_PROMETHEUS_URL) again")
-    client = _client(url, timeout)
+    prom = prom.with_default_url(plan.prometheus)  # --prometheus or X0CTL_PROMETHEUS_URL win over the plan's
+    if url_needs_secrets(prom.url):
+        raise UsageError(f"rollout {rollout_id}: its Prometheus URL ({prom.url}) had secrets, which the journal does "
+                         "not keep: give --prometheus URL (or X0CTL_PROMETHEUS_URL) again")
+    client = prom.client()
     try:
         state = _run_with_view(current, state.to_dict(), lambda on_event: resume(
             rollout_id, client, state_dir=directory, reason=reason, on_event=on_event,
@@ -584,8 +571,10 @@ def promote(
 
 
 @app.command("plan")
+@prometheus_options
 def plan_command(
     ctx: typer.Context,
+    prom: PrometheusConnection,
     step: StepOption = None,
     steps: StepsOption = None,
     plan_file: PlanFileOption = None,
@@ -612,8 +601,6 @@ def plan_command(
     consecutive: ConsecutiveOption = None,
     min_requests: MinRequestsOption = None,
     window: WindowOption = None,
-    prometheus: PrometheusOption = None,
-    timeout: TimeoutOption = 5.0,
     at: Annotated[str | None, typer.Option("--at", show_default=False, metavar="TIME",
                                            help="Run the gate queries at this instant (RFC 3339 or unix "
                                                 "seconds).")] = None,
@@ -644,14 +631,13 @@ def plan_command(
     plan = plan_from_request(_plan_request(
         plan_file, step, steps, target, version, bake, interval, initial_delay, data_wait, set_weight_cmd,
         promote_cmd, rollback_cmd, cmd_timeout, cmd_retries, inventory, upgrade_cmd, downgrade_cmd, concurrency,
-        selector, gate_promql, on_fail, on_inconclusive, on_error, consecutive, min_requests, window, prometheus,
+        selector, gate_promql, on_fail, on_inconclusive, on_error, consecutive, min_requests, window, prom.url,
         notify_webhook), dry_run=True)
-    client = None if no_query else _client(prometheus or plan.prometheus, timeout)
+    client = prom.with_default_url(plan.prometheus).client()  # the connection options are checked either way
     try:
-        result = dry_run(plan, client, parse_time(at, "--at") if at is not None else None)
+        result = dry_run(plan, None if no_query else client, parse_time(at, "--at") if at is not None else None)
     finally:
-        if client is not None:
-            client.close()
+        client.close()
     data = result.to_dict()
 
     def table(console) -> None:

@@ -85,11 +85,11 @@ def _report(spec_path, at, selector, by, prom: PrometheusConnection):
 @prometheus_options
 def status(
     ctx: typer.Context,
+    prom: PrometheusConnection,
     spec: SpecOption = None,
     at: AtOption = None,
     selector: SelectorOption = None,
     by: ByOption = None,
-    prom: PrometheusConnection,
     output: OutputOption = None,
 ) -> None:
     """Show each SLO's SLI and burn rate over 5m, 30m, 1h, 2h, 6h, 1d, 3d and its window, the error budget left, and a verdict.
@@ -111,11 +111,11 @@ def status(
 @prometheus_options
 def check(
     ctx: typer.Context,
+    prom: PrometheusConnection,
     spec: SpecOption = None,
     at: AtOption = None,
     selector: SelectorOption = None,
     by: ByOption = None,
-    prom: PrometheusConnection,
     output: OutputOption = None,
 ) -> None:
     """Gate on the SLOs: silent and exit 0 when all are ok, exit 1 on any breach, exit 5 when any has no data.
@@ -177,8 +177,8 @@ def rules(
 def query(
     ctx: typer.Context,
     promql: Annotated[str, typer.Argument(metavar="PROMQL", help="Any PromQL expression.")],
-    at: AtOption = None,
     prom: PrometheusConnection,
+    at: AtOption = None,
     output: OutputOption = None,
 ) -> None:
     """Run one instant PromQL query and show the series as a table or JSON.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from x0ctl.errors import IOFailure
+from x0ctl.errors import IOFailure, NoData
 from x0ctl.rollout.gates import evaluate_gate
 from x0ctl.rollout.plan import Plan
 
@@ -45,8 +45,6 @@ class DryRun:
 
     def raise_for_gates(self) -> None:
         """IOFailure (exit 4) when a gate could not be evaluated, NoData (exit 5) when one had no data."""
-        from x0ctl.slo import NoData
-
         failed = [g for g in self.gates if g["verdict"] == "error"]
         if failed:
             raise IOFailure(f"gate {failed[0]['gate']!r} could not be evaluated: {failed[0]['reason']}"

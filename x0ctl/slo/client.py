@@ -24,15 +24,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from x0ctl.connection import BASIC_AUTH_ENV, DEFAULT_TIMEOUT, DEFAULT_URL, TOKEN_ENV, URL_ENV
 from x0ctl.errors import IOFailure, UsageError
 from x0ctl.textfile import read_text
 from x0ctl.urls import redact_url
 
-DEFAULT_URL = "http://127.0.0.1:9090"
-DEFAULT_TIMEOUT = 5.0
-URL_ENV = "X0CTL_PROMETHEUS_URL"
-TOKEN_ENV = "X0CTL_PROMETHEUS_TOKEN"
-BASIC_AUTH_ENV = "X0CTL_PROMETHEUS_BASIC_AUTH"
 MAX_CONCURRENT_QUERIES = 8
 
 
