@@ -6,12 +6,13 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from x0ctl.rollout import StateDir, build_plan
 
-from .conftest import REPO, run_x0ctl
+from .conftest import REPO, assert_one_line_error, run_x0ctl
 from .promserver import MESH_END, mesh_history, prometheus_fixture
 
 prometheus = prometheus_fixture(mesh_history, scope="module")
@@ -140,3 +141,35 @@ def test_path_options_complete_file_names_in_every_shell(words) -> None:
            "_TYPER_COMPLETE_FISH_ACTION": "is-args"}
     is_args = subprocess.run([sys.executable, "-m", "x0ctl"], env=env, capture_output=True, timeout=60, cwd=REPO)
     assert is_args.returncode == 1  # fish: not our arguments, so files are allowed
+
+
+def test_liboqs_leaves_nothing_in_tmp(liboqs_backend, tmp_path) -> None:
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    done = run_x0ctl("--backend", "liboqs", "verify", "kat", "-a", "ML-KEM-768", env={"TMPDIR": str(scratch)})
+    assert done.returncode == 0, done.stderr
+    assert list(scratch.iterdir()) == []
+
+
+def test_readme_names_the_liboqs_search_of_the_code() -> None:
+    from x0ctl.pqc import liboqs
+
+    readme = (REPO / "README.md").read_text()
+    start = readme.index("x0ctl locates the library first")
+    searched = readme[start:readme.index("only then imports", start)]
+    for prefix in liboqs._STANDARD_PREFIXES:
+        shown = prefix.replace(str(Path.home()), "~")
+        assert f"`{shown}`" in searched, shown
+    for sub in liboqs._LIB_DIRS:
+        assert f"`{sub}`" in searched, sub
+    assert "OQS_INSTALL_PATH" in searched and "loader cache" in searched
+
+
+@pytest.mark.parametrize("value", ["1", "yes", "on", "0", "off"])
+def test_guard_switches_take_only_true_or_false(cli, value) -> None:
+    # the mesh reads X0TTA6BL4_PRODUCTION as value.lower() == "true": "1" is off there
+    result = cli("verify", "kat", "-a", "ML-KEM-768", env={"X0TTA6BL4_PRODUCTION": value})
+    assert result.exit_code == 2
+    assert_one_line_error(result.stderr, "X0TTA6BL4_PRODUCTION", "use true or false")
+    assert cli("verify", "kat", "-a", "ML-KEM-768", "-q", env={"X0TTA6BL4_PRODUCTION": "TRUE"}).exit_code == 0
+    assert cli("verify", "kat", "-a", "ML-KEM-768", "-q", env={"X0TTA6BL4_PRODUCTION": "False"}).exit_code == 0
