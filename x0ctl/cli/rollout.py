@@ -10,15 +10,20 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from x0ctl.cli.app import OutputOption, get_app
-from x0ctl.cli.options import PrometheusConnection, prometheus_options
+from x0ctl.cli.options import PrometheusConnection, option_bundle, prometheus_options
 from x0ctl.errors import IOFailure, UsageError
 from x0ctl.urls import url_needs_secrets
+
+if TYPE_CHECKING:
+    from x0ctl.rollout import PlanRequest
 
 HELP = """Staged canary rollouts gated on SLOs, with automatic rollback.
 
@@ -40,53 +45,73 @@ StateDirOption = Annotated[
 ReasonOption = Annotated[
     str | None, typer.Option("--reason", "-r", show_default=False, help="Why (kept in the journal with your user)."),
 ]
+
+
 def _option(name: str, help_text: str, metavar: str | None = None, *aliases: str, kind=str | None):
-    return Annotated[kind, typer.Option(name, *aliases, show_default=False, metavar=metavar, help=help_text)]
+    return (Annotated[kind, typer.Option(name, *aliases, show_default=False, metavar=metavar, help=help_text)], None)
 
 
-# Every flag of `canary` is a flag of `plan` too: any canary command line dry-runs unchanged.
-StepOption = _option("--step", "Equal steps: 10 means 10, 20, ..., 100.", "PERCENT")
-StepsOption = _option("--steps", "Weights with optional bake times: 1:5m,10:10m,50:15m,100. Default: 1,10,50,100.",
-                      "LIST")
-PlanFileOption = _option("--plan", "Plan file (YAML); flags override its keys.", "FILE", "-f", kind=Path | None)
-TargetOption = _option("--target", "What is rolled out (one rollout per target at a time).", None, "-t")
-VersionOption = _option("--version", "The new version ({version} in commands, {{version}} in gate PromQL).")
-BakeOption = _option("--bake", "Bake time of steps without one. Default: 5m.", "DURATION")
-IntervalOption = _option("--interval", "Gate evaluation interval during a bake. Default: 30s.", "DURATION")
-InitialDelayOption = _option("--initial-delay", "Wait after each weight change before the first gate round. "
-                             "Default: 0.", "DURATION")
-DataWaitOption = _option("--data-wait", "After each weight change, gates without data yet are waited out this "
-                         "long before their inconclusive action. Default: 2m (two 1m scrapes).", "DURATION")
-SetWeightOption = _option("--set-weight-cmd", "Command driver: sets the canary weight ({weight}).", "CMD")
-PromoteCmdOption = _option("--promote-cmd", "Command driver: run once at 100%.", "CMD")
-RollbackCmdOption = _option("--rollback-cmd", "Command driver: back to the stable version.", "CMD")
-CmdTimeoutOption = _option("--cmd-timeout", "Timeout of each driver command. Default: 60s.", "DURATION")
-CmdRetriesOption = _option("--cmd-retries", "Retries of a failed driver command. Default: 2.", "N", kind=int | None)
-InventoryOption = _option("--inventory", "Nodes driver: the inventory of nodes.", "FILE", kind=Path | None)
-UpgradeCmdOption = _option("--upgrade-cmd", "Nodes driver: upgrade one node ({node}, {host}).", "CMD")
-DowngradeCmdOption = _option("--downgrade-cmd", "Nodes driver: roll one node back.", "CMD")
-ConcurrencyOption = _option("--concurrency", "Nodes driver: nodes acted on at once. Default: 4.", "N",
-                            kind=int | None)
-SelectorOption = _option("--selector", "The canary's series for the SLO gate.", "'{label=\"v\"}'", "-l")
-GatePromqlOption = _option("--gate-promql", "A PromQL gate: '[NAME=]PROMQL < THRESHOLD' (repeatable).", "EXPR",
-                           kind=list[str] | None)
-OnFailOption = _option("--on-fail", "Action on a failing gate: rollback (default), pause or warn.",
-                       "rollback|pause|warn")
-OnInconclusiveOption = _option("--on-inconclusive", "Action on a gate without data: pause (default), rollback or "
-                               "warn.", "rollback|pause|warn")
-OnErrorOption = _option("--on-error", "Action when a gate cannot be evaluated: pause (default), rollback or warn.",
-                        "rollback|pause|warn")
-ConsecutiveOption = _option("--consecutive", "Consecutive bad results before acting. Default: 1.", "N",
-                            kind=int | None)
-MinRequestsOption = _option("--min-requests", "Fewer requests over the window: inconclusive. Default: 1 for SLO "
-                            "gates.", "N", kind=float | None)
-WindowOption = _option("--window", "Gate window. Default: 5m.", "DURATION")
-AtOption = _option("--at", "Judge recorded history from this instant (RFC 3339 or unix seconds) instead of now.",
-                   "TIME")
+# The flags that make a plan, declared once: `canary` and `plan` both take exactly these, so any canary
+# command line dry-runs unchanged. A command gets them as one `request: PlanRequest`.
+_PLAN_PARAMETERS = {
+    "step": _option("--step", "Equal steps: 10 means 10, 20, ..., 100.", "PERCENT"),
+    "steps": _option("--steps", "Weights with optional bake times: 1:5m,10:10m,50:15m,100. Default: 1,10,50,100.",
+                     "LIST"),
+    "plan_file": _option("--plan", "Plan file (YAML); flags override its keys.", "FILE", "-f", kind=Path | None),
+    "target": _option("--target", "What is rolled out (one rollout per target at a time).", "NAME", "-t"),
+    "version": _option("--version", "The new version ({version} in commands, {{version}} in gate PromQL).",
+                       "VERSION"),
+    "bake": _option("--bake", "Bake time of steps without one. Default: 5m.", "DURATION"),
+    "interval": _option("--interval", "Gate evaluation interval during a bake. Default: 30s.", "DURATION"),
+    "initial_delay": _option("--initial-delay", "Wait after each weight change before the first gate round. "
+                             "Default: 0.", "DURATION"),
+    "data_wait": _option("--data-wait", "After each weight change, gates without data yet are waited out this long "
+                         "before their inconclusive action. Default: 2m (two 1m scrapes).", "DURATION"),
+    "set_weight_cmd": _option("--set-weight-cmd", "Command driver: sets the canary weight ({weight}).", "CMD"),
+    "promote_cmd": _option("--promote-cmd", "Command driver: run once at 100%.", "CMD"),
+    "rollback_cmd": _option("--rollback-cmd", "Command driver: back to the stable version.", "CMD"),
+    "cmd_timeout": _option("--cmd-timeout", "Timeout of each driver command. Default: 60s.", "DURATION"),
+    "cmd_retries": _option("--cmd-retries", "Retries of a failed driver command. Default: 2.", "N", kind=int | None),
+    "inventory": _option("--inventory", "Nodes driver: the inventory of nodes.", "FILE", kind=Path | None),
+    "upgrade_cmd": _option("--upgrade-cmd", "Nodes driver: upgrade one node ({node}, {host}).", "CMD"),
+    "downgrade_cmd": _option("--downgrade-cmd", "Nodes driver: roll one node back.", "CMD"),
+    "concurrency": _option("--concurrency", "Nodes driver: nodes acted on at once. Default: 4.", "N",
+                           kind=int | None),
+    "selector": _option("--selector", "The canary's series for the SLO gate.", "'{label=\"v\"}'", "-l"),
+    "gate_promql": _option("--gate-promql", "A PromQL gate: '[NAME=]PROMQL < THRESHOLD' (repeatable).", "EXPR",
+                           kind=list[str] | None),
+    "on_fail": _option("--on-fail", "Action on a failing gate: rollback (default), pause or warn.",
+                       "rollback|pause|warn"),
+    "on_inconclusive": _option("--on-inconclusive", "Action on a gate without data: pause (default), rollback or "
+                               "warn.", "rollback|pause|warn"),
+    "on_error": _option("--on-error", "Action when a gate cannot be evaluated: pause (default), rollback or warn.",
+                        "rollback|pause|warn"),
+    "consecutive": _option("--consecutive", "Consecutive bad results before acting. Default: 1.", "N",
+                           kind=int | None),
+    "min_requests": _option("--min-requests", "Fewer requests over the window: inconclusive. Default: 1 for SLO "
+                            "gates.", "N", kind=float | None),
+    "window": _option("--window", "Gate window. Default: 5m.", "DURATION"),
+    "notify_webhook": _option("--notify-webhook", "JSON POST on step, pause, rollback, promote (its secrets are "
+                              "never printed or journaled).", "URL"),
+}
+
+
+def _plan_request(**values) -> PlanRequest:
+    from x0ctl.rollout import PlanRequest
+
+    return PlanRequest(**{**values, "gate_promql": tuple(values["gate_promql"] or ())})
+
+
+def plan_options(command: Callable) -> Callable:
+    """Give `command` every plan flag; it receives them as `request: PlanRequest`."""
+    return option_bundle(command, "request", _plan_request, _PLAN_PARAMETERS, prefix="plan_")
+
+
+AtOption = Annotated[str | None, typer.Option("--at", show_default=False, metavar="TIME", help=(
+    "Judge recorded history from this instant (RFC 3339 or unix seconds) instead of now."))]
 ReplaySpeedOption = Annotated[float, typer.Option("--replay-speed", metavar="FACTOR",
                                                   help="With --at: history seconds per wall second (0 = fixed).")]
-NotifyWebhookOption = _option("--notify-webhook", "JSON POST on step, pause, rollback, promote (its secrets are "
-                              "never printed or journaled).", "URL")
+NotifyWebhookOption = _PLAN_PARAMETERS["notify_webhook"][0]
 
 
 def _complete_rollout_ids(ctx: typer.Context, incomplete: str) -> list[str]:
@@ -245,56 +270,15 @@ def _finish(current, state) -> int:
     return code
 
 
-def _plan_request(plan_file, step, steps, target, version, bake, interval, initial_delay, data_wait,
-                  set_weight_cmd, promote_cmd, rollback_cmd, cmd_timeout, cmd_retries, inventory, upgrade_cmd,
-                  downgrade_cmd, concurrency, selector, gate_promql, on_fail, on_inconclusive, on_error,
-                  consecutive, min_requests, window, prometheus, notify_webhook):
-    from x0ctl.rollout import PlanRequest
-
-    return PlanRequest(
-        plan_file=plan_file, step=step, steps=steps, target=target, version=version, bake=bake,
-        interval=interval, initial_delay=initial_delay, data_wait=data_wait, set_weight_cmd=set_weight_cmd,
-        promote_cmd=promote_cmd, rollback_cmd=rollback_cmd, cmd_timeout=cmd_timeout, cmd_retries=cmd_retries,
-        inventory=inventory, upgrade_cmd=upgrade_cmd, downgrade_cmd=downgrade_cmd, concurrency=concurrency,
-        selector=selector, gate_promql=tuple(gate_promql or ()), on_fail=on_fail, on_inconclusive=on_inconclusive,
-        on_error=on_error, consecutive=consecutive, min_requests=min_requests, window=window,
-        prometheus=prometheus, notify_webhook=notify_webhook)
-
-
 @app.command("canary")
 @prometheus_options
+@plan_options
 def canary(
     ctx: typer.Context,
     prom: PrometheusConnection,
-    step: StepOption = None,
-    steps: StepsOption = None,
-    plan_file: PlanFileOption = None,
-    target: TargetOption = None,
-    version: VersionOption = None,
-    bake: BakeOption = None,
-    interval: IntervalOption = None,
-    initial_delay: InitialDelayOption = None,
-    data_wait: DataWaitOption = None,
-    set_weight_cmd: SetWeightOption = None,
-    promote_cmd: PromoteCmdOption = None,
-    rollback_cmd: RollbackCmdOption = None,
-    cmd_timeout: CmdTimeoutOption = None,
-    cmd_retries: CmdRetriesOption = None,
-    inventory: InventoryOption = None,
-    upgrade_cmd: UpgradeCmdOption = None,
-    downgrade_cmd: DowngradeCmdOption = None,
-    concurrency: ConcurrencyOption = None,
-    selector: SelectorOption = None,
-    gate_promql: GatePromqlOption = None,
-    on_fail: OnFailOption = None,
-    on_inconclusive: OnInconclusiveOption = None,
-    on_error: OnErrorOption = None,
-    consecutive: ConsecutiveOption = None,
-    min_requests: MinRequestsOption = None,
-    window: WindowOption = None,
+    request: PlanRequest,
     at: AtOption = None,
     replay_speed: ReplaySpeedOption = 0.0,
-    notify_webhook: NotifyWebhookOption = None,
     state_dir: StateDirOption = None,
     output: OutputOption = None,
 ) -> None:
@@ -310,11 +294,7 @@ def canary(
     from x0ctl.rollout import plan_from_request, start
     from x0ctl.durations import parse_time
 
-    plan = plan_from_request(_plan_request(
-        plan_file, step, steps, target, version, bake, interval, initial_delay, data_wait, set_weight_cmd,
-        promote_cmd, rollback_cmd, cmd_timeout, cmd_retries, inventory, upgrade_cmd, downgrade_cmd, concurrency,
-        selector, gate_promql, on_fail, on_inconclusive, on_error, consecutive, min_requests, window, prom.url,
-        notify_webhook))
+    plan = plan_from_request(replace(request, prometheus=prom.url))
     moment = parse_time(at, "--at") if at is not None else None
     if replay_speed < 0:
         raise UsageError("--replay-speed must be 0 or more")
@@ -572,42 +552,17 @@ def promote(
 
 @app.command("plan")
 @prometheus_options
+@plan_options
 def plan_command(
     ctx: typer.Context,
     prom: PrometheusConnection,
-    step: StepOption = None,
-    steps: StepsOption = None,
-    plan_file: PlanFileOption = None,
-    target: TargetOption = None,
-    version: VersionOption = None,
-    bake: BakeOption = None,
-    interval: IntervalOption = None,
-    initial_delay: InitialDelayOption = None,
-    data_wait: DataWaitOption = None,
-    set_weight_cmd: SetWeightOption = None,
-    promote_cmd: PromoteCmdOption = None,
-    rollback_cmd: RollbackCmdOption = None,
-    cmd_timeout: CmdTimeoutOption = None,
-    cmd_retries: CmdRetriesOption = None,
-    inventory: InventoryOption = None,
-    upgrade_cmd: UpgradeCmdOption = None,
-    downgrade_cmd: DowngradeCmdOption = None,
-    concurrency: ConcurrencyOption = None,
-    selector: SelectorOption = None,
-    gate_promql: GatePromqlOption = None,
-    on_fail: OnFailOption = None,
-    on_inconclusive: OnInconclusiveOption = None,
-    on_error: OnErrorOption = None,
-    consecutive: ConsecutiveOption = None,
-    min_requests: MinRequestsOption = None,
-    window: WindowOption = None,
+    request: PlanRequest,
     at: Annotated[str | None, typer.Option("--at", show_default=False, metavar="TIME",
                                            help="Run the gate queries at this instant (RFC 3339 or unix "
                                                 "seconds).")] = None,
     replay_speed: Annotated[float, typer.Option("--replay-speed", metavar="FACTOR",
                                                 help="Accepted as 'canary' takes it; a dry run judges one "
                                                      "instant.")] = 0.0,
-    notify_webhook: NotifyWebhookOption = None,
     state_dir: Annotated[Path | None, typer.Option("--state-dir", envvar="X0CTL_STATE_DIR", show_default=False,
                                                    metavar="DIR", help="Accepted as 'canary' takes it; a dry run "
                                                                        "writes no state.")] = None,
@@ -628,11 +583,7 @@ def plan_command(
     from x0ctl.durations import parse_time
 
     del replay_speed, state_dir  # a dry run judges one instant and writes nothing
-    plan = plan_from_request(_plan_request(
-        plan_file, step, steps, target, version, bake, interval, initial_delay, data_wait, set_weight_cmd,
-        promote_cmd, rollback_cmd, cmd_timeout, cmd_retries, inventory, upgrade_cmd, downgrade_cmd, concurrency,
-        selector, gate_promql, on_fail, on_inconclusive, on_error, consecutive, min_requests, window, prom.url,
-        notify_webhook), dry_run=True)
+    plan = plan_from_request(replace(request, prometheus=prom.url), dry_run=True)
     client = prom.with_default_url(plan.prometheus).client()  # the connection options are checked either way
     try:
         result = dry_run(plan, None if no_query else client, parse_time(at, "--at") if at is not None else None)
