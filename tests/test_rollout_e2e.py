@@ -212,6 +212,8 @@ def test_no_data_with_rollback_action_and_prometheus_down(cli, prometheus, tmp_p
     assert down.exit_code == 6  # paused is 6 whatever paused it; the cause says a Prometheus error
     final = ndjson(down.stdout)[-1]
     assert (final["status"], final["cause"], final["weight"]) == ("paused", "error", 10)
+    status = cli("rollout", "status", final["id"], "--state-dir", state)
+    assert status.exit_code == 6  # paused by a Prometheus error: 6, as for every pause
 
 
 def test_nodes_driver_rollout(cli, prometheus, tmp_path) -> None:

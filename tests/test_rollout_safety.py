@@ -313,3 +313,18 @@ def test_slo_errors_never_show_query_secrets_and_userinfo_with_a_token_is_refuse
     assert both.exit_code == 2
     assert_one_line_error(both.stderr, "credentials in the URL")
     assert "PW" not in both.stderr
+
+
+@pytest.mark.parametrize(("url", "shown"), [
+    ("http://alice:pw@prom:9090/api?token=abc&x=", "http://***@prom:9090/api?token=***&x=***"),
+    ("https://prom.example", "https://prom.example"),
+    ("http://u@[::1]:80/x?a=1#frag", "http://***@[::1]:80/x?a=***#***"),
+    ("http://h/?opaque", "http://h/?opaque=***"),
+    ("http://h:99999999/", "***"),  # not parseable: nothing of it is shown
+])
+def test_urls_are_shown_without_secrets(url, shown) -> None:
+    from x0ctl.urls import redact_url, url_has_secrets, url_needs_secrets
+
+    assert redact_url(url) == shown
+    assert url_has_secrets(url) == (shown != url)
+    assert url_needs_secrets(shown) == (shown != url)
