@@ -23,6 +23,7 @@ from x0ctl.slo import client_from_options
 
 from .conftest import REPO, assert_one_line_error
 from .promserver import MESH_END, closed_port, mesh_history, prometheus_fixture
+from .rollout_helpers import ndjson, read_until
 
 prometheus = prometheus_fixture(mesh_history, scope="module")
 
@@ -41,10 +42,6 @@ def driver_args(tmp_path) -> list[str]:
 
 def journal(tmp_path, rollout_id: str) -> list[dict]:
     return StateDir(tmp_path / "state").journal(rollout_id).events()
-
-
-def ndjson(stdout: str) -> list[dict]:
-    return [json.loads(line) for line in stdout.splitlines() if line.strip()]
 
 
 # -- gates ------------------------------------------------------------------------------------
@@ -242,23 +239,10 @@ def _spawn(tmp_path, prometheus, *extra) -> subprocess.Popen:
     )
 
 
-def _first_step(process: subprocess.Popen) -> list[dict]:
-    seen = []
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            break
-        seen.append(json.loads(line))
-        if seen[-1]["type"] == "gate":
-            return seen
-    raise AssertionError(f"no gate result from the rollout: {seen} {process.stderr.read()}")
-
-
 def test_sigkill_mid_bake_resumes_and_lock_excludes_a_second_rollout(cli, prometheus, tmp_path) -> None:
     process = _spawn(tmp_path, prometheus, "--steps", "10:3s,100", "--interval", "0.5s")
     try:
-        events = _first_step(process)
+        events = read_until(process, lambda e: e["type"] == "gate")
         rollout_id = events[0]["rollout"]
         bake_until = next(e for e in events if e["type"] == "step")["bake_until"]
         second = cli("rollout", "canary", "--target", "mesh", "--steps", "10,100", "--state-dir",
@@ -291,24 +275,11 @@ def test_sigkill_mid_bake_resumes_and_lock_excludes_a_second_rollout(cli, promet
     assert (tmp_path / "weight").read_text() == "100\n"
 
 
-def _wait_for(process: subprocess.Popen, predicate) -> list[dict]:
-    seen = []
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            break
-        seen.append(json.loads(line))
-        if predicate(seen[-1]):
-            return seen
-    raise AssertionError(f"the rollout never got there: {seen} {process.stderr.read()}")
-
-
 def test_operator_pause_promote_and_full_promotion_reach_a_running_rollout(cli, prometheus, tmp_path) -> None:
     state = str(tmp_path / "state")
     process = _spawn(tmp_path, prometheus, "--steps", "10:30s,50:30s,100", "--interval", "0.5s")
     try:
-        rollout_id = _wait_for(process, lambda e: e["type"] == "gate")[0]["rollout"]
+        rollout_id = read_until(process, lambda e: e["type"] == "gate")[0]["rollout"]
         paused = cli.json("rollout", "pause", rollout_id, "--reason", "look at dashboards", "--state-dir", state)
         assert paused["delivered"] == "running"
         assert process.wait(timeout=15) == 6  # the loop picked it up and stopped at 10%
@@ -326,7 +297,7 @@ def test_operator_pause_promote_and_full_promotion_reach_a_running_rollout(cli, 
         [sys.executable, "-m", "x0ctl", "rollout", "resume", rollout_id, "--state-dir", state, "--prometheus",
          prometheus.url, "-o", "json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
     try:
-        step = _wait_for(resumed, lambda e: e["type"] == "step")[-1]
+        step = read_until(resumed, lambda e: e["type"] == "step")[-1]
         assert step["weight"] == 50 and step["note"] == "operator promoted the step"
         full = cli.json("rollout", "promote", rollout_id, "--full", "--reason", "hotfix", "--state-dir", state)
         assert full["delivered"] == "running"

@@ -19,6 +19,7 @@ from x0ctl.rollout import PlanError, StateDir, build_plan
 
 from .conftest import REPO, assert_one_line_error
 from .promserver import MESH_END, closed_port, mesh_history, prometheus_fixture
+from .rollout_helpers import ndjson, read_until
 
 prometheus = prometheus_fixture(mesh_history, scope="module")
 
@@ -37,26 +38,9 @@ def driver_args(tmp_path) -> list[str]:
             "--cmd-retries", "0"]
 
 
-def ndjson(stdout: str) -> list[dict]:
-    return [json.loads(line) for line in stdout.splitlines() if line.strip()]
-
-
 def spawn(tmp_path, *args: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "x0ctl", "rollout", *args, "--state-dir", str(tmp_path / "state"),
                              "-o", "json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
-
-
-def read_until(process: subprocess.Popen, predicate) -> list[dict]:
-    seen = []
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            break
-        seen.append(json.loads(line))
-        if predicate(seen[-1]):
-            return seen
-    raise AssertionError(f"the rollout never got there: {seen} {process.stderr.read()}")
 
 
 def finish(process: subprocess.Popen) -> None:

@@ -250,38 +250,26 @@ def _duration(value: Any, where: str, problems: _Problems, default: int) -> int:
     return int(seconds)
 
 
-def _labels(value: Any, where: str, problems: _Problems) -> dict[str, str]:
+def _labels(value: Any, where: str, problems: _Problems, what: str = "label") -> dict[str, str]:
+    """A mapping of Prometheus label (or annotation) names to text, each problem filed under its key."""
     if value is None:
         return {}
     if not isinstance(value, dict):
-        problems.add(where, "must be a mapping of label names to values")
+        problems.add(where, f"must be a mapping of {what} names to text")
         return {}
-    labels = {}
+    named = {}
     for key, item in value.items():
         if not isinstance(key, str) or not re.fullmatch(_LABEL_NAME, key):
-            problems.add(f"{where}.{key}", "is not a valid Prometheus label name")
-        elif not isinstance(item, str | int | float) or isinstance(item, bool):
-            problems.add(f"{where}.{key}", "must be a string")
-        else:
-            labels[key] = str(item)
-    return labels
-
-
-def _annotations(value: Any, where: str, problems: _Problems) -> dict[str, str]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        problems.add(where, "must be a mapping of annotation names to text")
-        return {}
-    annotations = {}
-    for key, item in value.items():
-        if not isinstance(key, str) or not re.fullmatch(_LABEL_NAME, key):
-            problems.add(f"{where}.{key}", "is not a valid annotation name")
+            problems.add(f"{where}.{key}", f"is not a valid {what} name")
         elif not isinstance(item, str | int | float) or isinstance(item, bool):
             problems.add(f"{where}.{key}", "must be text")
         else:
-            annotations[key] = str(item)
-    return annotations
+            named[key] = str(item)
+    return named
+
+
+def _annotations(value: Any, where: str, problems: _Problems) -> dict[str, str]:
+    return _labels(value, where, problems, "annotation")
 
 
 def _alert_settings(value: Any, where: str, problems: _Problems, inherited_for: int | None) -> AlertSettings:

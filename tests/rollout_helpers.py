@@ -1,0 +1,25 @@
+"""Reading a rollout's NDJSON event stream, for the rollout tests that drive real x0ctl processes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+
+
+def ndjson(stdout: str) -> list[dict]:
+    return [json.loads(line) for line in stdout.splitlines() if line.strip()]
+
+
+def read_until(process: subprocess.Popen, predicate, timeout: float = 30) -> list[dict]:
+    """Events from the process's stdout up to the first one `predicate` accepts (bounded in time)."""
+    seen = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        seen.append(json.loads(line))
+        if predicate(seen[-1]):
+            return seen
+    raise AssertionError(f"the rollout never got there: {seen} {process.stderr.read()}")
