@@ -6,6 +6,15 @@ import json
 import subprocess
 import time
 
+from .promserver import MESH_END
+
+# the canary's series in tests/promserver.mesh_history: healthy throughout, degraded in the last hour, absent
+END = str(MESH_END)
+HEALTHY = '{instance="node-a"}'
+BROKEN = '{instance="node-b"}'
+MISSING = '{instance="node-z"}'
+DRIVER = {"set_weight": "true", "rollback": "true"}
+
 
 def ndjson(stdout: str) -> list[dict]:
     return [json.loads(line) for line in stdout.splitlines() if line.strip()]

@@ -23,15 +23,9 @@ from x0ctl.slo import client_from_options
 
 from .conftest import REPO, assert_one_line_error
 from .promserver import MESH_END, closed_port, mesh_history, prometheus_fixture
-from .rollout_helpers import ndjson, read_until
+from .rollout_helpers import BROKEN, DRIVER, END, HEALTHY, MISSING, ndjson, read_until
 
 prometheus = prometheus_fixture(mesh_history, scope="module")
-
-END = str(MESH_END)
-HEALTHY = '{instance="node-a"}'
-BROKEN = '{instance="node-b"}'
-MISSING = '{instance="node-z"}'
-DRIVER = {"set_weight": "true", "rollback": "true"}
 
 
 def driver_args(tmp_path) -> list[str]:

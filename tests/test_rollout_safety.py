@@ -19,15 +19,10 @@ from x0ctl.rollout import PlanError, StateDir, build_plan
 
 from .conftest import REPO, assert_one_line_error
 from .promserver import MESH_END, closed_port, mesh_history, prometheus_fixture
-from .rollout_helpers import ndjson, read_until
+from .rollout_helpers import BROKEN, DRIVER, END, HEALTHY, MISSING, ndjson, read_until
 
 prometheus = prometheus_fixture(mesh_history, scope="module")
 
-END = str(MESH_END)
-HEALTHY = '{instance="node-a"}'
-BROKEN = '{instance="node-b"}'
-MISSING = '{instance="node-z"}'
-DRIVER = {"set_weight": "true", "rollback": "true"}
 # node-b's PQC fallback gauge is 1 from END-30m to END-20m and 0 otherwise
 FALLBACK_GATE = 'fallback=max_over_time(pqc_fallback_enabled{instance="node-b"}[{{window}}]) < 1'
 
