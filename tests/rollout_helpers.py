@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 
@@ -32,3 +33,17 @@ def read_until(process: subprocess.Popen, predicate, timeout: float = 30) -> lis
         if predicate(seen[-1]):
             return seen
     raise AssertionError(f"the rollout never got there: {seen} {process.stderr.read()}")
+
+
+def read_terminal(controller: int) -> str:
+    """Everything written to a pseudo-terminal until its other side closes (the process exited)."""
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(controller, 65536)
+        except OSError:  # EIO: the other side closed
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks).decode(errors="replace")

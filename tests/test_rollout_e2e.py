@@ -23,7 +23,7 @@ from x0ctl.slo import client_from_options
 
 from .conftest import REPO, assert_one_line_error
 from .promserver import MESH_END, closed_port, mesh_history, prometheus_fixture
-from .rollout_helpers import BROKEN, DRIVER, END, HEALTHY, MISSING, ndjson, read_until
+from .rollout_helpers import BROKEN, DRIVER, END, HEALTHY, MISSING, ndjson, read_terminal, read_until
 
 prometheus = prometheus_fixture(mesh_history, scope="module")
 
@@ -339,18 +339,9 @@ def test_live_view_on_a_terminal(prometheus, tmp_path) -> None:
          *driver_args(tmp_path)], stdout=subprocess.PIPE, stderr=terminal, stdin=subprocess.DEVNULL, cwd=REPO,
         env={**os.environ, "COLUMNS": "160", "TERM": "xterm"})
     os.close(terminal)
-    chunks = []
-    while True:
-        try:
-            chunk = os.read(controller, 65536)
-        except OSError:  # EIO: the other side closed
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
+    screen = read_terminal(controller)
     assert process.wait(timeout=30) == 1
     os.close(controller)
-    screen = b"".join(chunks).decode(errors="replace")
     assert "step 1/2 at 10%" in screen and "verdict" in screen  # the live table, not event lines
     assert "handshake-success" in screen and "rolled-back" in screen
     assert process.stdout.read() == b""  # people's output goes to the terminal on stderr only

@@ -19,7 +19,7 @@ from x0ctl.rollout import PlanError, StateDir, build_plan
 
 from .conftest import REPO, assert_one_line_error
 from .promserver import MESH_END, closed_port, mesh_history, prometheus_fixture
-from .rollout_helpers import BROKEN, DRIVER, END, HEALTHY, MISSING, ndjson, read_until
+from .rollout_helpers import BROKEN, DRIVER, END, HEALTHY, MISSING, ndjson, read_terminal, read_until
 
 prometheus = prometheus_fixture(mesh_history, scope="module")
 
@@ -189,19 +189,10 @@ def test_live_view_after_resume_shows_the_plan(cli, prometheus, tmp_path) -> Non
                                 "--prometheus", prometheus.url], stdout=subprocess.PIPE, stderr=terminal,
                                stdin=subprocess.DEVNULL, cwd=REPO, env={**os.environ, "COLUMNS": "160", "TERM": "xterm"})
     os.close(terminal)
-    chunks = []
-    while True:
-        try:
-            chunk = os.read(controller, 65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
+    screen = read_terminal(controller)
     assert process.wait(timeout=30) == 6
     os.close(controller)
     process.stdout.close()
-    screen = b"".join(chunks).decode(errors="replace")
     assert "steps [10, 100]" in screen and "step 1/2 at 10%" in screen
     assert "steps []" not in screen and "/0 " not in screen
 
