@@ -354,7 +354,7 @@ def test_rollout_commands(cli, prometheus, tmp_path):
     assert plan["gates"] and plan["gates"][0]["verdict"] == "pass"
 
     def canary(target: str, selector: str, expect: int) -> list[dict]:
-        result = cli("rollout", "canary", "--target", target, "--steps", "10:0.3s,100", "--interval", "0.1s",
+        result = cli("rollout", "canary", "--target", target, "--steps", "10:0.3s,100", "--interval", "0.1s", "--data-wait", "0",
                      "--selector", selector, "--cmd-retries", "0", *judged, *driver, *state, "-o", "json")
         assert result.exit_code == expect, result.stderr
         lines = ndjson(result.stdout)

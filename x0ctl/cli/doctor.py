@@ -9,6 +9,7 @@ import typer
 
 from x0ctl import __version__
 from x0ctl.cli.app import OutputOption, get_app
+from x0ctl.cli.options import PrometheusConnection, prometheus_options
 from x0ctl.errors import CheckFailed, X0ctlError
 
 SHORT = "Check this node: backends, guard, vectors, keystore, Prometheus."
@@ -22,16 +23,14 @@ Examples:
 """
 
 
+@prometheus_options
 def doctor(
     ctx: typer.Context,
+    prom: PrometheusConnection,
     measure: Annotated[bool, typer.Option("--measure/--no-measure", help="Time the backends to show what auto picks.")] = True,
     keystore: Annotated[
         str | None, typer.Option("--keystore", envvar="X0CTL_KEYSTORE", show_default=False,
                                  help="Keystore to check (default $XDG_DATA_HOME/x0ctl).")
-    ] = None,
-    prometheus: Annotated[
-        str | None, typer.Option("--prometheus", envvar="X0CTL_PROMETHEUS_URL", show_default=False,
-                                 help="Prometheus to probe (checked only when given here, by env or a profile).")
     ] = None,
     output: OutputOption = None,
 ) -> None:
@@ -72,7 +71,7 @@ def doctor(
     mesh_switches = _mesh_switches(check)
     sources = _vector_sources(check)
     keystore_summary = _keystore(check, keystore)
-    prometheus_summary = _prometheus(check, prometheus)
+    prometheus_summary = _prometheus(check, prom)
 
     ok = not any(c["status"] == "fail" for c in checks)
     data = {
@@ -163,16 +162,20 @@ def _keystore(check, path: str | None) -> dict:
     return summary
 
 
-def _prometheus(check, url: str | None) -> dict:
-    if not url:
+def _prometheus(check, prom: PrometheusConnection) -> dict:
+    """Probe the Prometheus named by --prometheus, X0CTL_PROMETHEUS_URL or a profile (else only a note)."""
+    if not prom.url:
         check("prometheus", "info", "not configured (--prometheus, X0CTL_PROMETHEUS_URL or a profile)")
         return {"configured": False, "url": None, "reachable": None}
-    from x0ctl.slo.client import client_from_options, redact_url
+    from x0ctl.urls import redact_url
 
-    summary = {"configured": True, "url": redact_url(url), "reachable": False, "seconds": None}
+    summary = {"configured": True, "url": redact_url(prom.url), "reachable": False, "seconds": None}
     try:
-        client = client_from_options(url, timeout=3.0)
-        answer = client.query("vector(1)")  # any Prometheus-API server answers this; it reads no data
+        client = prom.client()
+        try:
+            answer = client.query("vector(1)")  # any Prometheus-API server answers this; it reads no data
+        finally:
+            client.close()
         summary.update(reachable=True, seconds=round(answer.seconds, 4))
         check("prometheus", "ok", f"{summary['url']} answered in {answer.seconds * 1000:.0f} ms")
     except X0ctlError as exc:

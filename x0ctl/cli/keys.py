@@ -278,7 +278,8 @@ def list_cmd(
             grid.add_row(r.short, r.purpose, r.algorithm, str(r.version), state_text, r.created, r.activated or "-",
                          r.retired or r.revoked or "-")
         console.print(grid)
-    app_.emit(result.to_dict(), table)
+    data = result.to_dict()
+    app_.emit(data, table, ids=[key["id"] for key in data["keys"]])
 
 
 @app.command("show")
