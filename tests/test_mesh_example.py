@@ -36,7 +36,7 @@ def test_a_clean_node_passes(prometheus, tmp_path):
     assert result.returncode == 0, result.stderr
     assert checks(result.stderr) == {"switches": "PASS", "lint": "PASS", "slo": "PASS", "capture": "PASS",
                                      "agent": "SKIP"}
-    assert json.loads((reports / "slo.json").read_text())["summary"] == {"ok": 4, "breach": 0, "no_data": 0}
+    assert json.loads((reports / "slo.json").read_text())["summary"] == {"ok": 4, "breach": 0, "no_data": 0, "no_events": 0}
     assert json.loads((reports / "capture.json").read_text())["summary"]["pinned"] == 1
 
 
@@ -47,7 +47,7 @@ def test_every_check_runs_and_the_first_failure_wins(prometheus, tmp_path):
             "PROMETHEUS_URL": prometheus.url, "AT": str(END), "SLO_SELECTOR": '{job="mesh"}',
             "RULES": f"{LINT / 'mesh-alerts.yaml'} {LINT / 'pqc-dashboard.json'}", "AGENT": agent.address,
             "AGENT_KEY": str(tmp_path / "agent.hex"), "REPORT_DIR": str(tmp_path / "reports"),
-            "X0TTA6BL4_PRODUCTION": "1", "X0T_PQC_ENABLED": "false", **capture(tmp_path)})
+            "X0TTA6BL4_PRODUCTION": "true", "X0T_PQC_ENABLED": "false", **capture(tmp_path)})
     assert result.returncode == 1, result.stderr
     assert checks(result.stderr) == {"switches": "FAIL", "lint": "FAIL", "slo": "FAIL", "capture": "PASS",
                                      "agent": "FAIL"}

@@ -304,22 +304,15 @@ def _query_table(console, data: dict) -> None:
 
 
 @app.command("lint")
+@prometheus_options
 def lint(
     ctx: typer.Context,
+    prom: PrometheusConnection,
     files: Annotated[list[Path], typer.Argument(metavar="FILE...", help="Prometheus rule files, PrometheusRule "
                                                 "objects (YAML) and Grafana dashboards (JSON).")],
     lookback: Annotated[str, typer.Option("--lookback", metavar="DURATION",
                                           help="A selector is dead when it matched no series over this long.")] = "1d",
     at: AtOption = None,
-    prometheus: PrometheusOption = None,
-    timeout: TimeoutOption = 5.0,
-    token_file: TokenFileOption = None,
-    token_env: TokenEnvOption = "X0CTL_PROMETHEUS_TOKEN",
-    basic_auth_file: BasicAuthFileOption = None,
-    basic_auth_env: BasicAuthEnvOption = "X0CTL_PROMETHEUS_BASIC_AUTH",
-    ca_bundle: CaBundleOption = None,
-    client_cert: ClientCertOption = None,
-    client_key: ClientKeyOption = None,
     output: OutputOption = None,
 ) -> None:
     """Find alerts, recording rules and dashboard panels that query series the Prometheus does not have.
@@ -339,8 +332,7 @@ def lint(
     app_ = get_app(ctx, output)
     lookback_seconds = int(parse_duration(lookback, "--lookback", allow_zero=False))
     moment = parse_time(at, "--at") if at is not None else time.time()
-    client = _client(prometheus, timeout, token_file, token_env, basic_auth_file, basic_auth_env, ca_bundle,
-                     client_cert, client_key)
+    client = prom.client()
     try:
         report = run_lint([str(f) for f in files], client, at=moment, lookback=lookback_seconds)
     finally:

@@ -757,10 +757,6 @@ def node_identity(store: Keystore) -> str | None:
 
 def keystore_health(path: Path | str | None = None, backend=None) -> dict:
     """A summary for `x0ctl doctor`: never raises; `ok` False with the problems when unhealthy."""
-    if backend is None:
-        from x0ctl.pqc import get_backend
-
-        backend = get_backend("openssl")
     store = Keystore(path, backend=backend)
     summary: dict = {"keystore": str(store.path), "exists": store.exists(), "ok": False, "problems": [],
                      "notes": [], "active": {}, "epoch": None}
@@ -768,6 +764,10 @@ def keystore_health(path: Path | str | None = None, backend=None) -> dict:
         summary["problems"].append("no keystore (run `x0ctl keys generate`)")
         return summary
     try:
+        if backend is None:  # inside the try: a guard that refuses every backend is a problem to report
+            from x0ctl.pqc import get_backend
+
+            store = Keystore(path, backend=get_backend("openssl"))
         report = store.verify()
         state = store.read_state()
     except Exception as exc:  # noqa: BLE001 - doctor must keep going; the message carries no key material
