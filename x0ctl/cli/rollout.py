@@ -16,11 +16,12 @@ from typing import Annotated
 import typer
 
 from x0ctl.cli.app import OutputOption, get_app
+from x0ctl.cli.rollout_state import StateOption, group_options, open_store, state_app
 from x0ctl.errors import IOFailure, UsageError
 
 HELP = """Staged canary rollouts gated on SLOs, with automatic rollback.
 
-Moves a new version onto the mesh in stages (default 1% -> 10% -> 50% -> 100%), bakes at each one while SLO, PromQL and baseline gates are judged against Prometheus, and rolls back by itself when they break. Every decision goes to a crash-safe journal under --state-dir. Exit codes: 0 promoted, 1 rolled back, 2 bad plan, 4 error, 6 paused or inconclusive.
+Moves a new version onto the mesh in stages (default 1% -> 10% -> 50% -> 100%), bakes at each one while SLO, PromQL and baseline gates are judged against Prometheus, and rolls back by itself when they break. Every decision goes to a crash-safe journal under --state: a local directory, or etcd:// shared by every machine. Exit codes: 0 promoted, 1 rolled back, 2 bad plan, 4 error, 6 paused or inconclusive.
 
 Examples:
   x0ctl rollout plan --steps 1:5m,10:10m,50:15m,100 --selector '{version="v2"}'
@@ -29,12 +30,10 @@ Examples:
 """
 
 app = typer.Typer(help=HELP, no_args_is_help=True)
+app.callback(help=HELP)(group_options)
+app.add_typer(state_app, name="state")
 
-StateDirOption = Annotated[
-    Path | None,
-    typer.Option("--state-dir", envvar="X0CTL_STATE_DIR", show_default=False, metavar="DIR",
-                 help="Where journals and locks live. Default: $XDG_STATE_HOME/x0ctl (~/.local/state/x0ctl)."),
-]
+StateDirOption = StateOption
 PrometheusOption = Annotated[
     str | None,
     typer.Option("--prometheus", "-p", envvar="X0CTL_PROMETHEUS_URL", show_default=False, metavar="URL",
@@ -48,9 +47,7 @@ ReasonOption = Annotated[
 def _complete_rollout_ids(ctx: typer.Context, incomplete: str) -> list[str]:
     """Rollout ids in the state directory the command line names (or the default), newest last."""
     try:
-        from x0ctl.rollout.journal import StateDir
-
-        ids = StateDir(ctx.params.get("state_dir")).ids()
+        ids = open_store(ctx.params.get("state_dir")).ids()
     except Exception:  # noqa: BLE001 - completion must never print an error into the shell
         return []
     return [rollout_id for rollout_id in ids if rollout_id.startswith(incomplete)]
@@ -60,13 +57,8 @@ IdArgument = Annotated[str, typer.Argument(metavar="ID", help="Rollout id (see '
                                            autocompletion=_complete_rollout_ids)]
 
 
-def _state_dir(path: Path | None):
-    from x0ctl.rollout import StateDir
-
-    directory = StateDir(path)
-    if directory.root.exists() and not directory.root.is_dir():
-        raise IOFailure(f"--state-dir {directory.root} is not a directory")
-    return directory
+def _state_dir(path: str | None):
+    return open_store(path)
 
 
 def _client(url: str | None, timeout: float):
@@ -356,6 +348,8 @@ def resume_command(
     ctx: typer.Context,
     rollout_id: IdArgument,
     reason: ReasonOption = None,
+    take_over: Annotated[bool, typer.Option("--take-over", help="Continue an orphaned rollout another process "
+                                            "or machine left running (refused while its lease lives).")] = False,
     prometheus: PrometheusOption = None,
     timeout: TimeoutOption = 5.0,
     state_dir: StateDirOption = None,
@@ -363,10 +357,11 @@ def resume_command(
 ) -> None:
     """Continue a rollout after a crash or a pause.
 
-    After a crash the current weight is applied again (harmless by the drivers' contract) and the saved bake deadline holds; after a pause the step's bake starts again, or the next step starts when 'promote' was given meanwhile.
+    After a crash the current weight is applied again (harmless by the drivers' contract) and the saved bake deadline holds; after a pause the step's bake starts again, or the next step starts when 'promote' was given meanwhile. With etcd state, a rollout whose owner died is orphaned: '--take-over' continues it from this machine, restarting the current step's bake so the gates are judged afresh.
 
     Examples:
       x0ctl rollout resume app-20250601T000000Z-1a2b --reason 'metrics fixed'
+      x0ctl rollout resume app-20250601T000000Z-1a2b --take-over --state etcd://etcd:2379
     """
     current = get_app(ctx, output)
     from x0ctl.rollout import Plan, load_state, resume
@@ -377,7 +372,7 @@ def resume_command(
     client = _client(prometheus or plan.prometheus, timeout)
     try:
         state = _run_with_view(current, lambda on_event: resume(
-            rollout_id, client, state_dir=directory, reason=reason, on_event=on_event))
+            rollout_id, client, state_dir=directory, reason=reason, on_event=on_event, take_over=take_over))
     finally:
         client.close()
     raise typer.Exit(_finish(current, state))
@@ -433,7 +428,7 @@ def status(
             raise UsageError(f"no rollouts in {directory.root}")
         rollout_id = ids[-1]
     state = load_state(directory, rollout_id)
-    while watch and not state.finished and state.status != "paused":
+    while watch and not state.finished and state.status not in ("paused", "orphaned"):
         if current.json:
             sys.stdout.write(json.dumps(state.to_dict(), default=str, separators=(",", ":")) + "\n")
             sys.stdout.flush()
