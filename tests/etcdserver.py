@@ -117,3 +117,54 @@ def stop_process(process: subprocess.Popen) -> None:
     if process.poll() is None:
         process.send_signal(signal.SIGKILL)
     process.wait(timeout=15)
+
+
+def tls_material(directory: Path) -> dict:
+    """A test CA, a server certificate for 127.0.0.1 and a client certificate (CN x0ctl), as PEM files.
+
+    etcd's HTTP gateway dials etcd's own gRPC port with the server certificate, so with client
+    certificates required, the server certificate must also be valid for client authentication.
+    The client certificate has no common name: with auth enabled, etcd's gateway refuses
+    certificates that carry one (it cannot pass the name on as the etcd user).
+    """
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    now = dt.datetime.now(dt.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "x0ctl etcd test CA")])
+
+    def issue(name, key, *, ca=False, usages=(), san=None):
+        subject = [x509.NameAttribute(NameOID.COMMON_NAME, name)] if name else [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "x0ctl tests")]
+        builder = (x509.CertificateBuilder().subject_name(x509.Name(subject))
+                   .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+                   .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=1))
+                   .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+        if usages:
+            builder = builder.add_extension(x509.ExtendedKeyUsage(list(usages)), critical=False)
+        if san:
+            builder = builder.add_extension(x509.SubjectAlternativeName(san), critical=False)
+        return builder.sign(ca_key, hashes.SHA256())
+
+    paths = {}
+    for stem, cert, key in (
+            ("ca", issue("x0ctl etcd test CA", ca_key, ca=True), ca_key),
+            *((stem, issue(name, key, usages=usages, san=san), key) for stem, name, key, usages, san in (
+                ("server", "127.0.0.1", ec.generate_private_key(ec.SECP256R1()),
+                 (ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH),
+                 [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                ("client", None, ec.generate_private_key(ec.SECP256R1()), (ExtendedKeyUsageOID.CLIENT_AUTH,),
+                 None)))):
+        (directory / f"{stem}.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        (directory / f"{stem}.key").write_bytes(key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+        (directory / f"{stem}.key").chmod(0o600)
+        paths[stem], paths[f"{stem}_key"] = directory / f"{stem}.crt", directory / f"{stem}.key"
+    return {"cert": paths["server"], "key": paths["server_key"], "ca": paths["ca"], "client_cert": paths["client"],
+            "client_key": paths["client_key"]}

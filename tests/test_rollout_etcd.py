@@ -20,7 +20,7 @@ from x0ctl.errors import IOFailure
 from x0ctl.rollout.state import EtcdOptions, LeaseLost, open_state
 
 from .conftest import REPO, assert_one_line_error
-from .etcdserver import start_etcd, stop_process
+from .etcdserver import start_etcd, stop_process, tls_material
 from .promserver import MESH_END, closed_port, mesh_history, prometheus_fixture
 
 prometheus = prometheus_fixture(mesh_history, scope="module")
@@ -368,3 +368,56 @@ def test_lock_refusal_names_the_owner_in_process(etcd) -> None:
     finally:
         lock.release()
     assert store.owner("svc") is None
+
+
+def test_tls_client_certificates_and_user_password(cli, prometheus, tmp_path) -> None:
+    certs = tls_material(tmp_path)
+    (tmp_path / "tls-etcd").mkdir()
+    server = start_etcd(tmp_path / "tls-etcd", tls=certs)
+    try:
+        tls = ["--etcd-cacert", str(certs["ca"]), "--etcd-cert", str(certs["client_cert"]),
+               "--etcd-key", str(certs["client_key"])]
+        listed = cli.json("rollout", *tls, "list", "--state", server.url)
+        assert listed == {"state_dir": f"{server.url}/x0ctl", "rollouts": []}
+        env_only = cli.json("rollout", "list", "--state", server.url,
+                            env={"X0CTL_ETCD_CACERT": str(certs["ca"]), "X0CTL_ETCD_CERT": str(certs["client_cert"]),
+                                 "X0CTL_ETCD_KEY": str(certs["client_key"])})
+        assert env_only["rollouts"] == []
+        for args, fragment in ((tls[:2], "TLS"), (tls[2:], "TLS certificate verification failed"),
+                               (tls[:4], "--etcd-cert and --etcd-key go together")):
+            result = cli("rollout", *args, "list", "--state", server.url)
+            assert result.exit_code in (2, 4), result.stderr
+            assert_one_line_error(result.stderr, fragment)
+
+        password = "s3cret-etcd-pw"
+        server.etcdctl("user", "add", "root", "--new-user-password", password)
+        server.etcdctl("auth", "enable")
+        no_user = cli("rollout", *tls, "list", "--state", server.url)  # a certificate alone is no etcd user
+        assert no_user.exit_code == 4
+        assert_one_line_error(no_user.stderr, "refused")
+        with_env = cli.json("rollout", *tls, "--etcd-user", "root", "list", "--state", server.url,
+                            env={"X0CTL_ETCD_PASSWORD": password})
+        assert with_env["rollouts"] == []
+        secret_file = tmp_path / "etcd-password"
+        secret_file.write_text(password + "\n")
+        store = f"{server.url}/authed"
+        done = cli("rollout", *tls, "--etcd-user", "root", "--etcd-password-file", str(secret_file), "canary",
+                   "--state", store, "--steps", "100", "--set-weight-cmd", "true", "--rollback-cmd", "true",
+                   "--selector", HEALTHY, "--prometheus", prometheus.url, "--at", END, "-o", "json")
+        assert done.exit_code == 0, done.stderr
+        assert "s3cret" not in done.stdout + done.stderr
+        history = cli.json("rollout", *tls, "--etcd-user", "root", "--etcd-password-file", str(secret_file),
+                           "history", json.loads(done.stdout.splitlines()[-1])["id"], "--state", store)
+        assert history["events"][0]["type"] == "created"
+        wrong = tmp_path / "wrong"
+        wrong.write_text("not-the-password\n")
+        refused = cli("rollout", *tls, "--etcd-user", "root", "--etcd-password-file", str(wrong), "list",
+                      "--state", server.url)
+        assert refused.exit_code == 4
+        assert_one_line_error(refused.stderr, "authentication failed")
+        assert "not-the-password" not in refused.stderr
+        missing = cli("rollout", *tls, "--etcd-user", "root", "list", "--state", server.url)
+        assert missing.exit_code == 2
+        assert_one_line_error(missing.stderr, "X0CTL_ETCD_PASSWORD")
+    finally:
+        server.stop()

@@ -79,6 +79,8 @@ def _problem(exc: Exception) -> str:
         pass
     if isinstance(exc, exceptions.ConnectionFailedError):
         return "unreachable"
+    if text.strip() and len(text.strip()) < 200 and "\n" not in text.strip():
+        return text.strip()
     return f"{type(exc).__name__}"
 
 
@@ -395,8 +397,12 @@ class EtcdJournal:
         return "retry"
 
     def events(self, missing_ok: bool = False) -> list[dict]:
-        """Every event in order, read at one revision (a linearizable read); a leader election is waited out."""
-        deadline = time.monotonic() + self.store.write_deadline
+        """Every event in order, read at one revision (a linearizable read).
+
+        A running rollout (this process holds a lease) waits out a leader election rather than stop
+        on it; a one-off command fails at once.
+        """
+        deadline = time.monotonic() + (self.store.write_deadline if self.store.held is not None else 0)
         while True:
             try:
                 found = self.store.call(lambda c: c.get(self.prefix, metadata=True, range_end=_plus_one(self.prefix),
