@@ -21,6 +21,7 @@ from x0ctl.rollout.state import EtcdOptions, LeaseLost, open_state
 
 from .conftest import REPO, assert_one_line_error
 from .etcdserver import start_etcd, stop_process, tls_material
+from .test_json_schemas import assert_valid
 from .promserver import MESH_END, closed_port, mesh_history, prometheus_fixture
 
 prometheus = prometheus_fixture(mesh_history, scope="module")
@@ -191,6 +192,10 @@ def test_killed_owner_is_orphaned_then_taken_over_with_gates_judged_again(etcd, 
     for operator in (alice, bob):
         status = wait_status(operator, rollout_id, lambda s: s["status"] == "orphaned")
         assert status["weight"] == 10
+        assert_valid("rollout status", status)
+    listed = bob.json("rollout", "list")
+    assert_valid("rollout list", listed)
+    assert [r["status"] for r in listed["rollouts"]] == ["orphaned"]
     orphaned = bob.run("rollout", "status", rollout_id)
     assert orphaned.returncode == 6 and "orphaned" in orphaned.stdout
     plain = bob.run("rollout", "resume", rollout_id, "--prometheus", prometheus.url)
@@ -340,6 +345,7 @@ def test_migrate_copies_local_journals_verified(etcd, prometheus, tmp_path, cli)
     rollout_id = json.loads(done.stdout.splitlines()[-1])["id"]
     url = f"{etcd.url}/migrate"
     result = cli.json("rollout", "state", "migrate", "--from", local, "--to", url)
+    assert_valid("rollout state migrate", result)
     assert (result["copied"], result["problems"]) == (1, 0)
     assert result["rollouts"][0] == {"id": rollout_id, "target": "web", "status": "promoted", "result": "copied",
                                      "reason": None, "events": result["rollouts"][0]["events"]}
