@@ -69,7 +69,15 @@ def open_store(spec: str | Path | None):
     return open_state(str(spec) if spec is not None else None, options)
 
 
-state_app = typer.Typer(help="Move rollout state between a local directory and etcd.", no_args_is_help=True)
+STATE_HELP = """Move rollout state between a local directory and etcd.
+
+Rollouts started with local state (the default directory) can be continued, watched and taken over from other machines once their journals are in etcd. See docs/rollout-etcd.md.
+
+Examples:
+  x0ctl rollout state migrate --from ~/.local/state/x0ctl --to etcd://etcd-1:2379/x0ctl
+"""
+
+state_app = typer.Typer(help=STATE_HELP, no_args_is_help=True)
 
 
 @state_app.command("migrate")

@@ -29,6 +29,14 @@ from x0ctl.rollout.engine import (
 )
 from x0ctl.rollout.gates import evaluate_gate, mann_whitney
 from x0ctl.rollout.journal import Journal, RolloutState, StateDir, default_state_dir, replay
+from x0ctl.rollout.state import (
+    EtcdOptions,
+    LeaseLost,
+    StateStoreError,
+    WriteUnconfirmed,
+    migrate,
+    open_state,
+)
 from x0ctl.rollout.plan import (
     DEFAULT_STEPS,
     Driver,
@@ -49,4 +57,6 @@ __all__ = [
     "Step", "build_plan", "default_state_dir", "evaluate_gate", "exit_code_for", "list_states", "load_inventory",
     "load_plan", "load_state", "mann_whitney", "node_order", "nodes_for", "operator_action", "parse_duration",
     "parse_steps", "replay", "resume", "start", "step_every",
+    # state stores (docs/rollout-etcd.md)
+    "EtcdOptions", "LeaseLost", "StateStoreError", "WriteUnconfirmed", "migrate", "open_state",
 ]
