@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -103,6 +104,19 @@ def read_until(process: subprocess.Popen, predicate, seen: list | None = None) -
     raise AssertionError(f"the rollout never got there: {seen} {process.stderr.read()}")
 
 
+def drain(process: subprocess.Popen) -> list[dict]:
+    """Keep reading the process' NDJSON in the background (a full pipe would stall it); returns the list."""
+    lines: list[dict] = []
+
+    def read() -> None:
+        for line in process.stdout:
+            if line.strip():
+                lines.append(json.loads(line))
+
+    threading.Thread(target=read, daemon=True).start()
+    return lines
+
+
 def wait_status(operator: Operator, rollout_id: str, predicate, timeout: float = 20) -> dict:
     deadline = time.monotonic() + timeout
     while True:
@@ -127,6 +141,7 @@ def test_second_operator_is_refused_and_sees_live_progress(etcd, prometheus, tmp
     first = alice.canary(prometheus, "10:20s,100")
     try:
         rollout_id = read_until(first, lambda e: e["type"] == "gate")[0]["rollout"]
+        drain(first)
         refused = bob.run("rollout", "canary", "--target", "app", "--steps", "10,100", *bob.driver(),
                           "--prometheus", prometheus.url)
         assert refused.returncode == 4
@@ -139,8 +154,7 @@ def test_second_operator_is_refused_and_sees_live_progress(etcd, prometheus, tmp
         assert [r["id"] for r in bob.json("rollout", "list")["rollouts"]] == [rollout_id]
         promoted = bob.json("rollout", "promote", rollout_id, "--reason", "looks good")
         assert promoted["delivered"] == "running"
-        _, stderr = first.communicate(timeout=30)  # reading keeps the process from blocking on a full pipe
-        assert first.returncode == 0, stderr
+        assert first.wait(timeout=30) == 0, first.stderr.read()
     finally:
         stop_process(first)
         first.stdout.close()

@@ -67,7 +67,7 @@ class EtcdOptions:
         if self.password_file is not None:
             from x0ctl.textfile import read_text
 
-            text = read_text(self.password_file, "etcd password file", unreadable=IOFailure)
+            text = read_text(self.password_file, "etcd password file")
             lines = text.splitlines()
             if not lines or not lines[0]:
                 raise UsageError(f"etcd password file {self.password_file} is empty")
