@@ -441,3 +441,46 @@ def test_tls_client_certificates_and_user_password(cli, prometheus, tmp_path) ->
         assert_one_line_error(missing.stderr, "X0CTL_ETCD_PASSWORD")
     finally:
         server.stop()
+
+
+def test_a_stalled_owner_is_fenced_off_after_a_take_over(etcd, prometheus, tmp_path) -> None:
+    url = f"{etcd.url}/stalled"
+    alice, bob = Operator(tmp_path, "alice", url), Operator(tmp_path, "bob", url, profile=True)
+    stalled = alice.canary(prometheus, "10:3s,100")
+    taker = None
+    try:
+        rollout_id = read_until(stalled, lambda e: e["type"] == "gate")[0]["rollout"]
+        drain(stalled)
+        stalled.send_signal(signal.SIGSTOP)  # a paused VM, a debugger: alive, but silent past its TTL
+        wait_status(bob, rollout_id, lambda s: s["status"] == "orphaned")
+        taker = bob.spawn("rollout", "resume", rollout_id, "--take-over", "--prometheus", prometheus.url)
+        read_until(taker, lambda e: e.get("action") == "take-over")
+        taken = drain(taker)
+        stalled.send_signal(signal.SIGCONT)
+        assert stalled.wait(timeout=30) == 4
+        assert_one_line_error(stalled.stderr.read(), "lost the lease", "no further step")
+        assert taker.wait(timeout=30) == 0, taker.stderr.read()
+        assert taken[-1]["status"] == "promoted"
+    finally:
+        for process in (stalled, taker):
+            if process is not None:
+                if process.poll() is None:
+                    process.send_signal(signal.SIGCONT)
+                stop_process(process)
+    history = bob.json("rollout", "history", rollout_id)["events"]
+    assert_gapless(history)
+    take_over = next(i for i, e in enumerate(history) if e.get("action") == "take-over")
+    assert not any(e.get("pid") == stalled.pid for e in history[take_over:])
+    assert [e["weight"] for e in history if e["type"] == "step"] == [10, 10, 100]
+
+
+def test_the_lease_outlives_its_ttl_while_the_owner_lives(etcd) -> None:
+    store = open_state(f"{etcd.url}/keepalive", EtcdOptions(lease_ttl=2))
+    lock = store.lock("kept")
+    lock.acquire("kept-1")
+    try:
+        time.sleep(4.5)  # more than two TTLs: only the keep-alive can have kept it
+        assert store.owner("kept")["rollout"] == "kept-1"
+        assert store.journal("kept-1").append("created", plan={"target": "kept"})["seq"] == 1
+    finally:
+        lock.release()

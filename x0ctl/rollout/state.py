@@ -16,67 +16,17 @@ A state store gives the engine four things, and nothing else:
 
 from __future__ import annotations
 
-import os
-import socket
-from dataclasses import dataclass
 from pathlib import Path
 
 from x0ctl.errors import IOFailure, UsageError
-from x0ctl.rollout.journal import StateDir, current_user
+from x0ctl.rollout.journal import StateDir
+from x0ctl.rollout.state_common import LeaseLost, StateStoreError, WriteUnconfirmed, actor
+from x0ctl.rollout.state_etcd import EtcdOptions, EtcdState
+
+__all__ = ["EtcdOptions", "EtcdState", "LeaseLost", "StateDir", "StateStoreError", "WriteUnconfirmed", "actor",
+           "describe", "is_etcd", "mark_orphaned", "migrate", "open_state"]
 
 ETCD_SCHEMES = ("etcd://", "etcds://")
-DEFAULT_LEASE_TTL = 30.0  # seconds: a dead owner's rollout shows as orphaned after at most this long
-
-
-class StateStoreError(IOFailure):
-    """The state store could not confirm a read or a write: the rollout must not take another step."""
-
-
-class WriteUnconfirmed(StateStoreError):
-    """A journal append whose outcome is unknown (unreachable store, timeout, no leader)."""
-
-
-class LeaseLost(StateStoreError):
-    """This process no longer holds the target's lease: another process may own the rollout now."""
-
-
-def actor() -> dict:
-    """Who and where, recorded with every action: the user, the host and the process."""
-    return {"user": current_user(), "host": socket.gethostname(), "pid": os.getpid()}
-
-
-@dataclass(frozen=True)
-class EtcdOptions:
-    """How to reach etcd: TLS material and credentials come from files or the environment, never a URL."""
-
-    cacert: Path | None = None
-    cert: Path | None = None
-    key: Path | None = None
-    user: str | None = None
-    password_file: Path | None = None
-    password_env: str = "X0CTL_ETCD_PASSWORD"
-    lease_ttl: float = DEFAULT_LEASE_TTL
-    timeout: float = 5.0
-
-    def password(self) -> str | None:
-        """The password from its file (first line) or the environment; None without a user."""
-        if self.user is None:
-            if self.password_file is not None:
-                raise UsageError("--etcd-password-file needs --etcd-user")
-            return None
-        if self.password_file is not None:
-            from x0ctl.textfile import read_text
-
-            text = read_text(self.password_file, "etcd password file")
-            lines = text.splitlines()
-            if not lines or not lines[0]:
-                raise UsageError(f"etcd password file {self.password_file} is empty")
-            return lines[0]
-        value = os.environ.get(self.password_env)
-        if not value:
-            raise UsageError(f"--etcd-user {self.user!r} needs a password: --etcd-password-file FILE or "
-                             f"{self.password_env}")
-        return value
 
 
 def is_etcd(spec: str | Path | None) -> bool:
@@ -86,8 +36,6 @@ def is_etcd(spec: str | Path | None) -> bool:
 def open_state(spec: str | Path | None = None, etcd: EtcdOptions | None = None):
     """A StateDir for a directory (default: $XDG_STATE_HOME/x0ctl), an EtcdState for etcd:// URLs."""
     if is_etcd(spec):
-        from x0ctl.rollout.state_etcd import EtcdState
-
         return EtcdState(str(spec), etcd or EtcdOptions())
     if isinstance(spec, str) and "://" in spec:
         scheme = spec.split("://", 1)[0]
@@ -103,12 +51,6 @@ def describe(store) -> str:
     return str(getattr(store, "url", None) or store.root)
 
 
-def owner_of(store, target: str) -> dict | None:
-    """The live holder of target's lock, or None when it is free or the store cannot tell."""
-    owner = getattr(store, "owner", None)
-    return owner(target) if owner is not None else None
-
-
 def mark_orphaned(store, state):
     """A rollout the journal calls running, whose target nobody holds, is orphaned (shared stores only).
 
@@ -120,6 +62,7 @@ def mark_orphaned(store, state):
         # the lock's holder names the rollout it acts for ("ID", or "ID (pause by alice)")
         if owner is None or not str(owner.get("rollout", "")).startswith(state.rollout_id):
             state.status = "orphaned"
+            state.reason = "the lease of the process running it lapsed: it died or lost etcd"
     return state
 
 

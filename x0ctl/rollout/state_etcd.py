@@ -19,20 +19,57 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from x0ctl.errors import IOFailure, UsageError
 from x0ctl.rollout.journal import _ID
-from x0ctl.rollout.state import EtcdOptions, LeaseLost, StateStoreError, WriteUnconfirmed, actor
+from x0ctl.rollout.state_common import LeaseLost, StateStoreError, WriteUnconfirmed, actor
 
+DEFAULT_LEASE_TTL = 30.0  # seconds: a dead owner's rollout shows as orphaned after at most this long
 DEFAULT_PREFIX = "/x0ctl"
 APPEND_ATTEMPTS = 200  # compare-and-swap retries when other writers append first (bounded)
 IMPORT_BATCH = 64  # events per transaction when migrating (etcd allows 128 operations by default)
 _ENDPOINT = re.compile(r"^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9.-]+)):([0-9]{1,5})$")
 _PREFIX = re.compile(r"^(/[A-Za-z0-9._-]+)+$")
+
+
+@dataclass(frozen=True)
+class EtcdOptions:
+    """How to reach etcd: TLS material and credentials come from files or the environment, never a URL."""
+
+    cacert: Path | None = None
+    cert: Path | None = None
+    key: Path | None = None
+    user: str | None = None
+    password_file: Path | None = None
+    password_env: str = "X0CTL_ETCD_PASSWORD"
+    lease_ttl: float = DEFAULT_LEASE_TTL
+    timeout: float = 5.0
+
+    def password(self) -> str | None:
+        """The password from its file (first line) or the environment; None without a user."""
+        if self.user is None:
+            if self.password_file is not None:
+                raise UsageError("--etcd-password-file needs --etcd-user")
+            return None
+        if self.password_file is not None:
+            from x0ctl.textfile import read_text
+
+            text = read_text(self.password_file, "etcd password file")
+            lines = text.splitlines()
+            if not lines or not lines[0]:
+                raise UsageError(f"etcd password file {self.password_file} is empty")
+            return lines[0]
+        value = os.environ.get(self.password_env)
+        if not value:
+            raise UsageError(f"--etcd-user {self.user!r} needs a password: --etcd-password-file FILE or "
+                             f"{self.password_env}")
+        return value
 
 
 def parse_url(url: str) -> tuple[list[tuple[str, int]], str, bool]:
@@ -298,6 +335,7 @@ class EtcdJournal:
         self.head_key = store.head_key(rollout_id)
         self.prefix = store.journal_prefix(rollout_id)
         self._head: tuple[int, int, str] | None = None  # (mod revision, events, target) last seen
+        self._appending = threading.Lock()  # a background thread (a heartbeat) may append too
 
     @property
     def path(self) -> str:
@@ -316,6 +354,10 @@ class EtcdJournal:
 
     def append(self, event_type: str, **fields) -> dict:
         """The event, once etcd confirmed it; WriteUnconfirmed when it cannot be, LeaseLost when fenced off."""
+        with self._appending:
+            return self._append(event_type, fields)
+
+    def _append(self, event_type: str, fields: dict) -> dict:
         event = {"ts": round(time.time(), 3), "type": event_type, **fields}
         deadline = time.monotonic() + self.store.write_deadline
         unknown: list[tuple[int, bytes]] = []  # attempts whose outcome we never heard
@@ -363,8 +405,10 @@ class EtcdJournal:
     def _transact(self, revision: int, count: int, target: str, data: bytes) -> str:
         """ok | retry (another writer went first: head re-read) | unknown; LeaseLost when fenced off."""
         head_b64 = _b64(self.head_key)
-        compare = [{"key": head_b64, "target": "MOD", "result": "EQUAL", "mod_revision": revision}]
         held = self.store.held if self.store.held is not None and self.store.held.lease_id is not None else None
+        if held is not None and held.lost:
+            raise self._lease_lost(held)
+        compare = [{"key": head_b64, "target": "MOD", "result": "EQUAL", "mod_revision": revision}]
         if held is not None:
             compare.append({"key": _b64(held.key), "target": "LEASE", "result": "EQUAL", "lease": held.lease_id})
         head = _encode({"id": self.rollout_id, "target": target, "events": count + 1})
@@ -385,9 +429,7 @@ class EtcdJournal:
             lock = _range_kvs(responses[1]) if len(responses) > 1 else []
             if not lock or int(lock[0].get("lease", 0)) != held.lease_id:
                 held.lost = True
-                raise LeaseLost(f"rollout {self.rollout_id}: this process lost the lease on target "
-                                f"{held.target!r} (it expired, or another process took the rollout over); "
-                                "it takes no further step")
+                raise self._lease_lost(held)
         kvs = _range_kvs(responses[0]) if responses else []
         if kvs:
             record = json.loads(_unb64(kvs[0]["value"]))
@@ -395,6 +437,10 @@ class EtcdJournal:
         else:
             self._head = (0, 0, target)
         return "retry"
+
+    def _lease_lost(self, held: EtcdLock) -> LeaseLost:
+        return LeaseLost(f"rollout {self.rollout_id}: this process lost the lease on target {held.target!r} (it "
+                         "expired, or another process took the rollout over); it takes no further step")
 
     def events(self, missing_ok: bool = False) -> list[dict]:
         """Every event in order, read at one revision (a linearizable read).
