@@ -484,3 +484,25 @@ def test_the_lease_outlives_its_ttl_while_the_owner_lives(etcd) -> None:
         assert store.journal("kept-1").append("created", plan={"target": "kept"})["seq"] == 1
     finally:
         lock.release()
+
+
+def test_pause_and_rollback_from_another_machine(etcd, prometheus, tmp_path) -> None:
+    url = f"{etcd.url}/remote-actions"
+    alice, bob = Operator(tmp_path, "alice", url), Operator(tmp_path, "bob", url, profile=True)
+    running = alice.canary(prometheus, "10:30s,100")
+    try:
+        rollout_id = read_until(running, lambda e: e["type"] == "gate")[0]["rollout"]
+        drain(running)
+        paused = bob.json("rollout", "pause", rollout_id, "--reason", "incident")
+        assert paused["delivered"] == "running"
+        assert running.wait(timeout=30) == 6
+    finally:
+        stop_process(running)
+    assert bob.json("rollout", "status", rollout_id, expect=6)["status"] == "paused"
+    rolled = bob.json("rollout", "rollback", rollout_id, "--reason", "bad build")
+    assert (rolled["delivered"], rolled["status"], rolled["weight"]) == ("applied", "rolled-back", 0)
+    assert alice.weight.read_text() == "0\n"
+    history = alice.json("rollout", "history", rollout_id)["events"]
+    assert_gapless(history)
+    actions = [(e["action"], e["user"], e["pid"] != running.pid) for e in history if e["type"] == "operator"]
+    assert actions == [("pause", "bob", True), ("rollback", "bob", True)]
