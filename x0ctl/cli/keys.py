@@ -309,7 +309,7 @@ def list_cmd(
             grid.add_row(r.short, r.purpose, r.algorithm, str(r.version), state_text, r.created, r.activated or "-",
                          r.retired or r.revoked or "-")
         console.print(grid)
-    app_.emit(result, table)
+    app_.emit(result, table, ids=[key["id"] for key in result["keys"]])
 
 
 @app.command("show")

@@ -461,7 +461,7 @@ def list_command(
                          f"{item['step']}/{item['steps']}", _when(item["updated"]))
         console.print(grid)
 
-    current.emit({"state_dir": str(directory.root), "rollouts": states}, table)
+    current.emit({"state_dir": str(directory.root), "rollouts": states}, table, ids=[item["id"] for item in states])
 
 
 @app.command("history")

@@ -19,8 +19,11 @@ from x0ctl.errors import EnvironmentProblem, UsageError
 
 PRODUCTION_VAR = "X0TTA6BL4_PRODUCTION"
 ALLOW_MOCK_VAR = "X0TTA6BL4_ALLOW_MOCK_PQC"
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"", "0", "false", "no", "off"}
+# Only true and false (any case; unset or empty is false). The mesh reads these switches as
+# `value.lower() == "true"`, so it takes `1`, `yes` or `on` as off: x0ctl refuses them rather than
+# read one node's safety switch differently from the mesh (../shared/mesh-interop.md).
+_TRUE = {"true"}
+_FALSE = {"", "false"}
 
 
 def env_flag(name: str) -> bool:
@@ -31,6 +34,9 @@ def env_flag(name: str) -> bool:
         return True
     if value in _FALSE:
         return False
+    if value in ("1", "0", "yes", "no", "on", "off"):
+        raise UsageError(f"{name}={raw!r}: use true or false (the mesh reads anything but 'true' as false, so "
+                         f"'{raw.strip()}' would mean something else to it)")
     raise UsageError(f"{name}={raw!r} is not a boolean; use true or false")
 
 

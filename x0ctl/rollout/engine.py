@@ -72,20 +72,26 @@ def list_states(state_dir: StateDir, damaged: list[str] | None = None) -> list[R
 
 
 @contextlib.contextmanager
-def _sigterm_interrupts():
-    """SIGTERM raises Terminated in the loop (main thread only), so the journal records why it stopped."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
+def _stops_journaled(journal: Journal):
+    """A loop stopped by SIGINT, SIGTERM (main thread only) or a closed output leaves an `interrupted`
+    event saying why, so `status` shows at once that nobody drives the rollout any more."""
+    in_main = threading.current_thread() is threading.main_thread()
 
     def terminate(_signum, _frame):
         raise Terminated("SIGTERM")
 
-    previous = signal.signal(signal.SIGTERM, terminate)
+    previous = signal.signal(signal.SIGTERM, terminate) if in_main else None
     try:
         yield
+    except KeyboardInterrupt as exc:
+        journal.append("interrupted", reason="SIGTERM" if isinstance(exc, Terminated) else "SIGINT")
+        raise
+    except BrokenPipeError:
+        journal.append("interrupted", reason="its output was closed")
+        raise
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if in_main:
+            signal.signal(signal.SIGTERM, previous)
 
 
 @dataclass
@@ -181,18 +187,10 @@ class Runner:
 
     def run(self, *, resumed: bool = False) -> RolloutState:
         """Drive the rollout to an end or a pause, as its recorded owner, with a heartbeat."""
-        try:
-            with _sigterm_interrupts():
-                self.journal.append("owner", **this_process())
-                with Heartbeat(lambda: self.journal.append("heartbeat")):
-                    return self._drive(resumed)
-        except KeyboardInterrupt as exc:
-            why = "SIGTERM" if isinstance(exc, Terminated) else "SIGINT"
-            self.journal.append("interrupted", reason=why)
-            raise
-        except BrokenPipeError:
-            self.journal.append("interrupted", reason="its output was closed")
-            raise
+        with _stops_journaled(self.journal):
+            self.journal.append("owner", **this_process())
+            with Heartbeat(lambda: self.journal.append("heartbeat")):
+                return self._drive(resumed)
 
     def _drive(self, resumed: bool) -> RolloutState:
         state = self.state()
@@ -399,8 +397,9 @@ def start(plan: Plan, client, *, state_dir: StateDir, at: float | None = None, r
         journal = state_dir.journal(rollout_id)
         runner = Runner(state_dir, journal, plan, client, on_event=on_event, clock=clock, sleep=sleep)
         replay_origin = {"at": at, "wall": clock(), "speed": replay_speed} if at is not None else None
-        runner.record("created", plan=plan.to_dict(), **actor(), replay=replay_origin,
-                      after_rollback=_recent_rollback(state_dir, plan, clock()))
+        with _stops_journaled(journal):
+            runner.record("created", plan=plan.to_dict(), **actor(), replay=replay_origin,
+                          after_rollback=_recent_rollback(state_dir, plan, clock()))
         return _halting_on_store_errors(runner, runner.run)
     finally:
         lock.release()
@@ -434,26 +433,28 @@ def resume(rollout_id: str, client, *, state_dir: StateDir, reason: str | None =
         runner = Runner(state_dir, journal, plan, client, on_event=on_event, clock=clock, sleep=sleep)
         state = runner.state()
         last_watched = _last_watched(state)
-        if take_over:
-            runner.record("operator", action="take-over", **actor(), reason=reason)
-        if state.status == "paused" and state.rollback_started is None:
-            runner.record("operator", action="resume", **actor(), reason=reason)
-            runner.record("resumed", **actor())
-            state = runner.state()
-            if state.advance_requested and state.step_index < len(plan.steps) - 1:
-                runner._enter_step(state.step_index + 1, state, note="operator promoted the step")
-            elif not state.advance_requested and not state.full_promotion_requested:
-                runner._enter_step(state.step_index, state, note="resumed after a pause: the bake starts again")
-            runner._unwatched(last_watched)
-            return _halting_on_store_errors(runner, runner.run)
-        if take_over and state.rollback_started is None and 0 <= state.step_index >= state.intended_step:
-            def rejudge() -> RolloutState:
-                note = "taken over: the bake starts again, the gates are judged afresh"
-                return runner.run() if runner._enter_step(state.step_index, state, note=note) else runner.state()
-            return _halting_on_store_errors(runner, rejudge)
-        if state.status == "running" and state.rollback_started is None and state.step_index >= 0:
-            runner._unwatched(last_watched)
-        return _halting_on_store_errors(runner, lambda: runner.run(resumed=True))
+        paused = state.status == "paused" and state.rollback_started is None
+        # a take-over restarts the step's bake: the gates are judged afresh before anything advances
+        rejudge = take_over and not paused and state.rollback_started is None \
+            and 0 <= state.step_index >= state.intended_step
+        with _stops_journaled(journal):
+            if take_over:
+                runner.record("operator", action="take-over", **actor(), reason=reason)
+            if paused:
+                runner.record("operator", action="resume", **actor(), reason=reason)
+                runner.record("resumed", **actor())
+                state = runner.state()
+                if state.advance_requested and state.step_index < len(plan.steps) - 1:
+                    runner._enter_step(state.step_index + 1, state, note="operator promoted the step")
+                elif not state.advance_requested and not state.full_promotion_requested:
+                    runner._enter_step(state.step_index, state, note="resumed after a pause: the bake starts again")
+            if rejudge:
+                if not runner._enter_step(state.step_index, state,
+                                          note="taken over: the bake starts again, the gates are judged afresh"):
+                    return runner.state()
+            elif paused or (state.status == "running" and state.rollback_started is None and state.step_index >= 0):
+                runner._unwatched(last_watched)
+        return _halting_on_store_errors(runner, lambda: runner.run(resumed=not paused and not rejudge))
     finally:
         lock.release()
 
