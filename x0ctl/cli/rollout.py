@@ -603,9 +603,10 @@ def plan_command(
                                                 help="Accepted as 'canary' takes it; a dry run judges one "
                                                      "instant.")] = 0.0,
     notify_webhook: NotifyWebhookOption = None,
-    state_dir: Annotated[Path | None, typer.Option("--state-dir", envvar="X0CTL_STATE_DIR", show_default=False,
-                                                   metavar="DIR", help="Accepted as 'canary' takes it; a dry run "
-                                                                       "writes no state.")] = None,
+    state_dir: Annotated[str | None, typer.Option("--state", "--state-dir", envvar=["X0CTL_STATE", "X0CTL_STATE_DIR"],
+                                                  show_default=False, metavar="DIR|URL",
+                                                  help="Accepted as 'canary' takes it; a dry run writes no "
+                                                       "state.")] = None,
     no_query: Annotated[bool, typer.Option("--no-query", help="Only validate; do not query Prometheus.")] = False,
     output: OutputOption = None,
 ) -> None:
