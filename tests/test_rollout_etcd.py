@@ -130,6 +130,25 @@ def wait_status(operator: Operator, rollout_id: str, predicate, timeout: float =
         time.sleep(0.3)
 
 
+def wait_lease_lapsed(url: str, target: str, timeout: float = 20) -> None:
+    store = open_state(url)
+    deadline = time.monotonic() + timeout
+    while store.owner(target) is not None:
+        assert time.monotonic() < deadline, f"the lease on {target!r} never lapsed"
+        time.sleep(0.2)
+
+
+def assert_reported_were_journaled(reported: list[dict], journaled: list[dict]) -> None:
+    """Every event a process reported (NDJSON) is in the journal, once, in the order reported."""
+    def key(event):
+        return json.dumps({k: v for k, v in event.items() if k not in ("rollout", "seq")}, sort_keys=True)
+    stored = [key(e) for e in journaled]
+    position = 0
+    for event in reported:
+        assert key(event) in stored[position:], f"reported but not journaled (or out of order): {event}"
+        position = stored.index(key(event), position) + 1
+
+
 def assert_gapless(events: list[dict]) -> None:
     assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
     keys = [json.dumps(e, sort_keys=True) for e in events]
@@ -204,6 +223,7 @@ def test_killed_owner_is_orphaned_then_taken_over_with_gates_judged_again(etcd, 
     # well inside the TTL however slow this machine starts a process)
     with pytest.raises(IOFailure, match=f"locked by {rollout_id} \\(alice@"):
         resume(rollout_id, None, state_dir=open_state(url), take_over=True)
+    wait_lease_lapsed(url, "app")
     for operator in (alice, bob):
         status = wait_status(operator, rollout_id, lambda s: s["status"] == "orphaned")
         assert status["weight"] == 10
@@ -237,10 +257,7 @@ def test_killed_owner_is_orphaned_then_taken_over_with_gates_judged_again(etcd, 
     assert rejudged and rejudged[0]["ts"] < advanced["ts"], "the step advanced only on gates judged after take-over"
     assert advanced["ts"] >= restarted["bake_until"]
     # nothing lost: every event alice's process reported is in the journal, in order, once
-    journaled = [json.dumps({k: v for k, v in e.items() if k != "seq"}, sort_keys=True) for e in history]
-    reported = [json.dumps({k: v for k, v in e.items() if k not in ("rollout", "seq")}, sort_keys=True)
-                for e in before]
-    assert journaled[:len(reported)] == reported
+    assert_reported_were_journaled(before, history)
 
     local = _local_kill_and_resume(tmp_path, prometheus)
     def outline(events):
@@ -275,10 +292,8 @@ def test_etcd_stopped_mid_rollout_pauses_it_and_state_survives_a_restart(own_etc
     own_etcd.start()  # same data dir
     history = alice.json("rollout", "history", rollout_id)["events"]
     assert_gapless(history)
-    journaled = [json.dumps({k: v for k, v in e.items() if k != "seq"}, sort_keys=True) for e in history]
-    reported = [json.dumps({k: v for k, v in e.items() if k not in ("rollout", "seq")}, sort_keys=True)
-                for e in confirmed if e.get("type") != "result"]
-    assert journaled[:len(reported)] == reported, "every confirmed event survived the restart"
+    assert_reported_were_journaled([e for e in confirmed if e.get("type") != "result"], history)
+    wait_lease_lapsed(f"{own_etcd.url}/outage", "app")
     wait_status(alice, rollout_id, lambda s: s["status"] == "orphaned")
     resumed = alice.run("rollout", "resume", rollout_id, "--take-over", "--prometheus", prometheus.url)
     assert resumed.returncode == 0, resumed.stderr
@@ -453,6 +468,7 @@ def test_a_stalled_owner_is_fenced_off_after_a_take_over(etcd, prometheus, tmp_p
         rollout_id = read_until(stalled, lambda e: e["type"] == "gate")[0]["rollout"]
         drain(stalled)
         stalled.send_signal(signal.SIGSTOP)  # a paused VM, a debugger: alive, but silent past its TTL
+        wait_lease_lapsed(url, "app")
         wait_status(bob, rollout_id, lambda s: s["status"] == "orphaned")
         taker = bob.spawn("rollout", "resume", rollout_id, "--take-over", "--prometheus", prometheus.url)
         read_until(taker, lambda e: e.get("action") == "take-over")
