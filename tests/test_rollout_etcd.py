@@ -348,7 +348,7 @@ def test_appends_are_fenced_by_the_lease(etcd) -> None:
     assert [e["type"] for e in journal.events()] == ["created"]
 
 
-def test_unreachable_and_malformed_state_urls_are_one_line_errors(cli, tmp_path) -> None:
+def test_unreachable_and_malformed_state_urls_are_one_line_errors(cli, prometheus, tmp_path) -> None:
     url = f"etcd://127.0.0.1:{closed_port()}"
     for args in (("rollout", "list"), ("rollout", "status", "app-1"), ("rollout", "history", "app-1"),
                  ("rollout", "pause", "app-1"),
@@ -364,6 +364,9 @@ def test_unreachable_and_malformed_state_urls_are_one_line_errors(cli, tmp_path)
         assert_one_line_error(result.stderr, fragment)
         assert "hunter2" not in result.stderr
     assert cli("rollout", "--lease-ttl", "1s", "list", "--state", url).exit_code == 2
+    not_etcd = cli("rollout", "list", "--state", prometheus.url.replace("http://", "etcd://"))
+    assert not_etcd.exit_code == 4
+    assert_one_line_error(not_etcd.stderr, "etcd")
 
 
 def test_migrate_copies_local_journals_verified(etcd, prometheus, tmp_path, cli) -> None:

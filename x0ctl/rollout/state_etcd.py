@@ -200,6 +200,9 @@ class EtcdConnection:
                         raise StateStoreError(f"etcd at {self.url} refused {what}: {problem}") from None
                     problems.append((self.endpoints[index], problem))
                     break
+                except (ValueError, KeyError, TypeError, OSError) as exc:  # not an etcd gateway's answer
+                    raise StateStoreError(f"{self.url} did not answer {what} as etcd's v3 gateway does "
+                                          f"({type(exc).__name__}): is it etcd 3.4 or later?") from None
         summary = "; ".join(f"{host}:{port} {problem}" for (host, port), problem in problems)
         raise Unreachable(f"etcd unreachable for {what} ({summary})") from None
 
