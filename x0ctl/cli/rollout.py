@@ -19,7 +19,8 @@ import typer
 
 from x0ctl.cli.app import OutputOption, get_app
 from x0ctl.cli.options import PrometheusConnection, option_bundle, prometheus_options
-from x0ctl.errors import IOFailure, UsageError
+from x0ctl.cli.rollout_state import StateOption, group_options, open_store, state_app
+from x0ctl.errors import UsageError
 from x0ctl.urls import url_needs_secrets
 
 if TYPE_CHECKING:
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 
 HELP = """Staged canary rollouts gated on SLOs, with automatic rollback.
 
-Moves a new version onto the mesh in stages (default 1% -> 10% -> 50% -> 100%), bakes at each one while SLO, PromQL and baseline gates are judged against Prometheus, and rolls back by itself when they break. Every decision goes to a crash-safe journal under --state-dir. Exit codes: 0 promoted, 1 rolled back, 2 bad plan, 4 error, 6 paused or inconclusive.
+Moves a new version onto the mesh in stages (default 1% -> 10% -> 50% -> 100%), bakes at each one while SLO, PromQL and baseline gates are judged against Prometheus, and rolls back by itself when they break. Every decision goes to a crash-safe journal under --state: a local directory, or etcd:// shared by every machine. Exit codes: 0 promoted, 1 rolled back, 2 bad plan, 4 error, 6 paused or inconclusive.
 
 Examples:
   x0ctl rollout plan --steps 1:5m,10:10m,50:15m,100 --selector '{version="v2"}'
@@ -36,12 +37,10 @@ Examples:
 """
 
 app = typer.Typer(help=HELP, no_args_is_help=True)
+app.callback(help=HELP)(group_options)
+app.add_typer(state_app, name="state")
 
-StateDirOption = Annotated[
-    Path | None,
-    typer.Option("--state-dir", envvar="X0CTL_STATE_DIR", show_default=False, metavar="DIR",
-                 help="Where journals and locks live. Default: $XDG_STATE_HOME/x0ctl (~/.local/state/x0ctl)."),
-]
+StateDirOption = StateOption
 ReasonOption = Annotated[
     str | None, typer.Option("--reason", "-r", show_default=False, help="Why (kept in the journal with your user)."),
 ]
@@ -117,9 +116,7 @@ NotifyWebhookOption = _PLAN_PARAMETERS["notify_webhook"][0]
 def _complete_rollout_ids(ctx: typer.Context, incomplete: str) -> list[str]:
     """Rollout ids in the state directory the command line names (or the default), newest last."""
     try:
-        from x0ctl.rollout.journal import StateDir
-
-        ids = StateDir(ctx.params.get("state_dir")).ids()
+        ids = open_store(ctx.params.get("state_dir")).ids()
     except Exception:  # noqa: BLE001 - completion must never print an error into the shell
         return []
     return [rollout_id for rollout_id in ids if rollout_id.startswith(incomplete)]
@@ -129,13 +126,8 @@ IdArgument = Annotated[str, typer.Argument(metavar="ID", help="Rollout id (see '
                                            autocompletion=_complete_rollout_ids)]
 
 
-def _state_dir(path: Path | None):
-    from x0ctl.rollout import StateDir
-
-    directory = StateDir(path)
-    if directory.root.exists() and not directory.root.is_dir():
-        raise IOFailure(f"--state-dir {directory.root} is not a directory")
-    return directory
+def _state_dir(path: str | None):
+    return open_store(path)
 
 
 QUIET_EVENTS = ("handled", "step-intent", "rollback-intent", "heartbeat")
@@ -316,15 +308,18 @@ def resume_command(
     prom: PrometheusConnection,
     reason: ReasonOption = None,
     notify_webhook: NotifyWebhookOption = None,
+    take_over: Annotated[bool, typer.Option("--take-over", help="Continue an orphaned rollout another process "
+                                            "or machine left running (refused while its lease lives).")] = False,
     state_dir: StateDirOption = None,
     output: OutputOption = None,
 ) -> None:
     """Continue a rollout after a crash or a pause.
 
-    After a crash the current weight is applied again (harmless by the drivers' contract) and the saved bake deadline holds; after a pause the step's bake starts again, or the next step starts when 'promote' was given meanwhile. Either way the first gate round judges the whole time nobody watched, and the step cannot end before one full gate window after the resume. Secrets are not in the journal: give --prometheus (or X0CTL_PROMETHEUS_URL, a token file ...) and --notify-webhook again when they had credentials.
+    After a crash the current weight is applied again (harmless by the drivers' contract) and the saved bake deadline holds; after a pause the step's bake starts again, or the next step starts when 'promote' was given meanwhile. Either way the first gate round judges the whole time nobody watched, and the step cannot end before one full gate window after the resume. Secrets are not in the journal: give --prometheus (or X0CTL_PROMETHEUS_URL, a token file ...) and --notify-webhook again when they had credentials. With etcd state, a rollout whose owner died is orphaned: '--take-over' continues it from this machine, restarting the current step's bake so the gates are judged afresh.
 
     Examples:
       x0ctl rollout resume app-20250601T000000Z-1a2b --reason 'metrics fixed'
+      x0ctl rollout resume app-20250601T000000Z-1a2b --take-over --state etcd://etcd:2379
     """
     current = get_app(ctx, output)
     from x0ctl.rollout import load_state, plan_for_resume, resume
@@ -340,7 +335,7 @@ def resume_command(
     try:
         state = _run_with_view(current, state.to_dict(), lambda on_event: resume(
             rollout_id, client, state_dir=directory, reason=reason, on_event=on_event,
-            notify_webhook=notify_webhook))
+            notify_webhook=notify_webhook, take_over=take_over))
     finally:
         client.close()
     raise typer.Exit(_finish(current, state))
@@ -563,9 +558,10 @@ def plan_command(
     replay_speed: Annotated[float, typer.Option("--replay-speed", metavar="FACTOR",
                                                 help="Accepted as 'canary' takes it; a dry run judges one "
                                                      "instant.")] = 0.0,
-    state_dir: Annotated[Path | None, typer.Option("--state-dir", envvar="X0CTL_STATE_DIR", show_default=False,
-                                                   metavar="DIR", help="Accepted as 'canary' takes it; a dry run "
-                                                                       "writes no state.")] = None,
+    state_dir: Annotated[str | None, typer.Option("--state", "--state-dir", envvar=["X0CTL_STATE", "X0CTL_STATE_DIR"],
+                                                  show_default=False, metavar="DIR|URL",
+                                                  help="Accepted as 'canary' takes it; a dry run writes no "
+                                                       "state.")] = None,
     no_query: Annotated[bool, typer.Option("--no-query", help="Only validate; do not query Prometheus.")] = False,
     output: OutputOption = None,
 ) -> None:

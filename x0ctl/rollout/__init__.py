@@ -40,6 +40,14 @@ from x0ctl.rollout.journal import (
     replay,
 )
 from x0ctl.rollout.owner import HEARTBEAT_SECONDS, STALE_SECONDS, orphan_reason
+from x0ctl.rollout.state import (
+    EtcdOptions,
+    LeaseLost,
+    StateStoreError,
+    WriteUnconfirmed,
+    migrate,
+    open_state,
+)
 from x0ctl.rollout.plan import (
     DEFAULT_STEPS,
     Driver,
@@ -63,4 +71,6 @@ __all__ = [
     "dry_run", "evaluate_gate", "exit_code_for", "list_states", "load_inventory", "load_plan", "load_state",
     "mann_whitney", "node_order", "nodes_for", "observed", "operator_action", "orphan_reason", "parse_duration",
     "parse_steps", "plan_for_resume", "plan_from_request", "replay", "resume", "schedule", "start", "step_every",
+    # state stores (docs/rollout-etcd.md)
+    "EtcdOptions", "LeaseLost", "StateStoreError", "WriteUnconfirmed", "migrate", "open_state",
 ]

@@ -20,12 +20,13 @@ from dataclasses import dataclass, field, replace
 from x0ctl.errors import ExitCode, IOFailure, UsageError
 from x0ctl.rollout.drivers import Context, DriverError, make_driver
 from x0ctl.rollout.gates import evaluate_gate
-from x0ctl.rollout.journal import Journal, RolloutState, StateDir, current_user, new_rollout_id, replay
+from x0ctl.rollout.journal import Journal, RolloutState, StateDir, new_rollout_id, replay
 from x0ctl.rollout.notify import NOTIFY_EVENTS, post_json
 from x0ctl.rollout.owner import Heartbeat, orphan_reason, this_process
 from x0ctl.durations import format_duration
 from x0ctl.rollout.plan import Plan
 from x0ctl.urls import url_needs_secrets
+from x0ctl.rollout.state import LeaseLost, StateStoreError, actor, mark_orphaned
 
 OPERATOR_POLL = 1.0  # seconds between looks at the journal for operator actions while baking
 _SEVERITY = {"warn": 0, "pause": 1, "rollback": 2}
@@ -55,7 +56,7 @@ def observed(state: RolloutState, now: float | None = None) -> RolloutState:
 
 
 def load_state(state_dir: StateDir, rollout_id: str) -> RolloutState:
-    return observed(replay(rollout_id, state_dir.journal(rollout_id).events()))
+    return mark_orphaned(state_dir, observed(replay(rollout_id, state_dir.journal(rollout_id).events())))
 
 
 def list_states(state_dir: StateDir, damaged: list[str] | None = None) -> list[RolloutState]:
@@ -389,32 +390,43 @@ def start(plan: Plan, client, *, state_dir: StateDir, at: float | None = None, r
     try:
         other = _unfinished(state_dir, plan.target)
         if other is not None:
+            hint = (f"take it over: x0ctl rollout resume {other.rollout_id} --take-over" if other.orphaned
+                    else f"resume, promote or abort it first: x0ctl rollout abort {other.rollout_id}")
             raise IOFailure(f"rollout {other.rollout_id} of target {plan.target!r} is {other.shown_status}",
-                            hint=f"resume, promote or abort it first: x0ctl rollout abort {other.rollout_id}")
+                            hint=hint)
         journal = state_dir.journal(rollout_id)
         runner = Runner(state_dir, journal, plan, client, on_event=on_event, clock=clock, sleep=sleep)
         replay_origin = {"at": at, "wall": clock(), "speed": replay_speed} if at is not None else None
         with _stops_journaled(journal):
-            runner.record("created", plan=plan.to_dict(), user=current_user(), replay=replay_origin,
+            runner.record("created", plan=plan.to_dict(), **actor(), replay=replay_origin,
                           after_rollback=_recent_rollback(state_dir, plan, clock()))
-        return runner.run()
+        return _halting_on_store_errors(runner, runner.run)
     finally:
         lock.release()
 
 
 def resume(rollout_id: str, client, *, state_dir: StateDir, reason: str | None = None, on_event=None,
-           notify_webhook: str | None = None, clock=time.time, sleep=time.sleep) -> RolloutState:
+           notify_webhook: str | None = None, take_over: bool = False, clock=time.time,
+           sleep=time.sleep) -> RolloutState:
     """Continue a rollout after a crash (saved deadlines) or a pause (the step's bake starts again).
 
     Nobody watched the canary since the last gate round: the first round after the resume judges
     that whole interval (each gate's window widened to cover it), and the step cannot end before
     one full gate window has passed after the resume and been judged.
+
+    `take_over` continues a rollout whose owner died (a shared store says `orphaned`): the current
+    step's bake starts again, so nothing is promoted on gate results from before the owner died.
     """
     journal = state_dir.journal(rollout_id)
     state = replay(rollout_id, journal.events())
     if state.finished:
         return state
     plan = plan_for_resume(state, notify_webhook=notify_webhook)
+    if getattr(state_dir, "shared", False) and state.status == "running" and not take_over \
+            and not state_dir.lock(plan.target).held_elsewhere():
+        raise UsageError(f"rollout {rollout_id} is orphaned: the process running it stopped without pausing it",
+                         hint=f"make sure nothing else acts on {plan.target!r}, then: "
+                              f"x0ctl rollout resume {rollout_id} --take-over")
     lock = state_dir.lock(plan.target)
     lock.acquire(rollout_id)
     try:
@@ -422,20 +434,50 @@ def resume(rollout_id: str, client, *, state_dir: StateDir, reason: str | None =
         state = runner.state()
         last_watched = _last_watched(state)
         paused = state.status == "paused" and state.rollback_started is None
+        # a take-over restarts the step's bake: the gates are judged afresh before anything advances
+        rejudge = take_over and not paused and state.rollback_started is None \
+            and 0 <= state.step_index >= state.intended_step
         with _stops_journaled(journal):
+            if take_over:
+                runner.record("operator", action="take-over", **actor(), reason=reason)
             if paused:
-                runner.record("operator", action="resume", user=current_user(), reason=reason)
-                runner.record("resumed", user=current_user())
+                runner.record("operator", action="resume", **actor(), reason=reason)
+                runner.record("resumed", **actor())
                 state = runner.state()
                 if state.advance_requested and state.step_index < len(plan.steps) - 1:
                     runner._enter_step(state.step_index + 1, state, note="operator promoted the step")
                 elif not state.advance_requested and not state.full_promotion_requested:
                     runner._enter_step(state.step_index, state, note="resumed after a pause: the bake starts again")
-            if paused or (state.status == "running" and state.rollback_started is None and state.step_index >= 0):
+            if rejudge:
+                if not runner._enter_step(state.step_index, state,
+                                          note="taken over: the bake starts again, the gates are judged afresh"):
+                    return runner.state()
+            elif paused or (state.status == "running" and state.rollback_started is None and state.step_index >= 0):
                 runner._unwatched(last_watched)
-        return runner.run(resumed=not paused)
+        return _halting_on_store_errors(runner, lambda: runner.run(resumed=not paused and not rejudge))
     finally:
         lock.release()
+
+
+def _halting_on_store_errors(runner: Runner, run: Callable[[], RolloutState]) -> RolloutState:
+    """Run the loop; when the state store cannot confirm a read or a write, stop before the next step.
+
+    The rollout is journaled as paused with cause `error` if the store takes that write (exit 4);
+    if it cannot, the rollout stays as the store last saw it and shows as orphaned once the lease
+    lapses. A process that lost its lease (another took over) writes nothing more at all.
+    """
+    try:
+        return run()
+    except LeaseLost:
+        raise
+    except StateStoreError as exc:
+        try:
+            runner.record("paused", cause="error", reason=f"state store: {exc.message}")
+            return runner.state()
+        except StateStoreError:
+            raise IOFailure(f"{exc.message}; the rollout took no further step",
+                            hint=f"when the store answers again: x0ctl rollout resume {runner.rollout_id} "
+                                 "--take-over") from None
 
 
 def operator_action(rollout_id: str, action: str, *, state_dir: StateDir, reason: str | None = None,
@@ -446,16 +488,17 @@ def operator_action(rollout_id: str, action: str, *, state_dir: StateDir, reason
     if state.finished:
         raise UsageError(f"rollout {rollout_id} is already {state.status}")
     plan = Plan.from_dict(state.plan)
-    user = current_user()
+    who = actor()
+    user = who["user"]
     lock = state_dir.lock(plan.target)
-    fields = {"full": True} if full else {}
+    fields = {"full": True, **who} if full else who
     if lock.held_elsewhere():
-        journal.append("operator", action=action, user=user, reason=reason, **fields)
+        journal.append("operator", action=action, reason=reason, **fields)
         return {"id": rollout_id, "action": action, "delivered": "running", "user": user, "reason": reason}
     lock.acquire(f"{rollout_id} ({action} by {user})")
     try:
         runner = Runner(state_dir, journal, plan, client, on_event=on_event)
-        event = runner.record("operator", action=action, user=user, reason=reason, **fields)
+        event = runner.record("operator", action=action, reason=reason, **fields)
         state = runner.state()
         why = f"{action} by {user}: {reason or 'no reason given'}"
         if action == "pause":
