@@ -14,8 +14,10 @@ An adversary is a subclass of `Adversary` (hooks `start` and `observe`); the sim
 It cannot sign with an honest node's key (`sign` refuses: `AdversaryError`), and it does not
 control the network: latency, loss and partitions follow the scenario.
 
-Every action is recorded in `AdversaryControl.actions` (JSON-ready); `ScriptedAdversary` plays
-such a log back, which is how `x0ctl quorum fuzz` and `x0ctl quorum replay` run their schedules.
+Every action is recorded in `AdversaryControl.actions` (JSON-ready, nodes as indices);
+`ScriptedAdversary` plays such a log back, and also takes `attest` steps that name the event's
+subject by index (the form `x0ctl quorum fuzz` writes its schedules in, and `x0ctl quorum replay`
+plays back).
 
 Loading an adversary from a file (`load_adversary`) runs that file's code with the privileges of
 the user who runs x0ctl, like a pytest plugin: only load code you trust.
@@ -31,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from x0ctl.errors import IOFailure, UsageError
-from x0ctl.quorum.events import DOWN, failure_event, proposal_event
+from x0ctl.quorum.events import CRITICAL_EVENT_TYPES, DOWN, failure_event, proposal_event
 from x0ctl.quorum.protocol import ATTEST, BEACON, SignedMessage
 
 
@@ -268,6 +270,15 @@ def _perform(net: AdversaryControl, action: dict) -> None:
             message = net.sign(node, action["kind"], action["payload"], timestamp_ms=action["ts"],
                                nonce=action["nonce"])
         net.send(node, message, to=receivers)
+    elif op == "attest":
+        subject = sim.ids[int(action["subject"])]
+        slot = action.get("slot")
+        if slot is None:  # a failure report names the subject's current epoch
+            event = net.failure_event(subject)
+            event = (action["type"], event[1], event[2])
+        else:
+            event = (action["type"], subject, int(slot))
+        net.attest(node, event, action["value"], to=receivers)
     elif op == "beacons":
         net.beacons(node, receivers, until_ms=action.get("until"))
     elif op == "rotate":
@@ -282,8 +293,8 @@ def validate_actions(actions, n: int, where: str) -> list[dict]:
         raise UsageError(f"{where}: 'actions' must be a list")
     for number, action in enumerate(actions):
         here = f"{where}: actions[{number}]"
-        if not isinstance(action, dict) or action.get("op") not in ("send", "beacons", "rotate"):
-            raise UsageError(f"{here}: expected an object with op send, beacons or rotate")
+        if not isinstance(action, dict) or action.get("op") not in ("send", "attest", "beacons", "rotate"):
+            raise UsageError(f"{here}: expected an object with op send, attest, beacons or rotate")
         at, node = action.get("at"), action.get("node")
         if isinstance(at, bool) or not isinstance(at, (int, float)) or at < 0:
             raise UsageError(f"{here}: 'at' must be a non-negative time in ms")
@@ -292,6 +303,12 @@ def validate_actions(actions, n: int, where: str) -> list[dict]:
         to = action.get("to")
         if to is not None and (not isinstance(to, list) or not all(type(t) is int and 0 <= t < n for t in to)):
             raise UsageError(f"{here}: 'to' must be null or a list of node indices below {n}")
+        if action["op"] == "attest":
+            subject, slot = action.get("subject"), action.get("slot")
+            if action.get("type") not in CRITICAL_EVENT_TYPES or type(subject) is not int or not 0 <= subject < n \
+                    or (slot is not None and type(slot) is not int) or not isinstance(action.get("value"), str):
+                raise UsageError(f"{here}: an attest needs type (a critical event type), subject (a node index), "
+                                 f"slot (an integer or null) and value (a string)")
         if action["op"] == "send" and "body" not in action:
             if action.get("kind") not in (BEACON, ATTEST) or not isinstance(action.get("payload"), dict) \
                     or type(action.get("ts")) is not int or not isinstance(action.get("nonce"), str):

@@ -122,7 +122,7 @@ class Simulation:
         self.jitter = s.network.jitter_ms
 
         setup_started = time.perf_counter()
-        byzantine = set(self.rng.sample(range(self.n), self.f))
+        byzantine = set(self.rng.sample(range(self.n), self.f))  # the second draw: see byzantine_indices()
         self.identities = [Identity(self.scheme, self.scheme.from_seed(self.rng.randbytes(32))) for _ in range(self.n)]
         self.ids = [identity.node_id for identity in self.identities]
         self.index_of = {node_id: index for index, node_id in enumerate(self.ids)}
@@ -712,6 +712,14 @@ class Simulation:
 
     def _results(self) -> dict:
         return build_result(self)
+
+
+def byzantine_indices(scenario: Scenario) -> list[int]:
+    """Which node indices a run of `scenario` makes Byzantine (the run's second random draw, after the
+    adversary's seed), so that an action schedule can be written for them before the run."""
+    rng = random.Random(scenario.seed)
+    rng.getrandbits(64)
+    return sorted(rng.sample(range(scenario.nodes), scenario.byzantine))
 
 
 def simulate(scenario: Scenario, backend, *, rules: Rules = X0CTL_RULES, adversary=None,
