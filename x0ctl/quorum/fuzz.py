@@ -28,8 +28,12 @@ from x0ctl.quorum.events import (
     HONEST_PROPOSAL_SLOT,
     NODE_FAILURE,
 )
+from x0ctl.quorum.adversary import validate_actions
+from x0ctl.quorum.montecarlo import Task, public_result, run_task
 from x0ctl.quorum.rules import X0CTL_RULES, rules_named
 from x0ctl.quorum.scenario import Partition, Protocol, Scenario
+from x0ctl.quorum.simulator import byzantine_indices
+from x0ctl.textfile import read_text
 
 FUZZ_SCHEMA = "x0ctl.quorum.fuzz/v1"
 COUNTEREXAMPLE_SCHEMA = "x0ctl.quorum.counterexample/v1"
@@ -93,8 +97,6 @@ def parse_node_range(text: str) -> tuple[int, int]:
 
 def draw_trial(campaign_seed: int, number: int, settings: FuzzSettings) -> Trial:
     """Trial `number` of the campaign: a function of (campaign seed, number, settings) only."""
-    from x0ctl.quorum.simulator import byzantine_indices
-
     rng = random.Random(f"x0ctl-quorum-fuzz/{campaign_seed}/{number}")
     n = rng.randint(*settings.nodes)
     f = settings.faults(n)
@@ -158,8 +160,6 @@ def _draw_campaign(rng: random.Random, byzantine: list, honest: list, end_ms: fl
 
 
 def run_trial(scenario: Scenario, script, backend_name: str, rules: str) -> dict:
-    from x0ctl.quorum.montecarlo import Task, public_result, run_task
-
     return public_result(run_task(Task(scenario, backend_name, rules, None, tuple(script))))
 
 
@@ -346,9 +346,6 @@ class ReplayReport:
 
 def replay(path: str | Path, backend_name: str) -> ReplayReport:
     """Run a counterexample file again; `reproduced` says whether the outcome is identical."""
-    from x0ctl.quorum.adversary import validate_actions
-    from x0ctl.textfile import read_text
-
     path = Path(path)
     text = read_text(path, "counterexample")
     try:

@@ -14,9 +14,12 @@ import multiprocessing
 from collections import Counter
 
 from x0ctl.errors import UsageError
+from x0ctl.pqc import get_backend
+from x0ctl.quorum.adversary import ScriptedAdversary, instantiate, load_adversary
 from x0ctl.quorum.report import CAUSE_NAMES, SUSPICION_CAUSES, percentile
 from x0ctl.quorum.rules import X0CTL_RULES, rules_named
 from x0ctl.quorum.scenario import Scenario
+from x0ctl.quorum.simulator import Simulation
 
 Z_95 = 1.959963984540054
 
@@ -52,10 +55,6 @@ class Task:
 def run_task(task: Task, progress=None) -> dict:
     """Run one task (the worker entry point: module level, so `spawn` can import it);
     `progress(at_ms, end_ms)` follows the simulated clock."""
-    from x0ctl.pqc import get_backend
-    from x0ctl.quorum.adversary import ScriptedAdversary, instantiate, load_adversary
-    from x0ctl.quorum.simulator import Simulation
-
     adversary = label = None
     if task.adversary is not None:
         adversary_class, label = load_adversary(task.adversary)

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from x0ctl.errors import UsageError
+from x0ctl.quorum.adversary import instantiate, load_adversary
+from x0ctl.quorum.montecarlo import Task, public_result, run_sweep, run_task, run_trials
 from x0ctl.quorum.rules import X0CTL_RULES
 from x0ctl.quorum.scenario import Scenario, expand_strategies, load_scenario
 
@@ -152,16 +154,12 @@ def run_simulation(scenario: Scenario, backend_name: str, *, trials: int = 1, jo
     """One run, `trials` runs (seeds seed..seed+trials-1) or a sweep over f. `progress(done, total)`
     is called as runs complete (a single run: simulated milliseconds). `adversary` is `FILE.py[:Class]` (its code runs in this process and
     in each worker, with the caller's privileges)."""
-    from x0ctl.quorum.montecarlo import Task, public_result, run_sweep, run_task, run_trials
-
     if trials < 1:
         raise UsageError("--trials must be at least 1")
     if jobs < 1:
         raise UsageError("--jobs must be at least 1")
     thresholds.validate()
     if adversary is not None:  # load once here: a bad file fails before any work
-        from x0ctl.quorum.adversary import instantiate, load_adversary
-
         adversary_class, label = load_adversary(adversary)
         instantiate(adversary_class, label)
     else:
