@@ -89,7 +89,6 @@ def import_circles(graph: dict[str, set[str]]) -> set[frozenset[str]]:
 KNOWN_CIRCLES: set[frozenset[str]] = {
     frozenset({"x0ctl.kat.acvp", "x0ctl.kat.formats"}),
     frozenset({"x0ctl.kat", "x0ctl.kat.runner", "x0ctl.pqc", "x0ctl.pqc.guard"}),
-    frozenset({"x0ctl.quorum.report", "x0ctl.quorum.simulator"}),
     frozenset({"x0ctl.rollout.drivers", "x0ctl.rollout.plan"}),
 }
 
