@@ -156,3 +156,14 @@ def test_adversary_cannot_sign_for_an_honest_node(openssl_backend, tmp_path):
     with pytest.raises(AdversaryError, match="holds no honest key"):
         Simulation(Scenario(nodes=4, byzantine=1, duration_s=2.0), openssl_backend, adversary=chosen(),
                    adversary_label=label).run()
+
+
+def test_a_violation_within_the_bound_is_the_verdict_and_names_its_kind(openssl_backend):
+    """What exit 1 is made of: the pre-empted value under the old rule, with f = 1 <= 5."""
+    from x0ctl.quorum.verdict import SimulationReport
+
+    _, result = run(PREEMPT, openssl_backend, "preempt.py", rules=FirstValueRules())
+    report = SimulationReport("single", "openssl", PREEMPT, result=result)
+    (failure,) = report.failures
+    assert "f = 1 <= 5" in failure and "1 validity violation" in failure
+    assert report.to_dict()["verdict"] == {"ok": False, "failures": [failure]}

@@ -123,6 +123,10 @@ def test_bad_scenario_files_name_the_file_and_field(cli, tmp_path, content, frag
         (["--sweep-byzantine", "3..1"], 2, ["ascending"]),
         (["--strategy", "teleport"], 2, ["teleport"]),
         (["--scenario", "/nonexistent/s.yaml"], 4, ["/nonexistent/s.yaml"]),
+        (["--max-false-suspicion-rate", "1.5"], 2, ["--max-false-suspicion-rate", "[0, 1]"]),
+        (["--min-totality", "-1"], 2, ["--min-totality"]),
+        (["--max-honest-quarantined", "-1"], 2, ["--max-honest-quarantined"]),
+        (["--adversary", "x.py", "--strategy", "silent"], 2, ["--adversary", "--strategy"]),
     ],
 )
 def test_bad_flags_are_one_line_errors(cli, args, code, fragments):
@@ -244,6 +248,25 @@ def test_fuzz_beyond_the_bound_finds_shrinks_and_replays_exactly(cli, tmp_path):
     done = cli("quorum", "replay", str(target))
     assert done.exit_code == 1
     assert_one_line_error(done.stderr, "does not reproduce")
+
+
+@pytest.mark.parametrize(
+    "example, flags, fragment",
+    [
+        ("minority-partition.yaml", ["--max-false-suspicion-rate", "0.5"], "false suspicion rate 1.000 > 0.5"),
+        ("byzantine-quorum.yaml", ["--min-totality", "1"], "totality 0.786 < 1.0"),
+        ("minority-partition.yaml", ["--max-honest-quarantined", "0"], None),
+    ],
+)
+def test_thresholds_for_the_other_metrics_are_opt_in(cli, example, flags, fragment):
+    path = str(REPO / "examples" / "quorum" / example)
+    assert cli("quorum", "simulate", "--scenario", path).exit_code == 0  # safe: no threshold, no failure
+    done = cli("quorum", "simulate", "--scenario", path, *flags)
+    if fragment is None:
+        assert done.exit_code == 0, done.stderr
+        return
+    assert done.exit_code == 1, (done.stdout, done.stderr)
+    assert_one_line_error(done.stderr, fragment)
 
 
 @pytest.mark.parametrize(

@@ -350,12 +350,13 @@ class Simulation:
         if isinstance(node, _Byzantine):
             if not node.crashed:
                 targets = None if self.adversary is None else self.adversary.beacon_targets(index, at)
-                message = node.identity.sign(BEACON, self._nonce(), int(at), {})
-                node.sent += 1
-                if targets is None:
-                    self._send_now(index, message, at, BEACON)
-                elif targets:
-                    self._broadcast(index, message, at, targets=targets)
+                if targets is None or targets:  # an empty set of receivers withholds the beacon
+                    message = node.identity.sign(BEACON, self._nonce(), int(at), {})
+                    node.sent += 1
+                    if targets is None:
+                        self._send_now(index, message, at, BEACON)
+                    else:
+                        self._broadcast(index, message, at, targets=targets)
             return
         self._send_own(node, BEACON, {}, at)
         self._detect(node, at)
