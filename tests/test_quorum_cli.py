@@ -288,3 +288,9 @@ def test_bad_counterexample_files(cli, tmp_path, content, code, fragment):
     done = cli("quorum", "replay", str(path))
     assert done.exit_code == code, (done.stdout, done.stderr)
     assert_one_line_error(done.stderr, fragment)
+
+
+def test_fuzz_time_budget_stops_starting_trials(cli, tmp_path):
+    data = cli.json("quorum", "fuzz", "--trials", "50", "--time-budget", "1ms",
+                    "--counterexample", str(tmp_path / "ce.json"))
+    assert data["trials_run"] == 1 and data["settings"]["time_budget_s"] == 0.001
