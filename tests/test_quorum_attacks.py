@@ -167,3 +167,32 @@ def test_a_violation_within_the_bound_is_the_verdict_and_names_its_kind(openssl_
     (failure,) = report.failures
     assert "f = 1 <= 5" in failure and "1 validity violation" in failure
     assert report.to_dict()["verdict"] == {"ok": False, "failures": [failure]}
+
+
+def test_a_rushing_adversary_sees_the_proposal_on_the_wire_and_reads_honest_state(openssl_backend, tmp_path):
+    """observe() sees the owner's proposal when it is sent, before any honest node receives it; the
+    adversary answers at once with another value for the slot and later reads what honest nodes voted."""
+    path = tmp_path / "rushing.py"
+    path.write_text('''from x0ctl.quorum.adversary import Adversary
+
+
+class Rushing(Adversary):
+    seen = []
+    views = []
+
+    def observe(self, net, sent):
+        if sent.event is not None and sent.event == net.honest_proposal[0] and not self.seen:
+            self.seen.append((sent.at_ms, sent.value, len(sent.to)))
+            for node in net.byzantine:
+                net.attest(node, sent.event, "rushed")
+            net.at(net.now_ms + 5000.0, lambda net: self.views.extend(net.view(h) for h in net.honest))
+''')
+    chosen, label = load_adversary(str(path))
+    adversary = chosen()
+    result = Simulation(PREEMPT, openssl_backend, adversary=adversary, adversary_label=label).run()
+    assert_safe(result)
+    assert result["liveness"]["validated_rate"] == 1.0
+    ((at_ms, value, receivers),) = adversary.seen
+    assert at_ms == 4000.0 and value == "proposal-0" and receivers == 15
+    assert len(adversary.views) == 15
+    assert all(set(view.voted.values()) == {"proposal-0"} and not view.quarantined for view in adversary.views)

@@ -2,8 +2,9 @@
 
 Every node holds a real ML-DSA-65 key; every message is really signed and (once per distinct
 message, see `MessageCache`) really verified. Honest nodes run the library's `Verifier`,
-`Reputation` and `QuorumTracker`; Byzantine nodes are driven by the strategies in
-`x0ctl.quorum.scenario.STRATEGIES`. All choices come from `random.Random(seed)`, never from the
+`Reputation` and `QuorumTracker` under a `Rules` object (`x0ctl.quorum.rules`); Byzantine nodes
+are driven by the strategies in `x0ctl.quorum.scenario.STRATEGIES`, or by an operator-written
+`Adversary` (`x0ctl.quorum.adversary`). All choices come from `random.Random(seed)`, never from the
 clock, so one seed gives one result (wall-clock timings aside). Signature bytes differ between runs
 (ML-DSA signing is hedged) but nothing decided depends on them.
 
@@ -23,6 +24,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
+from x0ctl.quorum.adversary import AdversaryControl, Observed, rotation_seed
 from x0ctl.quorum.consensus import COUNTED, EQUIVOCATION, QuorumTracker
 from x0ctl.quorum.protocol import (
     ATTEST,
@@ -36,7 +38,6 @@ from x0ctl.quorum.protocol import (
     encode_body,
     rotation_statement,
 )
-from x0ctl.quorum.adversary import AdversaryControl, Observed, rotation_seed
 from x0ctl.quorum.events import (
     CONTESTED_SLOT,
     DOWN,
@@ -183,7 +184,6 @@ class Simulation:
         if adversary is not None:
             self.adversary = AdversaryControl(self, adversary, adversary_label or type(adversary).__name__)
 
-
     def _push(self, at: float, kind: int, *args) -> None:
         self.seq += 1
         heapq.heappush(self.queue, (at, self.seq, kind, args))
@@ -250,7 +250,6 @@ class Simulation:
 
     def _nonce(self) -> str:
         return f"{self.rng.getrandbits(64):016x}"
-
 
     def _send_own(self, node: _Honest, kind: str, payload: dict, at: float) -> SignedMessage:
         """Sign and send, paced below the rate limit (the node's own outbound budget)."""
@@ -379,8 +378,9 @@ class Simulation:
             node.partition_log.append((at, partitioned))
             node.rejoined_at = at
         if (partitioned and not self.rules.reports_while_partitioned()) or at - node.rejoined_at < self.suspect_ms:
-            # Split: keep operating but decide nothing that needs the global quorum. Just rejoined:
-            # peers from the other side have not had a full detection window to be heard again.
+            # Split: keep operating (beacons, votes, verification) but report no failures: silence across
+            # a split says nothing about a crash. Just rejoined: peers from the other side have not had
+            # a full detection window to be heard again.
             return
         registry = node.verifier.registry
         for peer in missing:
@@ -481,7 +481,6 @@ class Simulation:
             if attested_at >= horizon:
                 self._attest(node, event, value, at)
 
-
     def _attack(self, index: int, at: float) -> None:
         node: _Byzantine = self.nodes[index]
         if node.crashed:
@@ -577,7 +576,6 @@ class Simulation:
         next_at = at + 1000.0 / self.scenario.attack.flood_rate
         if next_at < until:
             self._push(next_at, _FLOOD, index, until)
-
 
     def run(self) -> dict:
         s = self.scenario
@@ -709,7 +707,6 @@ class Simulation:
         self.deliveries += received
         self.loop_seconds = time.perf_counter() - started
         self.loop_cpu_seconds = time.process_time() - started_cpu
-
 
     def _results(self) -> dict:
         return build_result(self)
