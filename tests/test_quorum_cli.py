@@ -251,17 +251,17 @@ def test_fuzz_beyond_the_bound_finds_shrinks_and_replays_exactly(cli, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "example, flags, fragment",
+    "example, extra, limit, fragment",
     [
-        ("minority-partition.yaml", ["--max-false-suspicion-rate", "0.5"], "false suspicion rate 1.000 > 0.5"),
-        ("byzantine-quorum.yaml", ["--min-totality", "1"], "totality 0.786 < 1.0"),
-        ("minority-partition.yaml", ["--max-honest-quarantined", "0"], None),
+        ("minority-partition.yaml", [], ["--max-false-suspicion-rate", "0.5"], "false suspicion rate 1.000 > 0.5"),
+        ("split-brain.yaml", ["--loss", "0.5"], ["--min-totality", "1"], "totality 0.889 < 1.0"),
+        ("minority-partition.yaml", [], ["--max-honest-quarantined", "0"], None),
     ],
 )
-def test_thresholds_for_the_other_metrics_are_opt_in(cli, example, flags, fragment):
+def test_thresholds_for_the_other_metrics_are_opt_in(cli, example, extra, limit, fragment):
     path = str(REPO / "examples" / "quorum" / example)
-    assert cli("quorum", "simulate", "--scenario", path).exit_code == 0  # safe: no threshold, no failure
-    done = cli("quorum", "simulate", "--scenario", path, *flags)
+    assert cli("quorum", "simulate", "--scenario", path, *extra).exit_code == 0  # safe: no threshold, no failure
+    done = cli("quorum", "simulate", "--scenario", path, *extra, *limit)
     if fragment is None:
         assert done.exit_code == 0, done.stderr
         return

@@ -327,7 +327,7 @@ class Simulation:
         # A failure report is an observation ("the signer has not heard the subject"), counted and
         # never held against its signer: a receiver cannot tell a lie from asymmetric reachability.
         outcome = self._count(node, decoded.sender, event, value, at)
-        if outcome == COUNTED:
+        if outcome == COUNTED or outcome == EQUIVOCATION:
             self._hold(node, event, message, decoded, at)
         if event not in node.attested and self.rules.endorses(event, decoded.sender):
             # Proposer authority: the owner's signed value, endorsed once, partitioned or not (a vote
