@@ -74,7 +74,7 @@ __all__ = [
     "QUARANTINE_BELOW", "RATE_LIMIT_PER_SECOND", "REJECTION_CAUSES", "RULES", "SIGNATURE_ALGORITHM", "SIGNING_CONTEXT",
     "STRATEGIES", "X0CTL_RULES", "Adversary", "AdversaryControl", "AdversaryError", "Decision", "Equivocation",
     "FuzzReport", "FuzzSettings", "HonestView", "Identity", "MessageCache", "Observed", "QuorumTracker", "ReplayReport",
-    "Reputation", "Rules", "Scenario", "ScriptedAdversary", "SignedMessage", "SimulationReport", "Thresholds", "Verdict",
-    "Verifier", "build_scenario", "failure_event", "fuzz", "load_adversary", "load_scenario", "proposal_event",
+    "Reputation", "Rules", "Scenario", "ScriptedAdversary", "SignedMessage", "SimulationReport", "Thresholds",
+    "Verdict", "Verifier", "build_scenario", "failure_event", "fuzz", "load_adversary", "load_scenario", "proposal_event",
     "quorum_threshold", "replay", "rules_named", "run_simulation", "tolerated_faults",
 ]

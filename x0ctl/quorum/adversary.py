@@ -303,6 +303,9 @@ def validate_actions(actions, n: int, where: str) -> list[dict]:
         to = action.get("to")
         if to is not None and (not isinstance(to, list) or not all(type(t) is int and 0 <= t < n for t in to)):
             raise UsageError(f"{here}: 'to' must be null or a list of node indices below {n}")
+        until = action.get("until")
+        if until is not None and (isinstance(until, bool) or not isinstance(until, (int, float))):
+            raise UsageError(f"{here}: 'until' must be null or a time in ms")
         if action["op"] == "attest":
             subject, slot = action.get("subject"), action.get("slot")
             if action.get("type") not in CRITICAL_EVENT_TYPES or type(subject) is not int or not 0 <= subject < n \

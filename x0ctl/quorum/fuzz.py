@@ -132,7 +132,9 @@ def _draw_campaign(rng: random.Random, byzantine: list, honest: list, end_ms: fl
     if kind == "equivocate":
         owner = rng.choice(byzantine)
         slot = rng.randint(1, 3)
-        first = sorted(rng.sample(honest, rng.choice(((len(honest) + 1) // 2, len(honest) // 2, rng.randint(0, len(honest))))))
+        # Mostly halves (the split that can carry each value to the quorum), sometimes any size.
+        size = rng.choice(((len(honest) + 1) // 2, len(honest) // 2, rng.randint(0, len(honest))))
+        first = sorted(rng.sample(honest, size))
         second = sorted(set(honest) - set(first))
         backers = [owner] + [node for node in byzantine if node != owner and rng.random() < 0.9]
         steps = []
@@ -336,7 +338,8 @@ class ReplayReport:
     def failure(self) -> str | None:
         if self.reproduced:
             return None
-        return f"{self.path}: the replay does not reproduce the recorded outcome ({self.digest} != {self.expected_digest})"
+        return (f"{self.path}: the replay does not reproduce the recorded outcome "
+                f"({self.digest} != {self.expected_digest})")
 
     def to_dict(self) -> dict:
         return {"schema": REPLAY_SCHEMA, "file": self.path, "backend": self.backend, "reproduced": self.reproduced,
@@ -363,4 +366,5 @@ def replay(path: str | Path, backend_name: str) -> ReplayReport:
     expect = document.get("expect")
     if not isinstance(expect, dict) or not isinstance(expect.get("digest"), str):
         raise UsageError(f"{path}: field 'expect.digest' missing")
-    return ReplayReport(str(path), backend_name, expect["digest"], run_trial(scenario, script, backend_name, rules.name))
+    result = run_trial(scenario, script, backend_name, rules.name)
+    return ReplayReport(str(path), backend_name, expect["digest"], result)

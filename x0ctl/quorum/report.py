@@ -62,7 +62,8 @@ def build_result(sim) -> dict:
     conflicting = [event for event, values in decided.items() if len(values) > 1]
     settled = [event for event, values in decided.items()
                if min(at for holders in values.values() for _, at in holders) <= end - settle_ms]
-    decided_pairs = sum(len({index for holders in decided[event].values() for index, _ in holders}) for event in settled)
+    decided_pairs = sum(len({index for holders in decided[event].values() for index, _ in holders})
+                        for event in settled)
     incomplete = [event for event in settled
                   if sum(len(holders) for holders in decided[event].values()) < len(honest)]
 

@@ -152,8 +152,9 @@ def run_simulation(scenario: Scenario, backend_name: str, *, trials: int = 1, jo
                    rules: str = X0CTL_RULES.name, thresholds: Thresholds = Thresholds(),
                    progress=None) -> SimulationReport:
     """One run, `trials` runs (seeds seed..seed+trials-1) or a sweep over f. `progress(done, total)`
-    is called as runs complete (a single run: simulated milliseconds). `adversary` is `FILE.py[:Class]` (its code runs in this process and
-    in each worker, with the caller's privileges)."""
+    is called as runs complete (a single run: simulated milliseconds). `adversary` is
+    `FILE.py[:Class]` (its code runs in this process and in each worker, with the caller's
+    privileges)."""
     if trials < 1:
         raise UsageError("--trials must be at least 1")
     if jobs < 1:
