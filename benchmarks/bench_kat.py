@@ -42,9 +42,6 @@ SIG_LEN = {"ML-DSA-44": 2420, "ML-DSA-65": 3309, "ML-DSA-87": 4627}
 HPKE_KEMS = {64: "ML-KEM-512", 65: "ML-KEM-768", 66: "ML-KEM-1024", 0x647A: "X-Wing"}
 
 
-# --- (b) the bare loop ---------------------------------------------------------------------------
-
-
 def minimal_rsp(path: Path):
     """The simplest .rsp reader: `key = value` lines, a record per `count`."""
     record: dict[str, str] = {}
@@ -195,9 +192,6 @@ def bare_loop(backend_names: list[str]) -> dict:
             else:
                 getattr(runner, method)(*args, **kwargs)
     return {"comparisons": sum(r.calls for r in runners), "mismatches": sum(r.mismatches for r in runners)}
-
-
-# --- (a) the KAT run -----------------------------------------------------------------------------
 
 
 def library_run(backend_names: list[str]) -> dict:

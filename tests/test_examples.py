@@ -30,7 +30,7 @@ from .promserver import (
 
 EXAMPLES = REPO / "examples"
 SCRIPTS = sorted(EXAMPLES.glob("*.sh"))
-TESTED_SCRIPTS = {"rotate-and-verify.sh", "pre-deploy-gate.sh"}
+TESTED_SCRIPTS = {"rotate-and-verify.sh", "pre-deploy-gate.sh", "mesh-audit.sh"}  # mesh-audit: test_mesh_example.py
 HEALTHY_AT = str(MESH_END - 2 * 3600)  # node-b degrades in the last hour of the history
 
 prometheus = prometheus_fixture(mesh_history, scope="module")

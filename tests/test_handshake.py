@@ -1,20 +1,18 @@
-"""The handshake protocol library: real handshakes on each backend, every attack, anti-replay, pins."""
+"""The handshake protocol library (v2): real handshakes on each backend, every attack, cookies, pins."""
 
 from __future__ import annotations
-
-import hashlib
 
 import pytest
 
 from x0ctl.errors import UsageError
 from x0ctl.handshake import (
     REASONS,
+    CookieJar,
     FailureReason,
     HandshakeFailure,
     Identity,
     Initiator,
     PeerPin,
-    ReplayCache,
     Responder,
     ResponderPolicy,
     classical_suite,
@@ -56,7 +54,7 @@ def test_two_handshakes_derive_different_sessions(suite):
 def test_backends_interoperate(openssl_backend, liboqs_backend):
     """A liboqs initiator completes a handshake with an openssl responder (same wire, same keys)."""
     server_suite, client_suite = hybrid_suite(openssl_backend), hybrid_suite(liboqs_backend)
-    policy = ResponderPolicy(server_suite, Identity.generate(server_suite))
+    policy = ResponderPolicy(server_suite, Identity.generate(server_suite), PeerPin.any())
     client = Initiator(client_suite, Identity.generate(client_suite), pin=PeerPin([policy.identity.public_key]))
     server = Responder(policy)
     frame = client.start()
@@ -67,9 +65,9 @@ def test_backends_interoperate(openssl_backend, liboqs_backend):
 
 @pytest.mark.parametrize("attack", ATTACKS, ids=lambda attack: attack.name)
 def test_every_attack_is_rejected_with_its_reason(openssl_backend, attack):
-    pair = Pair.create(hybrid_suite(openssl_backend), epoch=1)
-    reason, detail = attack.run(pair)
-    assert reason is attack.expected, detail
+    pair = Pair.create(hybrid_suite(openssl_backend))
+    outcome, detail = attack.run(pair)
+    assert (outcome.value if isinstance(outcome, FailureReason) else outcome) == attack.expected, detail
 
 
 def test_every_attack_is_rejected_on_liboqs_too(liboqs_backend):
@@ -90,44 +88,50 @@ def test_without_tampering_the_exchange_succeeds(suite):
 def test_hybrid_responder_refuses_a_classical_initiator(suite):
     """Both ends honest, one in fallback: the hybrid side refuses, it never downgrades."""
     classical = classical_suite()
-    policy = ResponderPolicy(suite, Identity.generate(suite))
-    client = Initiator(classical, Identity.generate(classical))
+    policy = ResponderPolicy(suite, Identity.generate(suite), PeerPin.any())
+    client = Initiator(classical, Identity.generate(classical), pin=PeerPin.any())
     with pytest.raises(HandshakeFailure) as caught:
         Responder(policy).receive(client.start())
     assert caught.value.reason is FailureReason.DOWNGRADE
+    assert wire.decode_frame(caught.value.reply)[0] == wire.ALERT  # no keys yet: an unauthenticated, coarse alert
 
 
 def test_responder_allow_list_rejects_unknown_initiators(suite):
     pair = Pair.create(suite)
-    stranger = Identity.generate(suite)
-    pair.policy.allowed_peers = PeerPin(fingerprints=[pair.client.fingerprint])
     assert handshake_once(pair)[1].done
-    pair.client = stranger
+    pair.client = Identity.generate(suite)
     with pytest.raises(HandshakeFailure) as caught:
         handshake_once(pair)
     assert caught.value.reason is FailureReason.UNKNOWN_PEER
 
 
-def test_rejection_result_reaches_the_initiator_with_the_reason(suite):
-    pair = Pair.create(suite, epoch=3)
-    client = pair.initiator(epoch=2)
-    hello = client.start()
+def test_an_authenticated_refusal_reaches_the_initiator_coarsened(suite):
+    """The responder refuses an unlisted initiator: it keeps `unknown_peer`, the initiator learns only
+    `rejected`, from a RESULT it can verify (so it is authenticated, origin peer)."""
+    pair = Pair.create(suite)
+    client, server = pair.initiator(identity=Identity.generate(suite)), pair.responder()
+    finish = client.receive(server.receive(client.start()))
     with pytest.raises(HandshakeFailure) as server_side:
-        Responder(pair.policy).receive(hello)
+        server.receive(finish)
+    assert server_side.value.reason is FailureReason.UNKNOWN_PEER and server_side.value.origin == "local"
     with pytest.raises(HandshakeFailure) as client_side:
-        client.receive(wire.encode_result(server_side.value.reason))
-    assert client_side.value.reason is FailureReason.REPLAY and client_side.value.remote
+        client.receive(server_side.value.reply)
+    refusal = client_side.value
+    assert refusal.reason is FailureReason.REJECTED and refusal.origin == "peer" and refusal.authenticated
+    assert refusal.reply is None
 
 
 def test_out_of_order_messages_are_malformed(suite):
     pair = Pair.create(suite)
-    client, server = pair.initiator(), Responder(pair.policy)
+    client, server = pair.initiator(), pair.responder()
     hello = client.start()
     with pytest.raises(HandshakeFailure) as caught:
         client.receive(hello)  # a CLIENT_HELLO reflected back at its sender
     assert caught.value.reason is FailureReason.MALFORMED
+    client = pair.initiator()
+    client.start()
     with pytest.raises(HandshakeFailure) as caught:
-        client.receive(wire.encode_result(None))  # "success" before anything happened
+        client.receive(wire.encode_result(0, bytes(32)))  # "success" before anything happened
     assert caught.value.reason is FailureReason.MALFORMED
     server_hello = server.receive(hello)
     with pytest.raises(HandshakeFailure) as caught:
@@ -135,41 +139,43 @@ def test_out_of_order_messages_are_malformed(suite):
     assert caught.value.reason is FailureReason.MALFORMED
 
 
-class TestReplayCache:
-    def test_same_nonce_twice_is_a_replay(self):
-        cache = ReplayCache(window_seconds=30)
-        cache.check_and_store(b"a", 1_000_000, 1_000_000)
-        with pytest.raises(HandshakeFailure, match="already used"):
-            cache.check_and_store(b"a", 1_000_000, 1_000_100)
+class TestCookies:
+    def test_cookie_round_trip_and_binding(self, suite):
+        jar = Pair.create(suite).policy.cookies
+        nonce = bytes(range(32))
+        cookie = jar.issue(b"127.0.0.2", nonce)
+        assert jar.valid(cookie, b"127.0.0.2", nonce)
+        assert not jar.valid(cookie, b"127.0.0.3", nonce)
+        assert not jar.valid(cookie, b"127.0.0.2", bytes(32))
+        assert not jar.valid(cookie[:-1] + bytes((cookie[-1] ^ 1,)), b"127.0.0.2", nonce)
+        assert not jar.valid(b"", b"127.0.0.2", nonce)
 
-    def test_timestamps_outside_the_window_are_replays(self):
-        cache = ReplayCache(window_seconds=30)
-        for offset in (-30_001, 30_001):
-            with pytest.raises(HandshakeFailure) as caught:
-                cache.check_and_store(b"n%d" % offset, 1_000_000 + offset, 1_000_000)
-            assert caught.value.reason is FailureReason.REPLAY
-        cache.check_and_store(b"edge", 1_000_000 - 30_000, 1_000_000)
+    def test_cookies_expire_after_the_next_period(self):
+        now = [1000.0]
+        jar = CookieJar(lifetime=30, clock=lambda: now[0])
+        cookie = jar.issue(b"a", bytes(32))
+        now[0] += 45  # the next period: still valid
+        assert jar.valid(cookie, b"a", bytes(32))
+        now[0] += 30
+        assert not jar.valid(cookie, b"a", bytes(32))
 
-    def test_expired_entries_are_dropped(self):
-        cache = ReplayCache(window_seconds=1)
-        cache.check_and_store(b"a", 0, 0)
-        cache.check_and_store(b"b", 5_000, 5_000)
-        assert len(cache) == 1
+    def test_a_second_hello_without_a_valid_cookie_is_busy(self, suite):
+        pair = Pair.create(suite)
+        server = pair.responder(require_cookie=True)
+        hello = pair.initiator().start()
+        assert wire.decode_frame(server.receive(hello))[0] == wire.COOKIE
+        with pytest.raises(HandshakeFailure) as caught:
+            server.receive(hello)
+        assert caught.value.reason is FailureReason.BUSY
 
-    def test_eviction_raises_the_horizon_so_evicted_hellos_stay_rejected(self):
-        cache = ReplayCache(capacity=2, window_seconds=60)
-        now = 100_000
-        cache.check_and_store(b"a", now - 3, now)
-        cache.check_and_store(b"b", now - 2, now)
-        cache.check_and_store(b"c", now - 1, now)  # evicts a
-        assert len(cache) == 2
-        with pytest.raises(HandshakeFailure, match="horizon"):
-            cache.check_and_store(b"a", now - 3, now)  # no longer cached, still refused
-        cache.check_and_store(b"d", now, now)
-
-    def test_bad_settings_are_usage_errors(self):
-        with pytest.raises(UsageError):
-            ReplayCache(capacity=0)
+    def test_an_initiator_answers_one_cookie_only(self, suite):
+        pair = Pair.create(suite)
+        client = pair.initiator()
+        cookie = pair.responder(require_cookie=True).receive(client.start())
+        client.receive(cookie)
+        with pytest.raises(HandshakeFailure) as caught:
+            client.receive(cookie)
+        assert caught.value.reason is FailureReason.MALFORMED
 
 
 class TestPeerPin:
@@ -193,15 +199,37 @@ class TestPeerPin:
         with pytest.raises(UsageError):
             PeerPin(fingerprints=[text])
 
+    def test_an_empty_pin_is_refused_and_any_must_be_spelled_out(self, openssl_backend):
+        with pytest.raises(UsageError, match="PeerPin.any"):
+            PeerPin()
+        identity = Identity.generate(hybrid_suite(openssl_backend))
+        assert PeerPin.any().is_any and PeerPin.any().allows("ML-DSA-65", identity.public_key)
+        assert PeerPin.any().intended_peer("ML-DSA-65", bytes(32)) == wire.ANY_PEER
 
-def test_reason_codes_round_trip_and_are_stable():
-    assert REASONS[:8] == ("bad_signature", "key_confirmation", "replay", "downgrade", "unknown_peer", "malformed",
-                           "oversized", "unsupported_version")
-    for reason in FailureReason:
-        frame = wire.encode_result(reason)
-        assert wire.parse_result(wire.decode_frame(frame)[1]) is reason
+    def test_the_intended_peer_is_named_only_for_a_single_identity(self, openssl_backend):
+        suite = hybrid_suite(openssl_backend)
+        one, two = Identity.generate(suite), Identity.generate(suite)
+        nonce = bytes(range(32))
+        by_key = PeerPin([one.public_key]).intended_peer("ML-DSA-65", nonce)
+        by_fingerprint = PeerPin(fingerprints=[one.fingerprint[:7 + 40]]).intended_peer("ML-DSA-65", nonce)
+        assert by_key == by_fingerprint != wire.ANY_PEER
+        assert PeerPin([one.public_key]).intended_peer("ML-DSA-65", bytes(32)) != by_key  # salted by the nonce
+        assert PeerPin([one.public_key, two.public_key]).intended_peer("ML-DSA-65", nonce) == wire.ANY_PEER
+
+
+def test_reason_wire_codes_are_coarse_and_stable():
+    assert REASONS[:6] == ("bad_signature", "key_confirmation", "downgrade", "unknown_peer", "self_connection",
+                           "malformed")
+    for reason in (FailureReason.BAD_SIGNATURE, FailureReason.KEY_CONFIRMATION, FailureReason.UNKNOWN_PEER,
+                   FailureReason.SELF_CONNECTION):
+        assert FailureReason.from_wire(reason.wire_code) is FailureReason.REJECTED
+    assert FailureReason.from_wire(FailureReason.OVERSIZED.wire_code) is FailureReason.MALFORMED
+    assert FailureReason.CONNECTION.wire_code is None
+    for reason in (FailureReason.BUSY, FailureReason.DOWNGRADE, FailureReason.UNSUPPORTED_VERSION):
+        assert FailureReason.from_wire(reason.wire_code) is reason
+        assert wire.parse_alert(wire.decode_frame(wire.encode_alert(reason.wire_code))[1]) == reason.wire_code
     with pytest.raises(HandshakeFailure) as caught:
-        wire.parse_result(bytes((200,)))
+        FailureReason.from_wire(200)
     assert caught.value.reason is FailureReason.MALFORMED
 
 
@@ -232,28 +260,45 @@ def test_percentile_nearest_rank():
 
 
 def test_transcript_binds_the_client_hello(suite):
-    """Changing any byte of CLIENT_HELLO that the responder still accepts breaks key confirmation."""
+    """Changing a CLIENT_HELLO so that the responder still accepts it (here: its intended peer
+    replaced by "any") breaks key confirmation, because the whole hello is in the transcript."""
     pair = Pair.create(suite)
-    nonce_offset = wire.HEADER_SIZE + 1 + 2  # count, one suite, then the nonce
+    intended_at = wire.HEADER_SIZE + 1 + 2 + wire.NONCE_SIZE  # count, one suite, the nonce, then the intended peer
 
-    def change_nonce(step, frame):
-        return frame[:nonce_offset] + hashlib.sha256(frame).digest() + frame[nonce_offset + 32:] if step == 0 else frame
+    def forget_intended_peer(step, frame):
+        if step:
+            return frame
+        return frame[:intended_at] + wire.ANY_PEER + frame[intended_at + wire.INTENDED_PEER_SIZE:]
 
-    reason, _ = run_exchange(pair, change_nonce)
+    reason, _ = run_exchange(pair, forget_intended_peer)
     assert reason is FailureReason.KEY_CONFIRMATION
 
 
-@pytest.mark.parametrize("message", [
-    wire.ClientHello((1, 2), bytes(range(32)), 7, 123, b"k" * 5, b"i" * 3),
-    wire.ServerHello(1, bytes(32), b"id", b"ct" * 3, b"sig", bytes(range(32))),
-    wire.ClientFinish(b"sig" * 2, bytes(32)),
-], ids=lambda message: type(message).__name__)
-def test_messages_round_trip_and_every_truncation_or_extension_is_malformed(message):
+def test_classical_suite_round_trip_with_cookie():
+    pair = Pair.create(classical_suite())
+    client, server = pair.initiator(), pair.responder(require_cookie=True)
+    frame = client.start()
+    while frame is not None:
+        frame = client.receive(server.receive(frame))
+    assert client.result.session_id == server.result.session_id and client.cookie_rounds == 1
+
+
+def _parse_authenticated(data: bytes):
+    return wire.Authenticated.parse(data, None, None, "sealed part")
+
+
+@pytest.mark.parametrize("message, parse", [
+    (wire.ClientHello((1, 2), bytes(range(32)), b"k" * 5, bytes(32), b"c" * 4), wire.ClientHello.parse),
+    (wire.ServerHello(1, bytes(32), b"ct" * 3, b"sealed"), wire.ServerHello.parse),
+    (wire.ClientFinish(b"sealed" * 2), wire.ClientFinish.parse),
+    (wire.Authenticated(b"id", b"sig", bytes(range(32))), _parse_authenticated),
+], ids=lambda value: type(value).__name__)
+def test_messages_round_trip_and_every_truncation_or_extension_is_malformed(message, parse):
     payload = message.encode()
-    assert type(message).parse(payload) == message
+    assert parse(payload) == message
     for cut in range(len(payload)):
         with pytest.raises(HandshakeFailure) as caught:
-            type(message).parse(payload[:cut])
+            parse(payload[:cut])
         assert caught.value.reason is FailureReason.MALFORMED, cut
     with pytest.raises(HandshakeFailure, match="trailing"):
-        type(message).parse(payload + b"\x00")
+        parse(payload + b"\x00")

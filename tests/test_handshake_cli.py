@@ -9,7 +9,8 @@ import pytest
 from tests.conftest import assert_one_line_error, run_x0ctl
 from tests.pushgateway import pushgateway  # noqa: F401 - session fixture
 
-SELFTEST_KEYS = {"suite", "count", "concurrency", "attempts", "successes", "failures", "success_rate", "latency_ms",
+SELFTEST_KEYS = {"suite", "count", "concurrency", "attempts", "successes", "failures", "peer_reported", "success_rate",
+                 "latency_ms",
                  "handshakes_per_second", "seconds", "phases_ms", "slo", "fallback", "negative", "metrics", "ok"}
 
 # The latency SLO is not what these tests check; a busy 2-core machine must not fail them.
@@ -32,8 +33,12 @@ def test_selftest_json_schema(cli):
 def test_selftest_negative_rejects_every_attack(cli):
     data = cli.json("handshake", "selftest", *RELAXED, "--count", "2", "--negative", "--concurrency", "2")
     attacks = {result["attack"]: result for result in data["negative"]}
-    assert {"tampered_ciphertext", "tampered_server_signature", "replayed_hello", "stripped_suites",
-            "substituted_public_key", "truncated_message", "oversized_message"} <= set(attacks)
+    assert {"tampered_ciphertext", "faulty_server_signature", "replayed_handshake", "stripped_suites",
+            "unpinned_responder", "truncated_message", "oversized_message",
+            "forged_result", "no_pin", "cookieless_flood", "self_connection"} <= set(attacks)
+    assert attacks["forged_result"]["expected"] == "key_confirmation"
+    assert attacks["self_connection"]["expected"] == "self_connection"
+    assert attacks["cookieless_flood"]["expected"] == "cookie" and "us each" in attacks["cookieless_flood"]["detail"]
     assert all(result["ok"] and result["got"] == result["expected"] for result in attacks.values()), attacks
 
 
@@ -70,7 +75,8 @@ def test_pqc_enabled_sets_the_fallback_gauge_to_zero(cli, tmp_path):
              env={"X0TTA6BL4_DISABLE_PQC": "false"})
     text = metrics_file.read_text()
     assert "pqc_fallback_enabled 0.0" in text and "pqc_handshake_success_total 3.0" in text
-    assert 'pqc_handshake_failure_total{reason="replay"} 0.0' in text
+    assert 'pqc_handshake_failure_total{origin="local",reason="key_confirmation"} 0.0' in text
+    assert 'pqc_handshake_failure_total{origin="peer",reason="rejected"} 0.0' in text
     assert 'pqc_handshake_latency_seconds_bucket{le="0.001"}' in text
     assert 'pqc_handshake_latency_seconds_bucket{le="1.0"}' in text
 

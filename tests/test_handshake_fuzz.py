@@ -32,15 +32,15 @@ def parties(request):
     from x0ctl.pqc import get_backend
 
     suite = hybrid_suite(get_backend("openssl"))
-    policy = ResponderPolicy(suite, Identity.generate(suite))
     client_identity = Identity.generate(suite)
+    policy = ResponderPolicy(suite, Identity.generate(suite), PeerPin([client_identity.public_key]))
     return suite, policy, client_identity
 
 
 def frames(max_payload=8192):
     """Frames with a valid header around arbitrary payloads, plus raw arbitrary bytes."""
     framed = st.builds(lambda kind, payload: wire.encode_frame(kind, payload),
-                       st.sampled_from([wire.CLIENT_HELLO, wire.SERVER_HELLO, wire.CLIENT_FINISH, wire.RESULT]),
+                       st.sampled_from(sorted(wire.MESSAGE_NAMES)),
                        st.binary(max_size=max_payload))
     return st.one_of(framed, st.binary(max_size=512))
 
@@ -58,7 +58,9 @@ def _only_handshake_failures(call) -> None:
 def test_decoders_raise_only_handshake_failure(data):
     def parse_all():
         kind, payload = wire.decode_frame(data)
-        for parser in (wire.ClientHello.parse, wire.ServerHello.parse, wire.ClientFinish.parse, wire.parse_result):
+        for parser in (wire.ClientHello.parse, wire.ServerHello.parse, wire.ClientFinish.parse, wire.parse_result,
+                       wire.parse_alert, wire.parse_cookie,
+                       lambda data: wire.Authenticated.parse(data, 1952, 3309, "sealed part")):
             _only_handshake_failures(lambda parser=parser: parser(payload))
     _only_handshake_failures(parse_all)
 
@@ -68,6 +70,8 @@ def test_decoders_raise_only_handshake_failure(data):
 def test_responder_survives_anything(parties, data):
     _, policy, _ = parties
     _only_handshake_failures(lambda: Responder(policy).receive(data))
+    _only_handshake_failures(lambda: Responder(policy, source=b"127.0.0.2", require_cookie=True).receive(data))
+    assert policy.cookies.challenge(data, b"127.0.0.2") is None or wire.decode_frame(data)[0] == wire.CLIENT_HELLO
 
 
 @FUZZ
@@ -91,7 +95,7 @@ def mutated_hellos(draw):
 def test_mutated_client_hellos_are_accepted_or_cleanly_rejected(parties, mutation):
     suite, policy, client_identity = parties
     flips, cut, extra = mutation
-    hello = bytearray(Initiator(suite, client_identity).start())
+    hello = bytearray(Initiator(suite, client_identity, pin=PeerPin([policy.identity.public_key])).start())
     for index, mask in flips:
         if index < len(hello):
             hello[index] ^= mask
@@ -101,13 +105,14 @@ def test_mutated_client_hellos_are_accepted_or_cleanly_rejected(parties, mutatio
 
 @FUZZ
 @given(suites=st.lists(st.integers(0, 0xFFFF), min_size=0, max_size=20), share=st.binary(max_size=40),
-       identity=st.binary(max_size=40), epoch=st.integers(0, 2**64 - 1))
-def test_structurally_valid_hellos_with_wrong_contents(parties, suites, share, identity, epoch):
+       intended=st.binary(min_size=32, max_size=32), cookie=st.binary(max_size=80))
+def test_structurally_valid_hellos_with_wrong_contents(parties, suites, share, intended, cookie):
     _, policy, _ = parties
-    body = bytes((len(suites) % 256,)) + b"".join(struct.pack(">H", s) for s in suites) + bytes(32) + \
-        struct.pack(">QQ", epoch, int(time.time() * 1000)) + struct.pack(">H", len(share)) + share + \
-        struct.pack(">H", len(identity)) + identity
-    _only_handshake_failures(lambda: Responder(policy).receive(wire.encode_frame(wire.CLIENT_HELLO, body)))
+    body = bytes((len(suites) % 256,)) + b"".join(struct.pack(">H", s) for s in suites) + bytes(32) + intended + \
+        struct.pack(">H", len(share)) + share + struct.pack(">H", len(cookie)) + cookie
+    frame = wire.encode_frame(wire.CLIENT_HELLO, body)
+    _only_handshake_failures(lambda: Responder(policy).receive(frame))
+    _only_handshake_failures(lambda: Responder(policy, require_cookie=True).receive(frame))
 
 
 @settings(max_examples=40, deadline=None, database=None)

@@ -32,7 +32,8 @@ from x0ctl.pqc.fingerprint import fingerprint
 
 MAX_CONNECTIONS = 3
 READ_TIMEOUT = 0.5
-CAUSED: set[str] = set()  # failure reasons the tests provoked; the server's summary must show each
+CAUSED: set[str] = set()  # local rejections the tests provoked; the server's summary must show each
+CAUSED_PEER: set[str] = set()  # refusals the tests' initiators reported to the server (origin="peer")
 
 # The latency SLO is not what these tests check; a busy 2-core machine must not fail them.
 RELAXED = ("--max-p95-ms", "60000")
@@ -106,8 +107,8 @@ def identity_files(tmp_path_factory):
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, identity_files):
     process = start_server(tmp_path_factory.mktemp("serve"), "--identity", str(identity_files["identity"]),
-                           "--max-connections", str(MAX_CONNECTIONS), "--read-timeout", str(READ_TIMEOUT),
-                           "--handshake-timeout", "3")
+                           "--allow-any-peer", "--max-connections", str(MAX_CONNECTIONS), "--read-timeout",
+                           str(READ_TIMEOUT), "--handshake-timeout", "3")
     yield process
     process.stop()
 
@@ -120,21 +121,23 @@ def suite():
 
 
 def _exchange_raw(server: ServerProcess, data: bytes, *, close_write: bool = False) -> FailureReason | None:
-    """Send raw bytes; return the reason of the RESULT frame the server answers with."""
+    """Send raw bytes; return the (coarse) reason of the ALERT frame the server answers with."""
     with socket.create_connection((server.host, server.port), timeout=5) as conn:
         conn.sendall(data)
         if close_write:
             conn.shutdown(socket.SHUT_WR)
         reply = _read_reply(conn)
         assert conn.recv(1) == b""  # and the server closes the connection
-    return wire.parse_result(wire.decode_frame(reply)[1])
+    kind, payload = wire.decode_frame(reply)
+    assert kind == wire.ALERT, wire.MESSAGE_NAMES[kind]
+    return FailureReason.from_wire(wire.parse_alert(payload))
 
 
 def _read_reply(conn: socket.socket) -> bytes:
     header = b""
     while len(header) < wire.HEADER_SIZE:
         chunk = conn.recv(wire.HEADER_SIZE - len(header))
-        assert chunk, "server closed without a RESULT"
+        assert chunk, "server closed without a reply"
         header += chunk
     _, length = wire.check_header(header, 1 << 16)
     body = b""
@@ -164,18 +167,22 @@ def test_probe_pinned_by_key_file(cli, server, identity_files, which):
 
 
 def test_probe_rejects_a_different_identity(cli, server):
+    """The hello names the pinned identity; the server holds another and refuses before the KEM.
+    The probe learns only a coarse, unauthenticated `rejected`; the server counts `unknown_peer`."""
     result = cli("handshake", "probe", server.address, "--peer-fingerprint", "sha256:" + "0123abcd" * 8,
                  "-o", "json")
     assert result.exit_code == 1, result.stderr
-    assert json.loads(result.stdout)["failures"] == {"unknown_peer": 1}
-    assert_one_line_error(result.stderr, "unknown_peer")
+    data = json.loads(result.stdout)
+    assert data["failures"] == {} and data["peer_reported"] == {"rejected": 1}
+    assert "pinned identity" in data["errors"]["peer:rejected"]
+    assert_one_line_error(result.stderr, "rejected")
     CAUSED.add("unknown_peer")
 
 
-def test_unpinned_probe_warns_and_pins_the_first_key(cli, server):
-    result = cli("handshake", "probe", server.address, *RELAXED, "--count", "2", "-o", "json")
+def test_insecure_any_peer_warns_and_reports_what_answered(cli, server):
+    result = cli("handshake", "probe", server.address, *RELAXED, "--count", "2", "--insecure-any-peer", "-o", "json")
     assert result.exit_code == 0, result.stderr
-    assert "not pinned" in result.stderr
+    assert "--insecure-any-peer" in result.stderr and "x0ctl: warning:" in result.stderr
     data = json.loads(result.stdout)
     assert data["pinned"] is False and data["peer_fingerprints"] == [server.identity]
 
@@ -183,23 +190,26 @@ def test_unpinned_probe_warns_and_pins_the_first_key(cli, server):
 @pytest.mark.parametrize("case", ["garbage", "truncated_then_closed", "truncated_then_silent", "oversized",
                                   "unsupported_version", "classical_downgrade", "empty_frame"])
 def test_bad_input_gets_a_clean_reason_and_the_server_keeps_serving(server, suite, case):
-    hello = Initiator(suite, Identity.generate(suite)).start()
-    cases = {
-        "garbage": (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", True, FailureReason.MALFORMED),
-        "truncated_then_closed": (hello[:-50], True, FailureReason.MALFORMED),
-        "truncated_then_silent": (hello[:-50], False, FailureReason.TIMEOUT),
-        "oversized": (wire.HEADER.pack(wire.MAGIC, 1, wire.CLIENT_HELLO, 1 << 20) + bytes(100), False,
-                      FailureReason.OVERSIZED),
-        "unsupported_version": (hello[:4] + b"\x02" + hello[5:], False, FailureReason.UNSUPPORTED_VERSION),
-        "classical_downgrade": (Initiator(classical_suite(), Identity.generate(classical_suite())).start(), False,
-                                FailureReason.DOWNGRADE),
-        "empty_frame": (wire.encode_frame(wire.CLIENT_HELLO, b""), False, FailureReason.MALFORMED),
+    hello = Initiator(suite, Identity.generate(suite), pin=PeerPin.any()).start()
+    classical = classical_suite()
+    cases = {  # bytes, close after sending, the server's own reason, the coarse reason it sends
+        "garbage": (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", True, FailureReason.MALFORMED, FailureReason.MALFORMED),
+        "truncated_then_closed": (hello[:-50], True, FailureReason.MALFORMED, FailureReason.MALFORMED),
+        "truncated_then_silent": (hello[:-50], False, FailureReason.TIMEOUT, FailureReason.TIMEOUT),
+        "oversized": (wire.HEADER.pack(wire.MAGIC, 2, wire.CLIENT_HELLO, 1 << 20) + bytes(100), False,
+                      FailureReason.OVERSIZED, FailureReason.MALFORMED),
+        "unsupported_version": (hello[:4] + b"\x01" + hello[5:], False, FailureReason.UNSUPPORTED_VERSION,
+                                FailureReason.UNSUPPORTED_VERSION),
+        "classical_downgrade": (Initiator(classical, Identity.generate(classical), pin=PeerPin.any()).start(), False,
+                                FailureReason.DOWNGRADE, FailureReason.DOWNGRADE),
+        "empty_frame": (wire.encode_frame(wire.CLIENT_HELLO, b""), False, FailureReason.MALFORMED,
+                        FailureReason.MALFORMED),
     }
-    data, close_write, expected = cases[case]
+    data, close_write, local, sent = cases[case]
     began = time.monotonic()
-    assert _exchange_raw(server, data, close_write=close_write) is expected
+    assert _exchange_raw(server, data, close_write=close_write) is sent
     assert time.monotonic() - began < READ_TIMEOUT + 5  # bounded by the read timeout, never a hang
-    CAUSED.add(expected.value)
+    CAUSED.add(local.value)
     _assert_handshake_works(server, suite)
 
 
@@ -208,20 +218,12 @@ def _assert_handshake_works(server: ServerProcess, suite) -> None:
 
     initiator = Initiator(suite, Identity.generate(suite), pin=PeerPin(fingerprints=[server.identity]))
     probe_once(server.host, server.port, initiator, timeout=5, max_payload=wire.DEFAULT_MAX_PAYLOAD)
-    assert initiator.done
+    assert initiator.done and initiator.result.peer_fingerprint == server.identity
 
 
-def test_replayed_hello_over_tcp(server, suite):
-    hello = Initiator(suite, Identity.generate(suite)).start()
-    with socket.create_connection((server.host, server.port), timeout=5) as conn:
-        conn.sendall(hello)
-        kind, _ = wire.decode_frame(_read_reply(conn))
-        assert kind == wire.SERVER_HELLO
-    assert _exchange_raw(server, hello) is FailureReason.REPLAY
-    CAUSED.add("replay")
-
-
-def test_tampered_client_signature_over_tcp(server, suite):
+def test_tampered_client_finish_over_tcp(server, suite):
+    """A bit flipped in CLIENT_FINISH: the server cannot open it (key_confirmation, its own reason) and
+    answers with a RESULT the initiator can verify, carrying only `rejected`."""
     client = Initiator(suite, Identity.generate(suite), pin=PeerPin(fingerprints=[server.identity]))
     with socket.create_connection((server.host, server.port), timeout=5) as conn:
         conn.sendall(client.start())
@@ -230,29 +232,25 @@ def test_tampered_client_signature_over_tcp(server, suite):
         conn.sendall(bytes(finish))
         with pytest.raises(HandshakeFailure) as caught:
             client.receive(_read_reply(conn))
-    assert caught.value.reason is FailureReason.BAD_SIGNATURE and caught.value.remote
-    CAUSED.add("bad_signature")
+    refusal = caught.value
+    assert refusal.reason is FailureReason.REJECTED and refusal.remote and refusal.authenticated
+    CAUSED.add("key_confirmation")
 
 
-@pytest.mark.parametrize("attack, expected", [
-    ("tampered_ciphertext", FailureReason.KEY_CONFIRMATION),
-    ("tampered_server_signature", FailureReason.BAD_SIGNATURE),
-    ("tampered_finished", FailureReason.KEY_CONFIRMATION),
-    ("substituted_public_key", FailureReason.UNKNOWN_PEER),
-    ("suite_substitution", FailureReason.DOWNGRADE),
+@pytest.mark.parametrize("attack, expected, reported", [
+    ("tampered_ciphertext", FailureReason.KEY_CONFIRMATION, "rejected"),
+    ("tampered_sealed", FailureReason.KEY_CONFIRMATION, "rejected"),
+    ("suite_substitution", FailureReason.DOWNGRADE, "downgrade"),
 ])
-def test_on_path_attacks_on_the_server_hello(server, suite, attack, expected):
+def test_on_path_attacks_on_the_server_hello(server, suite, attack, expected, reported):
     """An attacker between probe and server edits SERVER_HELLO: the initiator rejects it with the
-    expected reason and reports it to the server in a RESULT, so the server counts it too."""
-    from x0ctl.handshake.selftest import _edit_server_hello, _flip, _flip_server_field
+    expected reason and tells the server in a coarse ALERT, which the server counts as origin=peer."""
+    from x0ctl.handshake.selftest import _edit_server_hello, _flip_server_field
     from x0ctl.handshake.suites import CLASSICAL_CODE
 
     edits = {
         "tampered_ciphertext": lambda frame: _flip_server_field(frame, "ciphertext", 3),
-        "tampered_server_signature": lambda frame: _flip_server_field(frame, "signature", 11),
-        "tampered_finished": lambda frame: _flip(frame, len(frame) - 1),
-        "substituted_public_key": lambda frame: _edit_server_hello(
-            frame, identity=Identity.generate(suite).public_key),
+        "tampered_sealed": lambda frame: _flip_server_field(frame, "sealed", 11),
         "suite_substitution": lambda frame: _edit_server_hello(frame, suite=CLASSICAL_CODE),
     }
     client = Initiator(suite, Identity.generate(suite), pin=PeerPin(fingerprints=[server.identity]))
@@ -261,13 +259,15 @@ def test_on_path_attacks_on_the_server_hello(server, suite, attack, expected):
         with pytest.raises(HandshakeFailure) as caught:
             client.receive(edits[attack](_read_reply(conn)))
         assert caught.value.reason is expected and not caught.value.remote
-        conn.sendall(wire.encode_result(caught.value.reason))  # what probe_once does on a local rejection
-    CAUSED.add(expected.value)
+        conn.sendall(caught.value.reply)  # what probe_once does on a local rejection
+        conn.recv(1)
+    CAUSED_PEER.add(reported)
 
 
 def test_connection_limit_answers_busy(tmp_path, suite):
     """A server of its own, with a read timeout long enough that idle peers surely hold every slot."""
-    limited = start_server(tmp_path, "--max-connections", "2", "--read-timeout", "20", "--handshake-timeout", "30")
+    limited = start_server(tmp_path, "--allow-any-peer", "--max-connections", "2", "--read-timeout", "20",
+                           "--first-frame-timeout", "20", "--handshake-timeout", "30")
     try:
         idle = [socket.create_connection((limited.host, limited.port), timeout=5) for _ in range(2)]
         try:
@@ -293,7 +293,7 @@ def test_connection_limit_answers_busy(tmp_path, suite):
 
 
 def test_serve_refuses_a_busy_port_and_bad_addresses(cli, server):
-    result = cli("handshake", "serve", "--listen", server.address)
+    result = cli("handshake", "serve", "--listen", server.address, "--allow-any-peer")
     assert result.exit_code == 4, result.stderr
     assert_one_line_error(result.stderr, "cannot listen on", server.address)
     for bad in ("localhost", "127.0.0.1:99999", ":80"):
@@ -303,7 +303,7 @@ def test_serve_refuses_a_busy_port_and_bad_addresses(cli, server):
 
 
 def test_probe_of_a_closed_port_is_an_io_failure(cli):
-    result = cli("handshake", "probe", f"127.0.0.1:{free_port()}", "--timeout", "2")
+    result = cli("handshake", "probe", f"127.0.0.1:{free_port()}", "--timeout", "2", "--insecure-any-peer")
     assert result.exit_code == 4, result.stderr
     assert_one_line_error(result.stderr, "connection", "refused")
 
@@ -321,14 +321,20 @@ def test_sigterm_stops_cleanly_with_every_reason_counted(server):
     assert summary["stopped_by"] == "SIGTERM" and summary["unfinished"] == 0
     assert summary["successes"] >= 1
     assert CAUSED <= set(summary["failures"]), (CAUSED, summary["failures"])
-    samples = {(sample.name, sample.labels.get("reason")): sample.value
+    assert CAUSED_PEER <= set(summary["peer_reported"]), (CAUSED_PEER, summary["peer_reported"])
+    assert summary["authorization"] == "any_peer"
+    samples = {(sample.name, sample.labels.get("reason"), sample.labels.get("origin")): sample.value
                for family in text_string_to_metric_families(server.metrics_path.read_text())
                for sample in family.samples}
-    assert samples[("pqc_handshake_success_total", None)] == summary["successes"]
-    assert samples[("pqc_handshake_latency_seconds_count", None)] == summary["successes"]
-    assert samples[("pqc_fallback_enabled", None)] == 0
+    assert samples[("pqc_handshake_success_total", None, None)] == summary["successes"]
+    assert samples[("pqc_handshake_latency_seconds_count", None, None)] == summary["successes"]
+    assert samples[("pqc_fallback_enabled", None, None)] == 0
     for reason, count in summary["failures"].items():
-        assert samples[("pqc_handshake_failure_total", reason)] == count
+        assert samples[("pqc_handshake_failure_total", reason, "local")] == count
+    for reason, count in summary["peer_reported"].items():
+        assert samples[("pqc_handshake_failure_total", reason, "peer")] == count
+    assert 'x0ctl_handshake_serve_info{authorization="any_peer",protocol_version="2"} 1.0' in \
+        server.metrics_path.read_text()
 
 
 def test_serve_allow_list_admits_only_the_listed_initiator(cli, tmp_path, identity_files):
@@ -341,10 +347,64 @@ def test_serve_allow_list_admits_only_the_listed_initiator(cli, tmp_path, identi
         assert admitted["successes"] == 1
         refused = cli("handshake", "probe", limited.address, "--peer-fingerprint", limited.identity, "-o", "json")
         assert refused.exit_code == 1
-        assert json.loads(refused.stdout)["failures"] == {"unknown_peer": 1}
-        assert_one_line_error(refused.stderr, "unknown_peer")
+        data = json.loads(refused.stdout)
+        assert data["failures"] == {} and data["peer_reported"] == {"rejected": 1}  # coarse, authenticated
+        assert_one_line_error(refused.stderr, "rejected")
     finally:
         code, stdout, stderr = limited.stop()
     assert code == 0, stderr
     summary = json.loads(stdout)
     assert summary["successes"] == 1 and summary["failures"] == {"unknown_peer": 1}
+    assert summary["authorization"] == "allow_list"
+
+
+def test_one_source_with_idle_connections_cannot_take_every_slot(tmp_path, suite):
+    """Issue 16: a source holding idle sockets gets at most --max-per-source of the slots, and an idle
+    socket is dropped after --first-frame-timeout; an honest source still gets its handshake."""
+    from x0ctl.handshake.net import probe_once
+
+    limited = start_server(tmp_path, "--allow-any-peer", "--max-connections", "4", "--max-per-source", "2",
+                           "--first-frame-timeout", "1", "--read-timeout", "20", "--handshake-timeout", "30")
+    idle = []
+    try:
+        for _ in range(4):  # from 127.0.0.2: two are admitted, two refused as busy
+            idle.append(socket.create_connection((limited.host, limited.port), timeout=5,
+                                                 source_address=("127.0.0.2", 0)))
+        time.sleep(0.2)
+        honest = Initiator(suite, Identity.generate(suite), pin=PeerPin(fingerprints=[limited.identity]))
+        probe_once(limited.host, limited.port, honest, timeout=10, max_payload=wire.DEFAULT_MAX_PAYLOAD,
+                   source="127.0.0.3")
+        assert honest.done
+        refused = [conn for conn in idle if _read_reply(conn)[5] == wire.ALERT]  # busy, or the first-frame timeout
+        assert len(refused) == 4
+    finally:
+        for conn in idle:
+            conn.close()
+        code, stdout, stderr = limited.stop()
+    assert code == 0, stderr
+    summary = json.loads(stdout)
+    assert summary["successes"] == 1 and summary["failures"] == {"busy": 2, "timeout": 2}
+
+
+def test_serve_and_probe_use_the_keystore_identity(cli, tmp_path):
+    """Issue 16: --keystore DIR uses the keystore's active ML-DSA-65 key on both ends."""
+    server_store, client_store = tmp_path / "server-keys", tmp_path / "client-keys"
+    for store in (server_store, client_store):
+        assert cli("--backend", "openssl", "keys", "generate", "--keystore", str(store)).exit_code == 0
+    server_fingerprint = cli.json("keys", "list", "--keystore", str(server_store))
+    client_fingerprint = cli.json("keys", "list", "--keystore", str(client_store))
+    server_sig = next(key["id"] for key in server_fingerprint["keys"] if key["purpose"] == "sig")
+    client_sig = next(key["id"] for key in client_fingerprint["keys"] if key["purpose"] == "sig")
+    served = start_server(tmp_path, "--keystore", str(server_store), "--peer-fingerprint", client_sig)
+    try:
+        assert served.identity == server_sig
+        data = cli.json("handshake", "probe", served.address, *RELAXED, "--keystore", str(client_store),
+                        "--peer-fingerprint", server_sig)
+        assert data["successes"] == 1
+    finally:
+        code, stdout, stderr = served.stop()
+    assert code == 0, stderr
+    assert json.loads(stdout)["successes"] == 1
+    both = cli("handshake", "probe", "127.0.0.1:9", "--insecure-any-peer", "--keystore", str(client_store),
+               "--identity", str(tmp_path / "x.pem"))
+    assert both.exit_code == 2 and "give one" in both.stderr

@@ -175,7 +175,7 @@ def test_handshake_selftest_in_fallback(cli):
 
 def test_handshake_serve_and_probe(cli):
     server = subprocess.Popen([sys.executable, "-m", "x0ctl", "handshake", "serve", "--listen", "127.0.0.1:0",
-                               "-o", "json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+                               "--allow-any-peer", "-o", "json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
     stderr_lines: list[str] = []
     reader = threading.Thread(target=lambda: stderr_lines.extend(server.stderr), daemon=True)
     reader.start()
@@ -211,7 +211,7 @@ def _wait_for(found, process: subprocess.Popen, timeout: float = 30.0):
 
 
 def test_handshake_probe_of_an_unreachable_peer(cli):
-    data = cli.json("handshake", "probe", f"127.0.0.1:{closed_port()}", expect=4)
+    data = cli.json("handshake", "probe", f"127.0.0.1:{closed_port()}", "--insecure-any-peer", expect=4)
     assert_valid("handshake probe", data)
     assert data["failures"] == {"connection": 1} and data["ok"] is False
 

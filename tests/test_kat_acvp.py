@@ -14,16 +14,14 @@ import pytest
 
 from x0ctl.errors import UsageError
 from x0ctl.kat import run_kat
-from x0ctl.kat.acvp import (
-    EXPANDED_DK_REASON,
-    EXPANDED_SK_REASON,
-    EXTERNAL_MU_REASON,
-    HEDGED_SIGGEN_REASON,
-    INTERNAL_REASON,
-    NO_PK_REASON,
-    PREHASH_REASON,
-)
+from x0ctl.kat.acvp import NO_PK_REASON, SIGN_FORM_REASON
 from x0ctl.kat.vectors import VectorDataError
+
+OPENSSL_NO_EXPANDED_DK = "pyca/cryptography loads ML-KEM-768 private keys only from a seed, not an expanded dk"
+OPENSSL_NO_DET_ENCAPS = "pyca/cryptography offers no ML-KEM-768 encapsulation with caller-supplied m"
+OPENSSL_NO_EXPANDED_SK = "pyca/cryptography loads ML-DSA-65 private keys only from a seed, not an expanded sk"
+LIBOQS_NO_MU = ("liboqs' API verifies ML-DSA-65 only over a message and context (no external mu, internal "
+                "interface or HashML-DSA)")
 
 
 def nist_records(relative: str, count: int) -> list[dict[str, str]]:
@@ -89,9 +87,6 @@ def mlkem_keygen(records) -> dict:
         for i, r in enumerate(records)]}])
 
 
-# --- ML-KEM --------------------------------------------------------------------------------------
-
-
 def test_mlkem_keygen_internal_projection(tmp_path, backend):
     path = write(tmp_path / "internalProjection.json", mlkem_keygen(kem_records(3)))
     result = only(run_kat([backend.name], sources="none", vector_paths=[path]))
@@ -100,7 +95,7 @@ def test_mlkem_keygen_internal_projection(tmp_path, backend):
         assert (result.passed, result.skipped) == (6, 0)  # ek and the expanded dk
     else:
         assert (result.passed, result.skipped) == (3, 3)
-        assert result.skip_reasons == {"ML-KEM-768 expanded private key is not exposed by this backend": 3}
+        assert result.skip_reasons == {"pyca/cryptography does not export the ML-KEM-768 expanded dk": 3}
 
 
 def test_mlkem_keygen_wrong_ek_fails_with_the_test_case_id(tmp_path, openssl_backend):
@@ -166,11 +161,19 @@ def test_expected_results_missing_a_test_case_is_a_usage_error(tmp_path):
         run_kat(["openssl"], sources="none", vector_paths=[tmp_path / "prompt.json"])
 
 
+
 def invalid_modulus(ek_hex: str) -> str:
     """An encapsulation key whose first coefficient is 4095 >= q: FIPS 203's check must reject it."""
     ek = bytearray.fromhex(ek_hex)
     ek[0], ek[1] = 0xFF, ek[1] | 0x0F
     return ek.hex().upper()
+
+
+def wrong_hash(dk_hex: str) -> str:
+    """A decapsulation key whose H(ek) (bytes 768k+32 .. 768k+64, k = 3) no longer matches its ek."""
+    dk = bytearray.fromhex(dk_hex)
+    dk[768 * 3 + 32 + 5] ^= 0x01
+    return dk.hex().upper()
 
 
 def mlkem_encap_decap(records) -> dict:
@@ -180,7 +183,8 @@ def mlkem_encap_decap(records) -> dict:
             {"tcId": i + 1, "ek": r["pk"], "dk": r["sk"], "m": r["msg"], "c": r["ct"], "k": r["ss"]}
             for i, r in enumerate(records)]},
         {"tgId": 2, "testType": "VAL", "parameterSet": "ML-KEM-768", "function": "decapsulation", "tests": [
-            {"tcId": 10, "dk": r0["sk"], "c": r0["ct"], "k": r0["ss"], "reason": "valid decapsulation"}]},
+            {"tcId": 10, "dk": r0["sk"], "c": r0["ct"], "k": r0["ss"], "reason": "valid decapsulation"},
+            {"tcId": 11, "dk": r1["sk"], "c": r1["ct_n"], "k": r1["ss_n"], "reason": "modified ciphertext"}]},
         {"tgId": 3, "testType": "VAL", "parameterSet": "ML-KEM-768", "function": "decapsulation", "keyFormat": "seed",
          "tests": [{"tcId": 20, "d": r0["d"], "z": r0["z"], "c": r0["ct"], "k": r0["ss"]},
                    {"tcId": 21, "d": r1["d"], "z": r1["z"], "c": r1["ct_n"], "k": r1["ss_n"],
@@ -190,22 +194,38 @@ def mlkem_encap_decap(records) -> dict:
             {"tcId": 31, "ek": invalid_modulus(r1["pk"]), "testPassed": False},
             {"tcId": 32, "ek": r0["pk"] + "00", "testPassed": False}]},
         {"tgId": 5, "testType": "VAL", "parameterSet": "ML-KEM-768", "function": "decapsulationKeyCheck", "tests": [
-            {"tcId": 40, "dk": r0["sk"], "testPassed": True}]},
+            {"tcId": 40, "dk": r0["sk"], "testPassed": True},
+            {"tcId": 41, "dk": wrong_hash(r1["sk"]), "testPassed": False, "reason": "modified H"},
+            {"tcId": 42, "dk": r0["sk"][:-2], "testPassed": False, "reason": "short dk"}]},
     ]
-    return vector_set("ML-KEM", "encapDecap", groups, revision="FIPS203-tr1")
+    return vector_set("ML-KEM", "encapDecap", groups, revision="FIPS203")
 
 
 def test_mlkem_encap_decap_every_function(tmp_path, backend):
     path = write(tmp_path / "internalProjection.json", mlkem_encap_decap(kem_records(3)))
     result = only(run_kat([backend.name], sources="none", vector_paths=[path]))
     assert result.failed == 0, result.failures
-    expected_skips = {EXPANDED_DK_REASON: 2}  # decapsulation with an expanded dk, decapsulationKeyCheck
-    if backend.name == "liboqs":
-        passed = 3 + 2 + 3  # encapsulation, seed-format decapsulation, key checks
-    else:
-        passed = 2 + 3
-        expected_skips["deterministic ML-KEM-768 encapsulation is not offered by this backend"] = 3
-    assert (result.passed, result.skipped, result.skip_reasons) == (passed, sum(expected_skips.values()), expected_skips)
+    if backend.name == "liboqs":  # everything: encaps + decaps with the expanded dk, key checks
+        assert (result.passed, result.skipped) == (3 * 2 + 2 + 2 + 3 + 3, 0)
+    else:  # seed decapsulation and the encapsulation-key check; the rest needs an expanded dk or m
+        assert result.passed == 2 + 3
+        assert result.skip_reasons == {OPENSSL_NO_DET_ENCAPS: 3, OPENSSL_NO_EXPANDED_DK: 3 + 2 + 3}
+
+
+@pytest.mark.parametrize(("group", "test", "field", "check"), [
+    (1, 0, "k", "encaps-deterministic"),  # the encapsulation's k, and so the decapsulation too
+    (2, 0, "k", "decaps-ss"),  # decapsulation with an expanded dk
+    (2, 1, "k", "decaps-ss"),  # its implicit rejection
+    (5, 1, "testPassed", "dk-check"),  # a dk with a wrong H(ek) claimed valid
+    (5, 0, "testPassed", "dk-check"),  # a good dk claimed invalid
+])
+def test_mlkem_expanded_dk_checks_catch_a_mutated_answer(tmp_path, liboqs_backend, group, test, field, check):
+    doc = mlkem_encap_decap(kem_records(3))
+    case = doc["testGroups"][group - 1]["tests"][test]
+    case[field] = (not case[field]) if field == "testPassed" else tampered(case[field])
+    result = only(run_kat(["liboqs"], sources="none", vector_paths=[write(tmp_path / "ed.json", doc)]))
+    assert check in {failure.check for failure in result.failures}
+    assert {failure.vector_id for failure in result.failures} == {f"ed.json#tgId={group}/tcId={case['tcId']}"}
 
 
 def test_mlkem_key_check_with_a_wrong_verdict_fails(tmp_path, openssl_backend):
@@ -217,7 +237,14 @@ def test_mlkem_key_check_with_a_wrong_verdict_fails(tmp_path, openssl_backend):
     assert failure.check == "ek-check" and failure.detail.startswith("rejected a valid encapsulation key")
 
 
-# --- ML-DSA --------------------------------------------------------------------------------------
+def test_a_file_of_expanded_dk_decapsulations_verifies_nothing_on_openssl(tmp_path, openssl_backend):
+    doc = mlkem_encap_decap(kem_records(2))
+    doc["testGroups"] = [doc["testGroups"][1]]
+    report = run_kat(["openssl"], sources="none", vector_paths=[write(tmp_path / "dk.json", doc)])
+    assert (report.total_passed, report.total_skipped, report.ok) == (0, 2, False)
+    assert report.empty_sources == [f"file:{tmp_path / 'dk.json'}"]
+    problem = report.problem()
+    assert problem.exit_code == 5 and OPENSSL_NO_EXPANDED_DK in str(problem)
 
 
 def test_mldsa_keygen(tmp_path, backend):
@@ -240,7 +267,34 @@ def pure_message(record: dict) -> str:
     return (bytes([0, len(ctx)]) + ctx + bytes.fromhex(record["msg"])).hex().upper()
 
 
+def mu_of(pk_hex: str, internal_message: bytes) -> bytes:
+    """FIPS 204: mu = SHAKE256(SHAKE256(pk, 64) || M', 64), written out here independently of x0ctl."""
+    import hashlib
+
+    return hashlib.shake_256(hashlib.shake_256(bytes.fromhex(pk_hex)).digest(64) + internal_message).digest(64)
+
+
+# FIPS 204 section 5.4: the DER OIDs HashML-DSA puts into M', copied from the standard.
+SHA2_256_OID = bytes.fromhex("0609608648016503040201")
+SHAKE_128_OID = bytes.fromhex("060960864801650304020B")
+
+
+def hash_ml_dsa_message(record: dict, oid: bytes, digest: bytes) -> bytes:
+    ctx = bytes.fromhex(record["ctx"])
+    return bytes([1, len(ctx)]) + ctx + oid + digest
+
+
+def signed_over_mu(record: dict, internal_message: bytes) -> str:
+    """A signature over M' from pyca/cryptography's sign_mu, for forms NIST's KAT files do not cover."""
+    from cryptography.hazmat.primitives.asymmetric import mldsa
+
+    key = mldsa.MLDSA65PrivateKey.from_seed_bytes(bytes.fromhex(record["xi"]))
+    return key.sign_mu(mu_of(record["pk"], internal_message)).hex().upper()
+
+
 def mldsa_sigver(records) -> dict:
+    import hashlib
+
     r0, r1, r2 = records
     external = [{"tcId": 1, "pk": r0["pk"], "message": r0["msg"], "context": r0["ctx"], "signature": r0["sig"],
                  "testPassed": True},
@@ -248,71 +302,128 @@ def mldsa_sigver(records) -> dict:
                  "signature": r1["sig"], "testPassed": False, "reason": "modified message"},
                 {"tcId": 3, "pk": r2["pk"], "message": r2["msg"], "context": r2["ctx"],
                  "signature": tampered(r2["sig"]), "testPassed": False, "reason": "modified signature - z"}]
+    message = bytes.fromhex(r1["msg"])
+    sha_message = hash_ml_dsa_message(r1, SHA2_256_OID, hashlib.sha256(message).digest())
+    shake_message = hash_ml_dsa_message(r1, SHAKE_128_OID, hashlib.shake_128(message).digest(32))
+    internal = b"\x02x0ctl: an M' that is no pure ML-DSA message"
     return vector_set("ML-DSA", "sigVer", [
         {"tgId": 1, "testType": "AFT", "parameterSet": "ML-DSA-65", "signatureInterface": "external",
          "preHash": "pure", "tests": external},
         {"tgId": 2, "testType": "AFT", "parameterSet": "ML-DSA-65", "signatureInterface": "external",
-         "preHash": "preHash", "tests": [{"tcId": 10, "pk": r0["pk"], "message": r0["msg"], "context": "",
-                                          "hashAlg": "SHA2-512", "signature": r0["sig"], "testPassed": False}]},
+         "preHash": "preHash", "tests": [
+             {"tcId": 10, "pk": r0["pk"], "message": r0["msg"], "context": "", "hashAlg": "SHA2-512",
+              "signature": r0["sig"], "testPassed": False, "reason": "a pure signature is no HashML-DSA one"},
+             {"tcId": 11, "pk": r1["pk"], "message": r1["msg"], "context": r1["ctx"], "hashAlg": "SHA2-256",
+              "signature": signed_over_mu(r1, sha_message), "testPassed": True},
+             {"tcId": 12, "pk": r1["pk"], "message": r1["msg"], "context": r1["ctx"], "hashAlg": "SHAKE-128",
+              "signature": signed_over_mu(r1, shake_message), "testPassed": True}]},
         {"tgId": 3, "testType": "AFT", "parameterSet": "ML-DSA-65", "signatureInterface": "internal",
-         "externalMu": True, "tests": [{"tcId": 20, "pk": r0["pk"], "mu": "00" * 64, "signature": r0["sig"],
-                                        "testPassed": False}]},
+         "externalMu": True, "tests": [
+             {"tcId": 20, "pk": r0["pk"], "mu": "00" * 64, "signature": r0["sig"], "testPassed": False},
+             {"tcId": 21, "pk": r0["pk"], "mu": mu_of(r0["pk"], bytes.fromhex(pure_message(r0))).hex(),
+              "signature": r0["sig"], "testPassed": True, "reason": "NIST's signature, mu computed"}]},
         {"tgId": 4, "testType": "AFT", "parameterSet": "ML-DSA-65", "signatureInterface": "internal",
          "externalMu": False, "tests": [
              {"tcId": 30, "pk": r0["pk"], "message": pure_message(r0), "signature": r0["sig"], "testPassed": True},
              {"tcId": 31, "pk": r1["pk"], "message": "01" + pure_message(r1)[2:], "signature": r1["sig"],
-              "testPassed": False}]},
+              "testPassed": False},
+             {"tcId": 32, "pk": r1["pk"], "message": internal.hex(), "signature": signed_over_mu(r1, internal),
+              "testPassed": True}]},
         # A vector set from before the FIPS 204 interfaces: pk at group level, M' signed as given.
         {"tgId": 5, "testType": "AFT", "parameterSet": "ML-DSA-65", "pk": r0["pk"], "tests": [
             {"tcId": 40, "message": pure_message(r0), "signature": r0["sig"], "testPassed": True}]},
     ])
 
 
-def test_mldsa_sigver_interfaces(tmp_path, backend):
+def test_mldsa_sigver_every_interface(tmp_path, backend):
     path = write(tmp_path / "internalProjection.json", mldsa_sigver(dsa_records(3)))
     result = only(run_kat([backend.name], sources="none", vector_paths=[path]))
     assert result.failed == 0, result.failures
-    # external pure 3 + internal in pure form 1 + pre-interface group in pure form 1
-    assert result.passed == 5
-    assert result.skip_reasons == {PREHASH_REASON: 1, EXTERNAL_MU_REASON: 1, INTERNAL_REASON: 1}
+    if backend.name == "openssl":  # pure through verify, every other form through verify_mu
+        assert (result.passed, result.skipped) == (3 + 3 + 2 + 3 + 1, 0)
+    else:  # pure, and internal M' of the pure form; HashML-DSA, external mu, other M' need mu
+        assert result.passed == 3 + 1 + 1
+        assert result.skip_reasons == {LIBOQS_NO_MU: 3 + 2 + 2}
 
 
-def test_mldsa_sigver_expecting_a_tampered_signature_to_pass_fails(tmp_path, openssl_backend):
+@pytest.mark.parametrize(("group", "test"), [(1, 2), (2, 0), (2, 1), (2, 2), (3, 0), (3, 1), (4, 1), (4, 2), (5, 0)])
+def test_mldsa_sigver_flipped_verdict_fails_on_openssl(tmp_path, openssl_backend, group, test):
     doc = mldsa_sigver(dsa_records(3))
-    doc["testGroups"][0]["tests"][2]["testPassed"] = True
-    (failure,) = only(run_kat(["openssl"], sources="none",
-                              vector_paths=[write(tmp_path / "sigver.json", doc)])).failures
-    assert (failure.vector_id, failure.check) == ("sigver.json#tgId=1/tcId=3", "verify")
-    assert failure.detail == "a valid signature was rejected"
+    case = doc["testGroups"][group - 1]["tests"][test]
+    case["testPassed"] = not case["testPassed"]
+    report = run_kat(["openssl"], sources="none", vector_paths=[write(tmp_path / "sigver.json", doc)])
+    (failure,) = only(report).failures
+    assert (failure.vector_id, failure.check) == (f"sigver.json#tgId={group}/tcId={case['tcId']}", "verify")
+    assert failure.detail == ("an invalid signature was accepted" if not case["testPassed"]
+                              else "a valid signature was rejected")
+    assert report.problem().exit_code == 1
 
 
-def test_mldsa_siggen_verifies_the_expected_signature_and_skips_reproduction(tmp_path, backend):
-    r0, r1 = dsa_records(2)
-    doc = vector_set("ML-DSA", "sigGen", [
+def test_mldsa_sigver_hash_alg_must_be_known(tmp_path):
+    doc = mldsa_sigver(dsa_records(3))
+    doc["testGroups"][1]["tests"][1]["hashAlg"] = "SHA1"
+    with pytest.raises(VectorDataError, match=r"tgId=2/tcId=11: unknown hashAlg 'SHA1'"):
+        run_kat(["openssl"], sources="none", vector_paths=[write(tmp_path / "sigver.json", doc)])
+
+
+def mldsa_siggen(records) -> dict:
+    r0, r1 = records
+    return vector_set("ML-DSA", "sigGen", [
         {"tgId": 1, "testType": "AFT", "parameterSet": "ML-DSA-65", "deterministic": True,
          "signatureInterface": "external", "preHash": "pure", "tests": [
              {"tcId": 1, "pk": r0["pk"], "sk": r0["sk"], "message": r0["msg"], "context": r0["ctx"],
               "signature": r0["sig"]}]},
+        # FIPS 204: deterministic signing is hedged signing with rnd = 0^32, so NIST's deterministic
+        # signature is also the known answer of a hedged group given that rnd.
         {"tgId": 2, "testType": "AFT", "parameterSet": "ML-DSA-65", "deterministic": False,
          "signatureInterface": "external", "preHash": "pure", "tests": [
              {"tcId": 2, "pk": r1["pk"], "sk": r1["sk"], "message": r1["msg"], "context": r1["ctx"],
-              "rnd": "11" * 32, "signature": r1["sig"]}]},
+              "rnd": "00" * 32, "signature": r1["sig"]}]},
+        {"tgId": 3, "testType": "AFT", "parameterSet": "ML-DSA-65", "deterministic": True,
+         "signatureInterface": "internal", "externalMu": False, "tests": [
+             {"tcId": 3, "pk": r0["pk"], "sk": r0["sk"], "message": pure_message(r0), "signature": r0["sig"]}]},
+        {"tgId": 4, "testType": "AFT", "parameterSet": "ML-DSA-65", "deterministic": True,
+         "signatureInterface": "internal", "externalMu": True, "tests": [
+             {"tcId": 4, "pk": r0["pk"], "sk": r0["sk"], "mu": mu_of(r0["pk"], bytes.fromhex(pure_message(r0))).hex(),
+              "signature": r0["sig"]}]},
     ])
-    result = only(run_kat([backend.name], sources="none", vector_paths=[write(tmp_path / "siggen.json", doc)]))
-    assert (result.passed, result.failed) == (2, 0)
-    assert result.skip_reasons == {EXPANDED_SK_REASON: 1, HEDGED_SIGGEN_REASON: 1}
 
-    prompt, expected = split(doc, ("signature",))  # prompts carry no pk: nothing can verify
+
+def test_mldsa_siggen_reproduces_signatures_with_the_expanded_sk(tmp_path, backend):
+    doc = mldsa_siggen(dsa_records(2))
+    result = only(run_kat([backend.name], sources="none", vector_paths=[write(tmp_path / "siggen.json", doc)]))
+    assert result.failed == 0, result.failures
+    mu_reason = SIGN_FORM_REASON.format(form="external-mu")
+    if backend.name == "liboqs":  # verify 4 (mu: skipped), sign 3 (pure, rnd 0, internal of pure form)
+        assert result.passed == 3 + 3
+        assert result.skip_reasons == {LIBOQS_NO_MU: 1, mu_reason: 1}
+    else:
+        assert result.passed == 4
+        assert result.skip_reasons == {OPENSSL_NO_EXPANDED_SK: 3, mu_reason: 1}
+
+
+@pytest.mark.parametrize(("group", "field"), [(1, "signature"), (2, "rnd"), (2, "sk"), (3, "message")])
+def test_mldsa_siggen_mutated_answer_fails_on_liboqs(tmp_path, liboqs_backend, group, field):
+    doc = mldsa_siggen(dsa_records(2))
+    case = doc["testGroups"][group - 1]["tests"][0]
+    case[field] = "11" * 32 if field == "rnd" else tampered(case[field])
+    result = only(run_kat(["liboqs"], sources="none", vector_paths=[write(tmp_path / "siggen.json", doc)]))
+    checks = {failure.check for failure in result.failures}
+    assert checks & {"sign-deterministic", "sign-hedged"}, result.failures
+
+
+def test_mldsa_siggen_prompt_without_pk_still_signs_where_it_can(tmp_path, backend):
+    prompt, expected = split(mldsa_siggen(dsa_records(2)), ("signature",))
     for group in prompt["testGroups"]:
         for test in group["tests"]:
             del test["pk"]
     write(tmp_path / "prompt.json", prompt)
     write(tmp_path / "expectedResults.json", expected)
-    result = only(run_kat([backend.name], sources="none", vector_paths=[tmp_path / "prompt.json"]))
-    assert (result.passed, result.failed, result.skip_reasons[NO_PK_REASON]) == (0, 0, 2)
-
-
-# --- what x0ctl refuses ----------------------------------------------------------------------------
+    report = run_kat([backend.name], sources="none", vector_paths=[tmp_path / "prompt.json"])
+    result = only(report)
+    assert (result.failed, result.skip_reasons[NO_PK_REASON]) == (0, 4)
+    assert result.passed == (3 if backend.name == "liboqs" else 0)
+    assert (report.problem() is None) == (backend.name == "liboqs")
 
 
 def test_unsupported_acvp_algorithm_is_a_usage_error(tmp_path):
@@ -332,5 +443,5 @@ def test_unknown_parameter_set_is_a_usage_error(tmp_path):
 def test_bad_hex_in_an_acvp_field_names_the_test_case(tmp_path):
     doc = mlkem_keygen(kem_records(1))
     doc["testGroups"][0]["tests"][0]["ek"] = "ZZ" + doc["testGroups"][0]["tests"][0]["ek"][2:]
-    with pytest.raises(UsageError, match=r"vector x\.json#tgId=1/tcId=1: field 'public_key' is not valid hex"):
+    with pytest.raises(UsageError, match=r"vector x\.json#tgId=1/tcId=1: field 'ek' is not valid hex"):
         run_kat(["openssl"], sources="none", vector_paths=[write(tmp_path / "x.json", doc)])

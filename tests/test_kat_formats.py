@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from x0ctl.errors import IOFailure, UsageError
+from x0ctl.kat.detect import load_operator_files
 from x0ctl.kat.formats import (
-    load_operator_files,
     parse_hpke_json,
     parse_rsp,
     parse_xwing_json,
@@ -62,9 +62,6 @@ def parsed(parse, data, name, wanted=ALL) -> LoadedSource:
     return source
 
 
-# --- NIST .rsp -----------------------------------------------------------------------------------
-
-
 def test_rsp_ml_kem_768_full_file():
     path = cryptography_vectors_root() / "asymmetric" / "MLKEM" / "kat_MLKEM_768.rsp"
     source = parsed(parse_rsp, path.read_bytes(), path.name)
@@ -74,11 +71,10 @@ def test_rsp_ml_kem_768_full_file():
     first, last = vectors[0], vectors[-1]
     assert first.vector_id == "kat_MLKEM_768.rsp#count=0" and last.vector_id == "kat_MLKEM_768.rsp#count=999"
     assert first.checks == (KEYGEN_PK, KEYGEN_SK, DECAPS, DECAPS_REJECT, ENCAPS_DET)
-    # Values stay hex text until a check decodes them.
-    assert binascii.unhexlify(first.seed[0]).hex() == "6dbbc4375136df3b07f7c70e639e223e177e7fd53b161b3f4d57791794f12624"
-    assert len(binascii.unhexlify(first.public_key)) == 1184
-    assert len(binascii.unhexlify(first.expanded_key)) == 2400
-    assert len(binascii.unhexlify(first.rejection_ciphertext)) == 1088
+    # Every field is decoded and length-checked at parse time; seed is d || z.
+    assert first.seed[:32].hex() == "6dbbc4375136df3b07f7c70e639e223e177e7fd53b161b3f4d57791794f12624"
+    assert len(first.seed) == 64 and len(first.public_key) == 1184 and len(first.expanded_key) == 2400
+    assert len(first.rejection_ciphertext) == 1088
     assert first.encaps_ciphertext is first.ciphertext
 
 
@@ -91,10 +87,9 @@ def test_rsp_ml_dsa_65_full_file_splits_signature_from_message():
     assert first.checks == (KEYGEN_PK, KEYGEN_SK, VERIFY, REJECT_CORRUPTED, REJECT_WRONG_CONTEXT, SIGN_DET)
     records = rsp_records(path.read_bytes(), path.name)
     signed = binascii.unhexlify(records[0][b"sm"])
-    signature = binascii.unhexlify(first.signature)
-    assert len(signature) == 3309
-    assert signed == signature + binascii.unhexlify(first.message)
-    assert binascii.unhexlify(first.context) == binascii.unhexlify(records[0][b"ctx"])
+    assert len(first.signature) == 3309
+    assert signed == first.signature + first.message
+    assert first.context == binascii.unhexlify(records[0][b"ctx"])
 
 
 def test_rsp_algorithm_filter_skips_other_parameter_sets():
@@ -110,7 +105,7 @@ def test_rsp_accepts_crlf_comments_sections_and_compact_equals():
     original = parsed(parse_rsp, text.encode(), "orig.rsp").batches["ML-KEM-768"].vectors
     assert len(vectors) == 2
     for field in ("public_key", "ciphertext", "shared_secret", "expanded_key"):
-        assert binascii.unhexlify(getattr(vectors[1], field)) == binascii.unhexlify(getattr(original[1], field))
+        assert getattr(vectors[1], field) == getattr(original[1], field)
 
 
 @pytest.mark.parametrize(
@@ -121,6 +116,13 @@ def test_rsp_accepts_crlf_comments_sections_and_compact_equals():
         (lambda t: t.replace("pk = ", "pk = 0000", 1), "no ML-KEM parameter set"),
         (lambda t: "garbage line\n" + t, "line 1 is not a 'name = value' line"),
         (lambda t: "z = 00\n" + t, "before the first 'count'"),
+        (lambda t: t.replace("sk = ", "sk = zz", 1)[:-2] + "\n", "sk is not valid hex"),
+        (lambda t: t.replace("seed = ", "seed = 00", 1), "seed is 49 bytes, expected 48"),
+        (lambda t: t.replace("msg = ", "msg = 0", 1), "msg is not valid hex"),
+        (lambda t: t.replace("ss_n = ", "ss_m = ", 1), "unknown field ss_m"),
+        (lambda t: t.replace("z = ", "d = ", 2).replace("d = ", "z = ", 1), "field 'd' twice in one record"),
+        (lambda t: t.rstrip("\n"), "ends without a line break: the file is truncated"),
+        (lambda t: t[: t.rindex("ss = ") + 20], "ends without a line break: the file is truncated"),
     ],
 )
 def test_rsp_malformed_records_name_the_file_and_record(mutate, message):
@@ -137,6 +139,25 @@ def test_rsp_msg_disagreeing_with_mlen_is_rejected():
         parsed(parse_rsp, broken.encode(), "broken.rsp")
 
 
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda t: t.replace("smlen = 2436", "smlen = 2437"), "sm is 2436 bytes but smlen says 2437"),
+        (lambda t: t.replace("mlen = 16", "mlen = sixteen"), "mlen is not a number"),
+        (lambda t: t.replace("sk = ", "sk = 0f", 1), "sk is 2561 bytes, expected 2560"),
+        (lambda t: t.replace("seed = ", "seed = 0q", 1), "seed is not valid hex"),
+        (lambda t: t.replace("ctx = ", "ctx = 0", 1), "ctx is not valid hex"),
+        (lambda t: t + "rnd = " + "00" * 31 + "\n", "rnd is 31 bytes, expected 32"),
+        (lambda t: t.replace("ctx = ", "context = ", 1), "unknown field context"),
+    ],
+)
+def test_rsp_ml_dsa_every_field_is_validated(mutate, message):
+    path = cryptography_vectors_root() / "asymmetric" / "MLDSA" / "kat_MLDSA_44_det_pure.rsp"
+    with pytest.raises(VectorDataError) as caught:
+        parsed(parse_rsp, mutate(rsp_head(path, 1)).encode(), "broken.rsp")
+    assert "broken.rsp: record count=0" in str(caught.value) and message in str(caught.value)
+
+
 def test_rsp_sm_that_does_not_end_with_msg_is_rejected():
     path = cryptography_vectors_root() / "asymmetric" / "MLDSA" / "kat_MLDSA_44_det_pure.rsp"
     text = rsp_head(path, 1)
@@ -146,15 +167,12 @@ def test_rsp_sm_that_does_not_end_with_msg_is_rejected():
         parsed(parse_rsp, broken.encode(), "broken.rsp")
 
 
-# --- X-Wing and HPKE-PQ JSON ---------------------------------------------------------------------
-
-
 def test_xwing_draft_vectors(xwing_vectors):
     source = parsed(parse_xwing_json, xwing_vectors, "xwing-test-vectors.json")
     vectors = source.batches["X-Wing"].vectors
     assert [v.vector_id for v in vectors] == [f"xwing-test-vectors.json#{i}" for i in range(3)]
-    assert all(v.checks == (KEYGEN_PK, DECAPS, ENCAPS_DET) for v in vectors)
-    assert vectors[0].public_key == xwing_vectors[0]["pk"]
+    assert all(v.checks == (KEYGEN_PK, KEYGEN_SK, DECAPS, ENCAPS_DET) for v in vectors)
+    assert vectors[0].public_key.hex() == xwing_vectors[0]["pk"]
 
 
 def test_xwing_json_with_a_short_public_key_is_rejected(xwing_vectors):
@@ -172,12 +190,9 @@ def test_hpke_pq_vectors_yield_xwing_and_ml_kem_and_note_the_rest():
     assert {name: len(batch.vectors) for name, batch in source.batches.items()} == {k: v for k, v in expected.items() if v}
     assert expected["X-Wing"] == 2
     xwing = source.batches["X-Wing"].vectors[0]
-    assert len(binascii.unhexlify(xwing.seed)) == 32 and len(binascii.unhexlify(xwing.eseed)) == 64
+    assert len(xwing.seed) == 32 and len(xwing.eseed) == 64
     (note,) = source.ignored
     assert note["count"] == len(doc) - sum(expected.values()) and "0x0050" in note["what"]
-
-
-# --- operator files: detection and errors -------------------------------------------------------
 
 
 def test_operator_rsp_and_json_files_are_detected(tmp_path, xwing_vectors):
@@ -195,7 +210,7 @@ def test_operator_rsp_and_json_files_are_detected(tmp_path, xwing_vectors):
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        (os.urandom(512) + b"\xff\xfe", "unknown vector format"),
+        (b"\x00" + os.urandom(511) + b"\xff\xfe", "unknown vector format"),  # NUL: binary, whatever the draw
         (b"\x00\x01\x02 binary", "unknown vector format"),
         (b"just some prose, no vectors\n", "unknown vector format"),
         (b'{"hello": "world"}', "unknown vector format"),

@@ -135,18 +135,83 @@ def test_xwing_secret_binds_both_halves(openssl_backend):
         tampered = bytearray(ciphertext)
         tampered[position] ^= 0x01
         assert key.decapsulate(bytes(tampered)) != secret
-    low_order_pk = key.public_key()[:1184] + bytes(32)
+
+
+P25519 = 2**255 - 19
+# X25519 u encodings whose output is all-zero for every key: u = 0, 1, p - 1, the two points of
+# order 8, and non-canonical encodings of them (u + p, bit 255 set).
+LOW_ORDER_U = {
+    "zero": bytes(32),
+    "one": (1).to_bytes(32, "little"),
+    "p-1": (P25519 - 1).to_bytes(32, "little"),
+    "order-8": (325606250916557431795983626356110631294008115727848805560023387167927233504).to_bytes(32, "little"),
+    "p (zero, non-canonical)": P25519.to_bytes(32, "little"),
+    "one with bit 255 set": ((1 << 255) | 1).to_bytes(32, "little"),
+}
+XWING_LABEL = bytes.fromhex("5c2e2f2f5e5c")
+
+
+def draft_decapsulate(seed: bytes, ciphertext: bytes, ss_x: bytes) -> bytes:
+    """The draft's Decapsulate (section 5.5), computed here from pyca's ML-KEM-768 and X25519."""
+    from cryptography.hazmat.primitives.asymmetric import mlkem, x25519
+
+    expanded = hashlib.shake_256(seed).digest(96)
+    ss_m = mlkem.MLKEM768PrivateKey.from_seed_bytes(expanded[:64]).decapsulate(ciphertext[:1088])
+    pk_x = x25519.X25519PrivateKey.from_private_bytes(expanded[64:]).public_key().public_bytes_raw()
+    return hashlib.sha3_256(ss_m + ss_x + ciphertext[1088:] + pk_x + XWING_LABEL).digest()
+
+
+@pytest.mark.parametrize("name", LOW_ORDER_U)
+def test_xwing_low_order_ciphertext_gives_the_drafts_secret(backend, name):
+    seed = hashlib.sha256(b"x0ctl low-order test").digest()
+    xwing = XWing(backend)
+    key = xwing.from_seed(seed)
+    ciphertext = xwing.encapsulate(key.public_key()).ciphertext[:1088] + LOW_ORDER_U[name]
+    # X25519(sk_X, u) is 0^32 for these u; the draft has no check, so the combiner runs on it.
+    assert key.decapsulate(ciphertext) == draft_decapsulate(seed, ciphertext, bytes(32))
+    with pytest.raises(PQCError, match="X-Wing ciphertext: X25519 part is a low-order point"):
+        XWing(backend, reject_low_order=True).from_seed(seed).decapsulate(ciphertext)
+
+
+@pytest.mark.parametrize("name", ["zero", "one", "order-8"])
+def test_xwing_encapsulation_to_a_low_order_x25519_key_gives_the_drafts_secret(backend, name):
+    seed = hashlib.sha256(b"x0ctl low-order encapsulation").digest()
+    xwing = XWing(backend)
+    public_key = xwing.from_seed(seed).public_key()[:1184] + LOW_ORDER_U[name]
+    ciphertext, secret = xwing.encapsulate(public_key)
+    from cryptography.hazmat.primitives.asymmetric import mlkem
+
+    ss_m = mlkem.MLKEM768PrivateKey.from_seed_bytes(hashlib.shake_256(seed).digest(96)[:64]).decapsulate(ciphertext[:1088])
+    expected = hashlib.sha3_256(ss_m + bytes(32) + ciphertext[1088:] + LOW_ORDER_U[name] + XWING_LABEL).digest()
+    assert secret == expected
+    with pytest.raises(PQCError, match="X-Wing public key: X25519 part is a low-order point"):
+        XWing(backend, reject_low_order=True).encapsulate(public_key)
+
+
+def test_an_ordinary_x25519_point_is_never_taken_for_a_low_order_one(openssl_backend):
+    from x0ctl.pqc.xwing import is_low_order
+
+    key = XWing(openssl_backend).generate()
+    assert not is_low_order(key.public_key()[1184:])
+    assert all(is_low_order(u) for u in LOW_ORDER_U.values())
+
+
+def test_the_handshake_keeps_refusing_low_order_x25519(openssl_backend):
+    from x0ctl.handshake.suites import HybridSuite
+
+    suite = HybridSuite(openssl_backend)
+    key = suite.generate_kem_key()
+    ciphertext, _ = suite.encapsulate(key.public_key())
     with pytest.raises(PQCError, match="low-order"):
-        xwing.encapsulate(low_order_pk)
+        key.decapsulate(ciphertext[:1088] + bytes(32))
+    with pytest.raises(PQCError, match="low-order"):
+        suite.encapsulate(key.public_key()[:1184] + bytes(32))
 
 
 def test_private_key_repr_hides_secrets(backend):
     key = backend.sig("ML-DSA-65").generate()
     assert key.seed().hex() not in repr(key)
     assert repr(key) == f"<{type(key).__name__} ML-DSA-65>"
-
-
-# --- the production guard ---------------------------------------------------------------------
 
 
 def test_guard_production_runs_power_on_self_test(monkeypatch):
@@ -199,9 +264,6 @@ def test_power_on_self_test_detects_a_wrong_implementation(openssl_backend):
     power_on_self_test(openssl_backend)
     with pytest.raises(EnvironmentProblem):
         power_on_self_test(SeedIgnoringBackend())
-
-
-# --- locating liboqs without ever importing oqs blindly -----------------------------------------
 
 
 def _system_has_liboqs() -> bool:

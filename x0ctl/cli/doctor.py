@@ -14,7 +14,7 @@ from x0ctl.errors import CheckFailed, X0ctlError
 SHORT = "Check this node: backends, guard, vectors, keystore, Prometheus."
 HELP = """Check this node: x0ctl and Python versions, each PQC backend (available?, library version, algorithms, why not), the production guard, the known-answer vector sources, the keystore and Prometheus reachability.
 
-Exit 1 when something required is broken: no usable backend, an explicitly selected backend missing, a guard setting that is invalid or refuses to run, no embedded vectors, a keystore that exists but fails `keys verify`, or a Prometheus named by --prometheus / X0CTL_PROMETHEUS_URL / a profile that does not answer. A node with no keystore yet, or no Prometheus configured, only gets a note.
+Exit 1 when something required is broken: no usable backend, an explicitly selected backend missing, a guard setting that is invalid or refuses to run, a production node (X0TTA6BL4_PRODUCTION on for x0ctl or any mesh component) with an insecure mesh switch set (X0TTA6BL4_ALLOW_SIMULATED_PQC, X0TTA6BL4_ALLOW_INSECURE_PQC_VERIFY, X0T_PQC_ENABLED=false, X0TTA6BL4_ALLOW_MOCK_PQC, X0TTA6BL4_DISABLE_PQC), no embedded vectors, a keystore that exists but fails `keys verify`, or a Prometheus named by --prometheus / X0CTL_PROMETHEUS_URL / a profile that does not answer. A node with no keystore yet, or no Prometheus configured, only gets a note.
 
 Examples:
   x0ctl doctor
@@ -51,8 +51,12 @@ def doctor(
         else:
             explicit = app_.backend == status.name
             required = status.name == "openssl" or explicit
-            check(f"backend {status.name}", "fail" if required else "warn",
-                  f"{status.reason}" + (f"; {status.hint}" if status.hint else ""))
+            detail = f"{status.reason}" + (f"; {status.hint}" if status.hint else "")
+            if status.name == "liboqs":
+                from x0ctl.provenance import LIBOQS_NOT_BUNDLED
+
+                detail += f"; {LIBOQS_NOT_BUNDLED}"
+            check(f"backend {status.name}", "fail" if required else "warn", detail)
 
     choice = None
     if any(s.available for s in backends):
@@ -65,6 +69,7 @@ def doctor(
         check("backend auto", "fail", "no PQC backend is usable")
 
     guard = _guard(check, app_.backend)
+    mesh_switches = _mesh_switches(check)
     sources = _vector_sources(check)
     keystore_summary = _keystore(check, keystore)
     prometheus_summary = _prometheus(check, prometheus)
@@ -82,6 +87,7 @@ def doctor(
             for s in backends
         ],
         "guard": guard,
+        "mesh_switches": mesh_switches,
         "vector_sources": sources,
         "keystore": keystore_summary,
         "prometheus": prometheus_summary,
@@ -116,6 +122,16 @@ def _guard(check, selection: str) -> dict:
     else:
         check("production guard", "info", "off (set X0TTA6BL4_PRODUCTION=true on production nodes)")
     return data
+
+
+def _mesh_switches(check) -> dict:
+    from x0ctl.mesh import assess_switches
+
+    report = assess_switches()
+    for finding in report.findings:
+        if finding.set:
+            check(f"mesh switch {finding.variable}", finding.status, finding.detail)
+    return report.to_dict()
 
 
 def _vector_sources(check) -> list[dict]:

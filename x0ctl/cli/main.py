@@ -82,19 +82,61 @@ def main(
 
 
 @app.command("version", rich_help_panel=ABOUT)
-def version(ctx: typer.Context, output: OutputOption = None) -> None:
-    """Print the x0ctl version.
+def version(
+    ctx: typer.Context,
+    full: Annotated[bool, typer.Option("--full", help="Also the provenance that -o json always reports.")] = False,
+    output: OutputOption = None,
+) -> None:
+    """Print the x0ctl version; with --full or -o json, what this install is made of.
 
-    Also the Python version it runs on; `x0ctl doctor` reports backends and libraries.
+    Provenance: the git commit x0ctl was built from, Python, cryptography and its OpenSSL, liboqs-python and the liboqs library found (path, version), and whether the installed packages match the runtime lock shipped with x0ctl. See docs/deploy.md.
 
-    Example:  x0ctl version -o json
+    Examples:
+      x0ctl version
+      x0ctl version --full
+      x0ctl version -o json | jq .lock.matches
     """
     import platform
 
     current: App = get_app(ctx, output)
-    data = {"x0ctl": __version__, "python": platform.python_version()}
-    # Plain print, not rich: `x0ctl version` is a start-up benchmark target.
-    current.emit(data, lambda _console: print(f"x0ctl {__version__} (Python {data['python']})"))
+    if not full and not current.json:
+        # Plain print, not rich, and no provenance: `x0ctl version` is a start-up benchmark target.
+        print(f"x0ctl {__version__} (Python {platform.python_version()})")
+        return
+    from x0ctl.provenance import collect
+
+    data = collect().to_dict()
+    current.emit(data, lambda console: _provenance_table(console, data))
+
+
+def _provenance_table(console, data: dict) -> None:
+    from rich.table import Table
+
+    commit = data["git_commit"] or "unknown (not built from a checkout)"
+    if data["git_commit"] and data["git_dirty"]:
+        commit += " (with uncommitted changes)"
+    crypto, oqs, lock = data["cryptography"], data["liboqs"], data["lock"]
+    if lock["matches"]:
+        lock_text = f"matches {lock['lock']} ({lock['checked']} packages)"
+    elif lock["matches"] is None:
+        lock_text = f"not checked: {lock['error']}"
+    else:
+        differences = [f"{m['name']} {m['installed']} (locked {m['locked']})" for m in lock["mismatched"]]
+        differences += [f"{name} missing" for name in lock["missing"]]
+        lock_text = "DIFFERS from the lock: " + ", ".join(differences)
+    table = Table(show_header=False, box=None)
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    for name, value in (
+        ("x0ctl", f"{data['x0ctl']}, commit {commit}"),
+        ("python", f"{data['python']} ({data['python_implementation']}, {data['platform']}) {data['python_executable']}"),
+        ("cryptography", f"{crypto['version']}, {crypto['openssl']}" if crypto["version"] else crypto["error"]),
+        ("liboqs-python", data["liboqs_python"]["version"] or "not installed"),
+        ("liboqs", f"{oqs['version']} at {oqs['path']}" if oqs["found"] else f"not found: {oqs['reason']}"),
+        ("lock", lock_text),
+    ):
+        table.add_row(name, value)
+    console.print(table)
 
 
 def run() -> None:

@@ -389,3 +389,69 @@ def _query_table(console, data: dict) -> None:
     console.print(table)
     if not data["series"]:
         console.print("(no series)")
+
+
+@app.command("lint")
+def lint(
+    ctx: typer.Context,
+    files: Annotated[list[Path], typer.Argument(metavar="FILE...", help="Prometheus rule files, PrometheusRule "
+                                                "objects (YAML) and Grafana dashboards (JSON).")],
+    lookback: Annotated[str, typer.Option("--lookback", metavar="DURATION",
+                                          help="A selector is dead when it matched no series over this long.")] = "1d",
+    at: AtOption = None,
+    prometheus: PrometheusOption = None,
+    timeout: TimeoutOption = 5.0,
+    token_file: TokenFileOption = None,
+    token_env: TokenEnvOption = "X0CTL_PROMETHEUS_TOKEN",
+    basic_auth_file: BasicAuthFileOption = None,
+    basic_auth_env: BasicAuthEnvOption = "X0CTL_PROMETHEUS_BASIC_AUTH",
+    ca_bundle: CaBundleOption = None,
+    client_cert: ClientCertOption = None,
+    client_key: ClientKeyOption = None,
+    output: OutputOption = None,
+) -> None:
+    """Find alerts, recording rules and dashboard panels that query series the Prometheus does not have.
+
+    Like pint: every series selector of every rule and panel query is looked up over --lookback. Findings: dead_selector (matches no series: the alert never fires, the panel stays empty; the metric's real label values, or the name the mesh exports instead, are named), unknown_label (a matcher on a label the metric does not have), rate_over_gauge (rate/irate/increase over a gauge or a name not following counter naming). Exit 1 on any finding, 2 on an unreadable rule or dashboard, 4 when Prometheus cannot be queried.
+
+    Examples:
+      x0ctl slo lint monitoring/prometheus/alerts.yaml dashboards/pqc.json -p http://prometheus:9090
+      x0ctl slo lint rules.yml --lookback 7d -o json
+    """
+    import time
+
+    from x0ctl.durations import parse_duration, parse_time
+    from x0ctl.errors import CheckFailed
+    from x0ctl.slo.lint import lint as run_lint
+
+    app_ = get_app(ctx, output)
+    lookback_seconds = int(parse_duration(lookback, "--lookback", allow_zero=False))
+    moment = parse_time(at, "--at") if at is not None else time.time()
+    client = _client(prometheus, timeout, token_file, token_env, basic_auth_file, basic_auth_env, ca_bundle,
+                     client_cert, client_key)
+    try:
+        report = run_lint([str(f) for f in files], client, at=moment, lookback=lookback_seconds)
+    finally:
+        client.close()
+    data = report.to_dict()
+    app_.emit(data, lambda console: _lint_table(console, data))
+    if not report.ok:
+        codes = ", ".join(f"{code} {count}" for code, count in data["summary"]["by_code"].items())
+        raise CheckFailed(f"{len(report.findings)} findings in {data['summary']['expressions']} expressions ({codes})")
+
+
+def _lint_table(console, data: dict) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"slo lint against {data['prometheus']}", title_justify="left")
+    for column in ("file", "rule / panel", "check", "selector", "detail"):
+        table.add_column(column, overflow="fold")
+    for item in data["findings"]:
+        table.add_row(item["file"], f"{item['kind']} {item['name']}", item["code"], item["selector"], item["detail"])
+    if data["findings"]:
+        console.print(table)
+    summary = data["summary"]
+    console.print(f"{summary['expressions']} expressions, {summary['selectors']} selectors: "
+                  f"{summary['findings']} findings", markup=False)
+    for skipped in data["skipped"]:
+        console.print(f"  skipped {skipped['file']} {skipped['name']}: {skipped['reason']}", markup=False)

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from x0ctl.cli.app import OutputOption, get_app
-from x0ctl.errors import CheckFailed
+from x0ctl.kat import ALGORITHMS
 
 app = typer.Typer(help="""Verify the PQC implementation on this node against known-answer vectors.
 
@@ -19,13 +19,11 @@ Examples:
   x0ctl verify kat --backend all -o json
 """, no_args_is_help=True)
 
-ALGORITHM_NAMES = ("ML-KEM-512", "ML-KEM-768", "ML-KEM-1024", "ML-DSA-44", "ML-DSA-65", "ML-DSA-87", "X-Wing")
-
 
 def _complete_algorithms(incomplete: str) -> list[str]:
     done, _, current = incomplete.rpartition(",")
     prefix = f"{done}," if done else ""
-    return [prefix + name for name in ALGORITHM_NAMES if name.lower().startswith(current.lower())]
+    return [prefix + name for name in ALGORITHMS if name.lower().startswith(current.lower())]
 
 
 BackendOption = Annotated[
@@ -49,30 +47,32 @@ def kat(
         typer.Option("--vectors", help="Extra vector file (NIST .rsp, ACVP JSON, X-Wing JSON); repeatable.",
                      show_default=False),
     ] = None,
+    allow_empty: Annotated[
+        bool,
+        typer.Option("--allow-empty", help="Exit 0 even when a vector source had no check this backend can run."),
+    ] = False,
     backend: BackendOption = None,
     output: OutputOption = None,
 ) -> None:
     """Run known-answer tests (ML-KEM, ML-DSA, X-Wing) against the selected backend(s).
 
-    Sources: the compact subset shipped with x0ctl, the full NIST files from the cryptography-vectors package when installed, and any --vectors files. Checks a backend cannot perform are counted as skipped, with the reason, never as passed. Exit 1 on any failure.
+    Sources: the compact subset shipped with x0ctl, the full NIST files from the cryptography-vectors package when installed, and any --vectors files. Checks a backend cannot perform are counted as skipped, with the reason, never as passed. Exit 1 on any failure; exit 5 when a source (a --vectors file, or everything the --algorithms filter left) had no check that could run, unless --allow-empty.
 
     Examples:
       x0ctl verify kat
       x0ctl verify kat --backend all -a ML-KEM-768,ML-DSA-65 -o json
       x0ctl verify kat --vectors ML-KEM-encapDecap-FIPS203.json
     """
-    from x0ctl.kat import run_kat
-    from x0ctl.pqc import resolve_backend_names
+    from x0ctl.kat import verify_kat
 
     app_ = get_app(ctx, output)
-    selection = (backend or app_.backend).strip().lower()
-    names = resolve_backend_names(selection)
-    wanted = [a.strip() for a in algorithms.split(",") if a.strip()] if algorithms else None
     with app_.progress("known-answer tests", total=1) as progress:
-        report = run_kat(names, algorithms=wanted, vector_paths=list(vectors or ()), progress=progress)
+        report = verify_kat(backend or app_.backend, algorithms, list(vectors or ()), allow_empty=allow_empty,
+                            progress=progress)
     app_.emit(report.to_dict(), lambda console: _table(console, report))
-    if not report.ok:
-        raise CheckFailed(f"known-answer tests failed: {report.total_failed} check(s); see the report above")
+    problem = report.problem()
+    if problem is not None:
+        raise problem
 
 
 def _table(console, report) -> None:
@@ -96,3 +96,5 @@ def _table(console, report) -> None:
                           f"{failure.check}: {escape(failure.detail)}")
         if len(result.failures) > 20:
             console.print(f"  ... and {len(result.failures) - 20} more failures (use -o json for all)")
+    for name in report.empty_sources:
+        console.print(f"  [yellow]nothing verified[/yellow] from {escape(name)}")

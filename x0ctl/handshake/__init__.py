@@ -1,40 +1,44 @@
-"""The mesh's hybrid post-quantum handshake: protocol library, in-process self-test, TCP peer probe.
+"""x0ctl's own hybrid post-quantum handshake (protocol version 2): library, self-test, TCP serve/probe.
 
     from x0ctl.pqc import get_backend
-    from x0ctl.handshake import Identity, Initiator, Responder, ResponderPolicy, hybrid_suite
+    from x0ctl.handshake import Identity, Initiator, PeerPin, Responder, ResponderPolicy, hybrid_suite
     suite = hybrid_suite(get_backend("auto"))
-    server = ResponderPolicy(suite, Identity.generate(suite))
-    client, session = Initiator(suite, Identity.generate(suite)), Responder(server)
+    server_id, client_id = Identity.generate(suite), Identity.generate(suite)
+    policy = ResponderPolicy(suite, server_id, allowed_peers=PeerPin([client_id.public_key]))
+    client = Initiator(suite, client_id, pin=PeerPin([server_id.public_key]))
+    session = Responder(policy)              # one per connection
     frame = client.start()
-    while frame is not None:            # CLIENT_HELLO, SERVER_HELLO, CLIENT_FINISH, RESULT
-        frame = session.receive(frame)
-        frame = client.receive(frame)
-    # client.result / session.result; any rejection raises HandshakeFailure(reason)
+    while frame is not None:                 # CLIENT_HELLO, SERVER_HELLO, CLIENT_FINISH, RESULT
+        frame = client.receive(session.receive(frame))
+    # client.result / session.result; a rejection raises HandshakeFailure(reason) with .reply to send
 
-See docs/handshake.md for the wire format, the key schedule and the failure reasons.
+See docs/handshake.md for the specification: message flow, key schedule, properties and threat model.
 """
 
 from __future__ import annotations
 
 from x0ctl.handshake.protocol import (
     PHASES,
+    CookieJar,
     HandshakeResult,
     Identity,
     Initiator,
     PeerPin,
-    ReplayCache,
     Responder,
     ResponderPolicy,
-    derive_keys,
     normalize_fingerprint,
 )
-from x0ctl.handshake.reasons import REASONS, FailureReason, HandshakeFailure
+from x0ctl.handshake.reasons import LOCAL, ORIGINS, PEER, REASONS, FailureReason, HandshakeFailure
 from x0ctl.handshake.suites import ClassicalSuite, HybridSuite, Suite, classical_suite, hybrid_suite
 
 __all__ = [
+    "LOCAL",
+    "ORIGINS",
+    "PEER",
     "PHASES",
     "REASONS",
     "ClassicalSuite",
+    "CookieJar",
     "FailureReason",
     "HandshakeFailure",
     "HandshakeResult",
@@ -42,12 +46,10 @@ __all__ = [
     "Identity",
     "Initiator",
     "PeerPin",
-    "ReplayCache",
     "Responder",
     "ResponderPolicy",
     "Suite",
     "classical_suite",
-    "derive_keys",
     "hybrid_suite",
     "normalize_fingerprint",
 ]

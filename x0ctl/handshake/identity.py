@@ -2,6 +2,8 @@
 
 - `--identity FILE`: a PKCS#8 PEM private key in seed form; the 32-byte seed is loaded into the
   selected backend, so the same file works with openssl and liboqs.
+- `--keystore DIR`: the keystore's active ML-DSA-65 signing key (`x0ctl keys`), read under its
+  shared lock, loaded into the suite's backend.
 - `--peer-key FILE`: the peer's SubjectPublicKeyInfo PEM, or its raw 1952-byte public key.
 """
 
@@ -54,3 +56,28 @@ def load_peer_key(path: Path, size: int = 1952) -> bytes:
         raise UsageError(f"peer key {path} is neither PEM nor a raw {size}-byte {ALGORITHM} public key "
                          f"({len(data)} bytes)")
     return data
+
+
+def keystore_identity(path: Path, suite: HybridSuite) -> Identity:
+    """The active signing (ML-DSA-65) key of the keystore at `path`, as this node's handshake identity."""
+    from x0ctl.keystore import Keystore
+    from x0ctl.pqc import get_backend
+
+    store = Keystore(path, backend=get_backend(suite.backend_name))
+    with store.reading() as (state, _):
+        active = [record for record in store.records(state) if record.purpose == "sig" and record.state == "active"]
+        if not active:
+            raise UsageError(f"keystore {path} has no active signing key", hint="create one with `x0ctl keys generate`")
+        key = store.load_private(active[0])
+    return Identity.from_key(ALGORITHM, key)
+
+
+def node_identity(suite: HybridSuite, identity_file: Path | None = None, keystore: Path | None = None) -> Identity:
+    """This node's identity for serve/probe: from --identity, from --keystore, or a fresh ephemeral one."""
+    if identity_file is not None and keystore is not None:
+        raise UsageError("--identity and --keystore both name this node's identity: give one")
+    if identity_file is not None:
+        return load_identity(identity_file, suite)
+    if keystore is not None:
+        return keystore_identity(keystore, suite)
+    return Identity.generate(suite)

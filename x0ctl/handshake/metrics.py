@@ -1,8 +1,10 @@
 """The mesh's handshake metrics (shared/domain.md), through prometheus_client.
 
 Each HandshakeMetrics owns its CollectorRegistry, so nothing leaks into (or from) the process-wide
-default registry. Every failure reason is pre-created at 0: `rate(...[5m]) > 0` alerts need the
-series to exist before the first failure.
+default registry. Every (reason, origin) series is pre-created at 0: `rate(...[5m]) > 0` alerts
+need the series to exist before the first failure. `origin="local"` is this side's own rejection;
+`origin="peer"` a refusal the other side reported, which anyone on the path could have sent
+before the handshake keys existed: alert on `origin="local"`.
 """
 
 from __future__ import annotations
@@ -22,7 +24,10 @@ from prometheus_client import (
 )
 
 from x0ctl.errors import IOFailure
-from x0ctl.handshake.reasons import REASONS, FailureReason
+from x0ctl.handshake.wire import PROTOCOL_VERSION
+from x0ctl.handshake.reasons import LOCAL, PEER, FailureReason
+
+_PEER_REASONS = tuple(FailureReason.from_wire(code) for code in range(1, 8))  # what a peer can report
 
 # 1 ms .. 1 s, with the 100 ms SLO boundary as an exact bucket edge.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0)
@@ -34,20 +39,40 @@ class HandshakeMetrics:
         self.registry = CollectorRegistry(auto_describe=True)
         self._success = Counter("pqc_handshake_success", "Completed post-quantum handshakes.",
                                 registry=self.registry)
-        self._failure = Counter("pqc_handshake_failure", "Rejected or failed handshakes, by reason.", ["reason"],
+        self._failure = Counter("pqc_handshake_failure", "Rejected or failed handshakes, by reason and by who "
+                                "rejected (local: this side; peer: reported by the other side).", ["reason", "origin"],
                                 registry=self.registry)
+        self._cookies = Counter("pqc_handshake_cookie_replies", "Hellos answered with a stateless cookie while busy "
+                                "(no public-key work done).", registry=self.registry)
         self._latency = Histogram("pqc_handshake_latency_seconds", "Duration of completed handshakes.",
                                   buckets=LATENCY_BUCKETS, registry=self.registry)
         self._fallback = Gauge("pqc_fallback_enabled", "1 while classical-only fallback (PQC disabled) is in use.",
                                registry=self.registry)
-        self._failure_children = {reason: self._failure.labels(reason=reason) for reason in REASONS}
+        series = [(reason, LOCAL) for reason in FailureReason if reason is not FailureReason.REJECTED]
+        series += [(reason, PEER) for reason in _PEER_REASONS]
+        self._failure_children = {(reason.value, origin): self._failure.labels(reason=reason.value, origin=origin)
+                                  for reason, origin in series}
 
     def success(self, seconds: float) -> None:
         self._success.inc()
         self._latency.observe(seconds)
 
-    def failure(self, reason: FailureReason) -> None:
-        self._failure_children[reason.value].inc()
+    def failure(self, reason: FailureReason, origin: str = LOCAL) -> None:
+        key = (reason.value, origin)
+        child = self._failure_children.get(key)
+        if child is None:
+            child = self._failure_children[key] = self._failure.labels(reason=reason.value, origin=origin)
+        child.inc()
+
+    def cookie(self) -> None:
+        self._cookies.inc()
+
+    def set_serve_info(self, authorization: str) -> None:
+        """`x0ctl_handshake_serve_info{authorization="allow_list"|"any_peer"} 1`: an open server shows."""
+        Gauge("x0ctl_handshake_serve_info", "A running handshake responder: protocol version and how it "
+              "authorizes initiators (any_peer: every authenticated key is accepted).",
+              ["protocol_version", "authorization"], registry=self.registry).labels(
+            protocol_version=str(PROTOCOL_VERSION), authorization=authorization).set(1)
 
     def set_fallback(self, enabled: bool) -> None:
         self._fallback.set(1 if enabled else 0)
@@ -76,14 +101,15 @@ class HandshakeMetrics:
 
     def summary(self) -> dict:
         """The values as written, for the command's own report."""
-        values: dict = {"pqc_handshake_failure_total": {}}
+        values: dict = {"pqc_handshake_failure_total": {LOCAL: {}, PEER: {}}}
         for family in self.registry.collect():
             for sample in family.samples:
                 if sample.name == "pqc_handshake_success_total":
                     values[sample.name] = int(sample.value)
                 elif sample.name == "pqc_handshake_failure_total" and sample.value:
-                    values[sample.name][sample.labels["reason"]] = int(sample.value)
-                elif sample.name in ("pqc_handshake_latency_seconds_count", "pqc_fallback_enabled"):
+                    values[sample.name][sample.labels["origin"]][sample.labels["reason"]] = int(sample.value)
+                elif sample.name in ("pqc_handshake_latency_seconds_count", "pqc_fallback_enabled",
+                                     "pqc_handshake_cookie_replies_total"):
                     values[sample.name] = int(sample.value)
         return values
 

@@ -1,9 +1,14 @@
 """The handshake over TCP: a threaded responder server and the probing initiator.
 
 One handshake per connection. The server bounds everything a peer controls: concurrent
-connections (extra ones get RESULT busy and are closed), frame size (checked from the header,
-before reading the payload), and time (a per-read timeout and an overall deadline per handshake).
-Every failure is answered with a RESULT carrying the reason, counted, and the server keeps serving.
+connections (in total, and per source address: extra ones get ALERT busy and are closed), frame
+size (checked from the header, before reading the payload), time (a short deadline for the first
+frame, a per-read timeout and an overall deadline per handshake), and
+public-key work: past `cookie_rate` cookie-less handshakes per second, or with half the connection
+slots taken, a hello without a valid cookie is answered with a stateless COOKIE (no KEM, no
+signature) and only the repeated hello that carries it gets a handshake.
+Every local failure is counted with its full reason and answered with the coarse reply the
+protocol allows; a refusal the peer reports is counted with origin="peer", never as our own.
 """
 
 from __future__ import annotations
@@ -17,14 +22,17 @@ from dataclasses import dataclass, field
 
 from x0ctl.errors import UsageError
 from x0ctl.handshake import wire
-from x0ctl.handshake.protocol import Identity, Initiator, PeerPin, Responder, ResponderPolicy
-from x0ctl.handshake.reasons import FailureReason, HandshakeFailure
+from x0ctl.handshake.protocol import Identity, Initiator, PeerPin, Responder, ResponderPolicy, alert_for
+from x0ctl.handshake.reasons import LOCAL, FailureReason, HandshakeFailure
 from x0ctl.handshake.stats import Tally
 from x0ctl.handshake.suites import Suite
 
 DEFAULT_READ_TIMEOUT = 5.0
 DEFAULT_HANDSHAKE_TIMEOUT = 10.0
 DEFAULT_MAX_CONNECTIONS = 64
+DEFAULT_COOKIE_RATE = 100.0  # cookie-less handshakes per second before hellos need a cookie
+DEFAULT_MAX_PER_SOURCE = 8  # connections one source address may hold (an eighth of the default 64)
+DEFAULT_FIRST_FRAME_TIMEOUT = 1.0  # seconds from accept to a complete CLIENT_HELLO
 _clock = time.perf_counter
 
 
@@ -85,11 +93,11 @@ def _send(sock: socket.socket, frame: bytes) -> None:
         raise HandshakeFailure(FailureReason.CONNECTION, f"send failed: {exc.strerror or exc}") from None
 
 
-def _send_result_and_linger(conn: socket.socket, reason: FailureReason) -> None:
-    """Send RESULT, then read (bounded) what the peer still sends before closing: closing with
-    unread input makes the kernel send a reset, which can destroy the RESULT in flight."""
+def _send_and_linger(conn: socket.socket, frame: bytes) -> None:
+    """Send a final frame, then read (bounded) what the peer still sends before closing: closing with
+    unread input makes the kernel send a reset, which can destroy the frame in flight."""
     with contextlib.suppress(OSError):
-        conn.sendall(wire.encode_result(reason))
+        conn.sendall(frame)
         conn.shutdown(socket.SHUT_WR)
         linger_until = time.monotonic() + 1.0  # a trickling peer cannot hold the slot longer
         drained = 0
@@ -106,6 +114,33 @@ class ServerSettings:
     max_connections: int = DEFAULT_MAX_CONNECTIONS
     read_timeout: float = DEFAULT_READ_TIMEOUT
     handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT
+    cookie_rate: float = DEFAULT_COOKIE_RATE  # 0: every hello needs a cookie
+    max_per_source: int = DEFAULT_MAX_PER_SOURCE
+    first_frame_timeout: float = DEFAULT_FIRST_FRAME_TIMEOUT
+
+
+class WorkBudget:
+    """A token bucket of cookie-less handshakes (rate per second, burst of one second's worth).
+    Empty means busy: hellos then need a cookie before the server does any public-key work."""
+
+    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate = rate
+        self.clock = clock
+        self._tokens = rate
+        self._stamp = clock()
+        self._lock = threading.Lock()
+
+    def take(self) -> bool:
+        if self.rate <= 0:
+            return False
+        with self._lock:
+            now = self.clock()
+            self._tokens = min(self.rate, self._tokens + (now - self._stamp) * self.rate)
+            self._stamp = now
+            if self._tokens < 1:
+                return False
+            self._tokens -= 1
+            return True
 
 
 class HandshakeServer:
@@ -119,6 +154,10 @@ class HandshakeServer:
         self.metrics = metrics
         self.on_outcome = on_outcome
         self.tally = Tally()
+        self.budget = WorkBudget(self.settings.cookie_rate)
+        self.last_internal_error: str | None = None
+        self._active = 0
+        self._per_source: dict[str, int] = {}
         self._slots = threading.BoundedSemaphore(self.settings.max_connections)
         self._workers: set[threading.Thread] = set()
         self._workers_lock = threading.Lock()
@@ -156,17 +195,18 @@ class HandshakeServer:
         try:
             while not stop.is_set():
                 try:
-                    conn, _ = listener.accept()
+                    conn, peer_address = listener.accept()
                 except TimeoutError:
                     continue
                 except OSError:
                     if stop.is_set():
                         break
                     continue
-                if not self._slots.acquire(blocking=False):
+                source = peer_address[0]
+                if not self._admit(source):
                     self._refuse_busy(conn)
                     continue
-                worker = threading.Thread(target=self._serve_connection, args=(conn,), daemon=True,
+                worker = threading.Thread(target=self._serve_connection, args=(conn, source), daemon=True,
                                           name="x0ctl-handshake-conn")
                 with self._workers_lock:
                     self._workers.add(worker)
@@ -189,81 +229,143 @@ class HandshakeServer:
             worker.join(max(0.0, deadline - time.monotonic()))
         return sum(worker.is_alive() for worker in workers)
 
-    def _record(self, reason: FailureReason | None, seconds: float = 0.0, phases=()) -> None:
+    def _record(self, reason: FailureReason | None, seconds: float = 0.0, phases=(), origin: str = LOCAL) -> None:
         if reason is None:
             self.tally.success(seconds, *phases)
             if self.metrics is not None:
                 self.metrics.success(seconds)
         else:
-            self.tally.failure(reason)
+            self.tally.failure(reason, origin)
             if self.metrics is not None:
-                self.metrics.failure(reason)
+                self.metrics.failure(reason, origin)
         if self.on_outcome is not None:
             self.on_outcome(reason)
 
+    def _admit(self, source: str) -> bool:
+        """A slot for `source`: none when all are taken or the source already holds its share."""
+        with self._workers_lock:
+            if self._per_source.get(source, 0) >= self.settings.max_per_source:
+                return False
+            if not self._slots.acquire(blocking=False):
+                return False
+            self._per_source[source] = self._per_source.get(source, 0) + 1
+            return True
+
+    def _release(self, source: str) -> None:
+        with self._workers_lock:
+            held = self._per_source.pop(source) - 1
+            if held:
+                self._per_source[source] = held
+        self._slots.release()
+
     def _refuse_busy(self, conn: socket.socket) -> None:
+        """In the accept loop: never wait on the peer (a non-blocking send of 11 bytes, then close)."""
         with contextlib.suppress(OSError):
-            conn.settimeout(0.5)
-            conn.sendall(wire.encode_result(FailureReason.BUSY))
+            conn.setblocking(False)
+            conn.send(wire.encode_alert(FailureReason.BUSY.wire_code))
         with contextlib.suppress(OSError):
             conn.close()
         self._record(FailureReason.BUSY)
 
-    def _serve_connection(self, conn: socket.socket) -> None:
+    def _needs_cookie(self) -> bool:
+        """Busy: more than half the connection slots in use, or the budget of full handshakes spent."""
+        return self._active > self.settings.max_connections // 2 or not self.budget.take()
+
+    def _serve_connection(self, conn: socket.socket, source: str) -> None:
         settings, policy = self.settings, self.policy
+        with self._workers_lock:
+            self._active += 1
         try:
             with conn:
                 with contextlib.suppress(OSError):
                     conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                deadline = time.monotonic() + settings.handshake_timeout
-                session = Responder(policy)
-                began = None
+                accepted = time.monotonic()
+                deadline = accepted + settings.handshake_timeout
+                session = None
                 try:
-                    hello = read_frame(conn, policy.max_payload, deadline, settings.read_timeout)
+                    first_frame_by = min(deadline, accepted + settings.first_frame_timeout)
+                    frame = read_frame(conn, policy.max_payload, first_frame_by,
+                                       min(settings.read_timeout, settings.first_frame_timeout))
                     began = _clock()
-                    _send(conn, session.receive(hello))
-                    finish = read_frame(conn, policy.max_payload, deadline, settings.read_timeout)
-                    result = session.receive(finish)
-                    elapsed = _clock() - began
-                    _send(conn, result)
+                    session = Responder(policy, source=source.encode(), require_cookie=self._needs_cookie())
+                    while True:
+                        _send(conn, session.receive(frame))
+                        if session.done:
+                            break
+                        cookies_sent = session.cookies_sent
+                        frame = read_frame(conn, policy.max_payload, deadline, settings.read_timeout)
+                        if cookies_sent and not session.phases["encapsulate"]:
+                            began = _clock()  # latency counts from the hello that gets the handshake
                 except HandshakeFailure as failure:
-                    if failure.reason is not FailureReason.CONNECTION and not failure.remote:
-                        _send_result_and_linger(conn, failure.reason)
-                    self._record(failure.reason)
+                    if session is not None and session.cookies_sent and failure.reason is FailureReason.CONNECTION:
+                        self._record_cookie()  # the peer went away after its cookie: no handshake attempted
+                        return
+                    reply = failure.reply
+                    if reply is None and not failure.remote:  # e.g. a timeout while waiting for a frame
+                        reply = session.refusal(failure) if session is not None else alert_for(failure)
+                    if reply is not None:
+                        _send_and_linger(conn, reply)
+                    self._record(failure.reason, origin=failure.origin)
                 except Exception as exc:  # noqa: BLE001 - a bug must not kill the server; counted
                     with contextlib.suppress(OSError):
-                        conn.sendall(wire.encode_result(FailureReason.BACKEND_ERROR))
+                        conn.sendall(wire.encode_alert(FailureReason.BACKEND_ERROR.wire_code))
                     self._record(FailureReason.BACKEND_ERROR)
                     self.last_internal_error = type(exc).__name__
                 else:
-                    self._record(None, elapsed, (session.phases,))
+                    self._record(None, _clock() - began, (session.phases,))
         finally:
-            self._slots.release()
             with self._workers_lock:
+                self._active -= 1
                 self._workers.discard(threading.current_thread())
+            self._release(source)
+
+    def _record_cookie(self) -> None:
+        self.tally.cookie()
+        if self.metrics is not None:
+            self.metrics.cookie()
 
 
 @dataclass
 class ProbeReport:
+    """The outcome of `count` probes of one responder; `verdict()` says whether it passed."""
+
     target: str
     suite: Suite
     tally: Tally
+    pinned: bool
     peer_fingerprints: list[str] = field(default_factory=list)
-    pinned: bool = False
     last_error: dict[str, str] = field(default_factory=dict)
+    slo: dict = field(default_factory=dict)
+    metrics: dict = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.slo) and all(check["ok"] for check in self.slo.values())
+
+    @property
+    def unreachable(self) -> bool:
+        """Nothing got through: every attempt failed locally to connect or in time (exit 4, not 1)."""
+        failures = self.tally.failures
+        return (not self.tally.successes and not self.tally.peer_reported and bool(failures)
+                and set(failures) <= {FailureReason.CONNECTION.value, FailureReason.TIMEOUT.value})
 
     def to_dict(self) -> dict:
         return {"target": self.target, "suite": self.suite.describe(), "pinned": self.pinned,
                 "peer_fingerprints": self.peer_fingerprints, **self.tally.to_dict(),
-                "phases_ms": self.tally.phases_ms(), "errors": self.last_error}
+                "phases_ms": self.tally.phases_ms(), "errors": self.last_error, "slo": self.slo, "ok": self.ok,
+                "metrics": self.metrics}
 
 
-def probe_once(host: str, port: int, initiator: Initiator, *, timeout: float, max_payload: int) -> float:
-    """One handshake over a fresh TCP connection; returns its latency or raises HandshakeFailure."""
+def probe_once(host: str, port: int, initiator: Initiator, *, timeout: float, max_payload: int,
+               source: str | None = None) -> float:
+    """One handshake over a fresh TCP connection; returns its latency or raises HandshakeFailure.
+    Returns only after the responder's authenticated acceptance (a RESULT ok under this handshake's
+    result key)."""
     deadline = time.monotonic() + timeout
     began = _clock()
     try:
-        conn = socket.create_connection((host, port), timeout=timeout)
+        conn = socket.create_connection((host, port), timeout=timeout,
+                                        source_address=(source, 0) if source else None)
     except TimeoutError:
         raise HandshakeFailure(FailureReason.TIMEOUT, "connect timed out") from None
     except OSError as exc:
@@ -282,29 +384,29 @@ def probe_once(host: str, port: int, initiator: Initiator, *, timeout: float, ma
             try:
                 frame = initiator.receive(reply)
             except HandshakeFailure as failure:
-                if not failure.remote:  # tell the responder why, so its metrics carry the reason
+                if failure.reply is not None:  # a coarse ALERT, so the responder sees the refusal
                     with contextlib.suppress(OSError):
-                        conn.sendall(wire.encode_result(failure.reason))
+                        conn.sendall(failure.reply)
                 raise
     return _clock() - began
 
 
-def run_probe(host: str, port: int, suite: Suite, identity: Identity, *, count: int = 1, pin: PeerPin | None = None,
-              epoch: int = 0, timeout: float = DEFAULT_READ_TIMEOUT, max_payload: int = wire.DEFAULT_MAX_PAYLOAD,
+def run_probe(host: str, port: int, suite: Suite, identity: Identity, *, pin: PeerPin, count: int = 1,
+              timeout: float = DEFAULT_READ_TIMEOUT, max_payload: int = wire.DEFAULT_MAX_PAYLOAD,
               metrics=None, progress: Callable[[int, int], None] | None = None) -> ProbeReport:
-    """`count` sequential handshakes. Without a pin the first identity seen is pinned for the rest
-    of the run (trust on first use), so a key that changes mid-run is `unknown_peer`."""
-    report = ProbeReport(format_address(host, port), suite, Tally(), pinned=pin is not None)
-    current_pin = pin
+    """`count` sequential handshakes of x0ctl's protocol, each on a fresh connection, all pinned
+    to `pin` (PeerPin.any() only when the caller chose to accept any responder)."""
+    report = ProbeReport(format_address(host, port), suite, Tally(), pinned=not pin.is_any)
     for index in range(count):
-        initiator = Initiator(suite, identity, pin=current_pin, epoch=epoch, max_payload=max_payload)
+        initiator = Initiator(suite, identity, pin=pin, max_payload=max_payload)
         try:
             seconds = probe_once(host, port, initiator, timeout=timeout, max_payload=max_payload)
         except HandshakeFailure as failure:
-            report.tally.failure(failure.reason)
-            report.last_error[failure.reason.value] = failure.detail
+            report.tally.failure(failure.reason, failure.origin)
+            key = failure.reason.value if failure.origin == LOCAL else f"{failure.origin}:{failure.reason.value}"
+            report.last_error[key] = failure.detail
             if metrics is not None:
-                metrics.failure(failure.reason)
+                metrics.failure(failure.reason, failure.origin)
         else:
             report.tally.success(seconds, initiator.phases)
             if metrics is not None:
@@ -312,8 +414,6 @@ def run_probe(host: str, port: int, suite: Suite, identity: Identity, *, count: 
             peer = initiator.result.peer_fingerprint
             if peer not in report.peer_fingerprints:
                 report.peer_fingerprints.append(peer)
-            if current_pin is None:
-                current_pin = PeerPin([initiator.peer_identity])
         if progress is not None:
             progress(index + 1, count)
     return report

@@ -7,7 +7,7 @@ import threading
 from dataclasses import dataclass, field
 
 from x0ctl.handshake.protocol import PHASES
-from x0ctl.handshake.reasons import FailureReason
+from x0ctl.handshake.reasons import LOCAL, FailureReason
 
 # shared/domain.md, "SLO targets"; operators may override them per command.
 DEFAULT_MIN_SUCCESS_RATE = 99.0
@@ -25,10 +25,13 @@ def percentile(sorted_values: list[float], fraction: float) -> float:
 
 @dataclass
 class Tally:
-    """Thread-safe counts of successes, failures by reason, latencies and per-phase time."""
+    """Thread-safe counts of successes, failures by reason (this side's own rejections), refusals the
+    peer reported (never mixed into `failures`), cookie replies, latencies and per-phase time."""
 
     successes: int = 0
     failures: dict[str, int] = field(default_factory=dict)
+    peer_reported: dict[str, int] = field(default_factory=dict)
+    cookies: int = 0
     latencies: list[float] = field(default_factory=list)
     phase_seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(PHASES, 0.0))
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -41,13 +44,18 @@ class Tally:
                 for name, value in phases.items():
                     self.phase_seconds[name] += value
 
-    def failure(self, reason: FailureReason) -> None:
+    def failure(self, reason: FailureReason, origin: str = LOCAL) -> None:
+        counts = self.failures if origin == LOCAL else self.peer_reported
         with self._lock:
-            self.failures[reason.value] = self.failures.get(reason.value, 0) + 1
+            counts[reason.value] = counts.get(reason.value, 0) + 1
+
+    def cookie(self) -> None:
+        with self._lock:
+            self.cookies += 1
 
     @property
     def attempts(self) -> int:
-        return self.successes + sum(self.failures.values())
+        return self.successes + sum(self.failures.values()) + sum(self.peer_reported.values())
 
     @property
     def success_rate(self) -> float:
@@ -70,6 +78,7 @@ class Tally:
 
     def to_dict(self) -> dict:
         return {"attempts": self.attempts, "successes": self.successes, "failures": dict(sorted(self.failures.items())),
+                "peer_reported": dict(sorted(self.peer_reported.items())),
                 "success_rate": round(self.success_rate, 3), "latency_ms": self.latency_ms()}
 
 

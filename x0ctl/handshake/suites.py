@@ -99,7 +99,7 @@ class HybridSuite(Suite):
         from x0ctl.pqc.xwing import XWing
 
         self.backend_name = backend.name
-        self.xwing = XWing(backend)
+        self.xwing = XWing(backend, reject_low_order=True)  # the handshake's policy: docs/backends.md
         self.signatures = backend.sig("ML-DSA-65")
         self.sizes = SuiteSizes(self.xwing.public_key_size, self.xwing.ciphertext_size,
                                 self.signatures.sizes.public_key, self.signatures.sizes.signature)

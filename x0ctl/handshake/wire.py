@@ -1,34 +1,39 @@
-"""Wire format: length-prefixed, versioned, size-limited frames and the four handshake messages.
+"""Wire format of protocol version 2: length-prefixed, versioned, size-limited frames.
 
-Frame: magic "X0HS" | version u8 | type u8 | payload length u32 (big-endian) | payload.
+Frame: magic "X0HS" | version u8 (= 2) | type u8 | payload length u32 (big-endian) | payload.
 Every parser here either returns a fully validated message or raises HandshakeFailure with
 `malformed`, `oversized` or `unsupported_version`; nothing else escapes, whatever the input.
+Protocol version 1 is not spoken any more (docs/handshake.md, "Version 1"): its frames are
+`unsupported_version`.
 """
 
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from x0ctl.handshake.reasons import FailureReason, HandshakeFailure
 
 MAGIC = b"X0HS"
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 HEADER = struct.Struct(">4sBBI")
 HEADER_SIZE = HEADER.size  # 10
 DEFAULT_MAX_PAYLOAD = 16384  # the largest legitimate message (SERVER_HELLO, hybrid) is ~6.5 KiB
 NONCE_SIZE = 32
 FINISHED_SIZE = 32
+INTENDED_PEER_SIZE = 32
+RESULT_MAC_SIZE = 32
+MAX_COOKIE = 64
 MAX_SUITES = 16
+ANY_PEER = bytes(INTENDED_PEER_SIZE)  # the intended-peer field of a hello that names no responder
 
-CLIENT_HELLO, SERVER_HELLO, CLIENT_FINISH, RESULT = 1, 2, 3, 4
+CLIENT_HELLO, SERVER_HELLO, CLIENT_FINISH, RESULT, ALERT, COOKIE = 1, 2, 3, 4, 5, 6
 MESSAGE_NAMES = {CLIENT_HELLO: "CLIENT_HELLO", SERVER_HELLO: "SERVER_HELLO", CLIENT_FINISH: "CLIENT_FINISH",
-                 RESULT: "RESULT"}
-RESULT_OK = 0
+                 RESULT: "RESULT", ALERT: "ALERT", COOKIE: "COOKIE"}
 
 _MALFORMED = FailureReason.MALFORMED
+_HELLO_PREFIX = MAGIC + bytes((PROTOCOL_VERSION, CLIENT_HELLO))
 _U16 = struct.Struct(">H")
-_U64X2 = struct.Struct(">QQ")
 
 
 def encode_frame(message_type: int, payload: bytes) -> bytes:
@@ -62,140 +67,183 @@ def decode_frame(frame: bytes, max_payload: int = DEFAULT_MAX_PAYLOAD) -> tuple[
     return message_type, frame[HEADER_SIZE:]
 
 
-class _Reader:
-    __slots__ = ("data", "pos", "what")
-
-    def __init__(self, data: bytes, what: str) -> None:
-        self.data = data
-        self.pos = 0
-        self.what = what
-
-    def take(self, size: int) -> bytes:
-        end = self.pos + size
-        if end > len(self.data):
-            raise HandshakeFailure(_MALFORMED, f"{self.what} is truncated")
-        chunk = self.data[self.pos:end]
-        self.pos = end
-        return chunk
-
-    def u8(self) -> int:
-        return self.take(1)[0]
-
-    def u16(self) -> int:
-        return _U16.unpack(self.take(2))[0]
-
-    def vector(self, field: str, expected: int | None) -> bytes:
-        size = self.u16()
-        if expected is not None and size != expected:
-            raise HandshakeFailure(_MALFORMED, f"{self.what} {field} is {size} bytes, expected {expected}")
-        return self.take(size)
-
-    def finish(self) -> None:
-        if self.pos != len(self.data):
-            raise HandshakeFailure(_MALFORMED, f"{self.what} has {len(self.data) - self.pos} trailing bytes")
-
-
-def _vector(value: bytes) -> bytes:
+def vector(value: bytes) -> bytes:
     return _U16.pack(len(value)) + value
 
 
 @dataclass(frozen=True, slots=True)
 class ClientHello:
+    """In clear: nothing that names the initiator. `intended_peer` commits to the responder it wants."""
+
     suites: tuple[int, ...]  # offered, most preferred first; the key share is for suites[0]
     nonce: bytes
-    epoch: int
-    timestamp_ms: int
     key_share: bytes
-    identity: bytes
+    intended_peer: bytes  # ANY_PEER, or HMAC(nonce, label || first 16 bytes of the pinned fingerprint)
+    cookie: bytes = b""  # empty, or the responder's COOKIE echoed back
 
     def encode(self) -> bytes:
-        return b"".join((
-            bytes((len(self.suites),)), b"".join(_U16.pack(suite) for suite in self.suites), self.nonce,
-            _U64X2.pack(self.epoch, self.timestamp_ms), _vector(self.key_share), _vector(self.identity),
-        ))
+        return b"".join((bytes((len(self.suites),)), b"".join(_U16.pack(suite) for suite in self.suites),
+                         self.nonce, self.intended_peer, vector(self.key_share), vector(self.cookie)))
 
     @classmethod
     def parse(cls, payload: bytes) -> ClientHello:
-        # Straight-line offsets rather than _Reader: this runs once per handshake on the hot path.
+        # Straight-line offsets rather than _Reader: this runs on every hello, also the refused ones.
         size = len(payload)
         count = payload[0] if size else 0
         if not 1 <= count <= MAX_SUITES:
             raise HandshakeFailure(_MALFORMED, f"CLIENT_HELLO offers {count} suites (1..{MAX_SUITES} allowed)")
-        fixed_end = 1 + 2 * count + NONCE_SIZE + 16
-        if size < fixed_end + 2:
+        nonce_at = 1 + 2 * count
+        share_at = nonce_at + NONCE_SIZE + INTENDED_PEER_SIZE
+        if size < share_at + 2:
             raise HandshakeFailure(_MALFORMED, "CLIENT_HELLO is truncated")
-        suites = struct.unpack_from(f">{count}H", payload, 1)
-        nonce = payload[1 + 2 * count:fixed_end - 16]
-        epoch, timestamp_ms = _U64X2.unpack_from(payload, fixed_end - 16)
-        share_end = fixed_end + 2 + _U16.unpack_from(payload, fixed_end)[0]
+        share_end = share_at + 2 + _U16.unpack_from(payload, share_at)[0]
         if size < share_end + 2:
             raise HandshakeFailure(_MALFORMED, "CLIENT_HELLO is truncated")
-        identity_end = share_end + 2 + _U16.unpack_from(payload, share_end)[0]
-        if size != identity_end:
-            raise HandshakeFailure(_MALFORMED, "CLIENT_HELLO is truncated" if size < identity_end else
-                                   f"CLIENT_HELLO has {size - identity_end} trailing bytes")
-        return cls(suites, nonce, epoch, timestamp_ms, payload[fixed_end + 2:share_end],
-                   payload[share_end + 2:identity_end])
+        cookie_length = _U16.unpack_from(payload, share_end)[0]
+        cookie_end = share_end + 2 + cookie_length
+        if cookie_length > MAX_COOKIE:
+            raise HandshakeFailure(_MALFORMED, f"CLIENT_HELLO cookie is {cookie_length} bytes")
+        if size != cookie_end:
+            raise HandshakeFailure(_MALFORMED, "CLIENT_HELLO is truncated" if size < cookie_end else
+                                   f"CLIENT_HELLO has {size - cookie_end} trailing bytes")
+        return cls(struct.unpack_from(f">{count}H", payload, 1), payload[nonce_at:nonce_at + NONCE_SIZE],
+                   payload[share_at + 2:share_end], payload[nonce_at + NONCE_SIZE:share_at],
+                   payload[share_end + 2:cookie_end])
+
+
+def locate_nonce_and_cookie(frame: bytes) -> tuple[bytes, bytes] | None:
+    """(nonce, cookie) of a CLIENT_HELLO frame, read in place; None if it is not one (cheap, no copies
+    of the key share: this runs for every hello a busy responder refuses)."""
+    if len(frame) < HEADER_SIZE + 1 or frame[:6] != _HELLO_PREFIX:
+        return None
+    nonce_at = HEADER_SIZE + 1 + 2 * frame[HEADER_SIZE]
+    share_at = nonce_at + NONCE_SIZE + INTENDED_PEER_SIZE
+    if len(frame) < share_at + 2:
+        return None
+    cookie_at = share_at + 2 + _U16.unpack_from(frame, share_at)[0]
+    if len(frame) < cookie_at + 2:
+        return None
+    cookie_end = cookie_at + 2 + _U16.unpack_from(frame, cookie_at)[0]
+    if cookie_end != len(frame) or cookie_end - cookie_at - 2 > MAX_COOKIE \
+            or int.from_bytes(frame[6:10], "big") != len(frame) - HEADER_SIZE:
+        return None
+    return frame[nonce_at:nonce_at + NONCE_SIZE], frame[cookie_at + 2:cookie_end]
 
 
 @dataclass(frozen=True, slots=True)
 class ServerHello:
+    """In clear: the chosen suite, the responder's nonce and the KEM ciphertext. Everything that
+    authenticates the responder (its identity, signature and finished MAC) is in `sealed`."""
+
     suite: int
     nonce: bytes
-    identity: bytes
     ciphertext: bytes
-    signature: bytes
-    finished: bytes
-    signed: bytes = field(default=b"", compare=False, repr=False)  # the received bytes, when parsed
+    sealed: bytes
 
-    def signed_part(self) -> bytes:
-        """Everything the server signs and MACs (with the CLIENT_HELLO before it)."""
-        if self.signed:
-            return self.signed
-        return _U16.pack(self.suite) + self.nonce + _vector(self.identity) + _vector(self.ciphertext)
+    def clear_part(self) -> bytes:
+        """What enters the transcript before the handshake keys exist."""
+        return _U16.pack(self.suite) + self.nonce + vector(self.ciphertext)
 
     def encode(self) -> bytes:
-        return self.signed_part() + _vector(self.signature) + self.finished
+        return self.clear_part() + vector(self.sealed)
 
     @classmethod
-    def parse(cls, payload: bytes, sizes=None) -> ServerHello:
-        """`sizes(suite)` -> (identity, ciphertext, signature) lengths the suite requires, if known."""
-        reader = _Reader(payload, "SERVER_HELLO")
-        suite = reader.u16()
-        expected = sizes(suite) if sizes else (None, None, None)
-        nonce = reader.take(NONCE_SIZE)
-        identity = reader.vector("identity", expected[0])
-        ciphertext = reader.vector("ciphertext", expected[1])
-        signed_end = reader.pos
-        signature = reader.vector("signature", expected[2])
-        finished = reader.take(FINISHED_SIZE)
-        reader.finish()
-        return cls(suite, nonce, identity, ciphertext, signature, finished, payload[:signed_end])
+    def parse(cls, payload: bytes) -> ServerHello:
+        return cls.parse_with_clear_part(payload)[0]
+
+    @classmethod
+    def parse_with_clear_part(cls, payload: bytes) -> tuple[ServerHello, bytes]:
+        """(message, its clear part as received) in straight-line offsets: once per handshake."""
+        size = len(payload)
+        ciphertext_at = 2 + NONCE_SIZE
+        if size < ciphertext_at + 2:
+            raise HandshakeFailure(_MALFORMED, "SERVER_HELLO is truncated")
+        clear_end = ciphertext_at + 2 + _U16.unpack_from(payload, ciphertext_at)[0]
+        if size < clear_end + 2:
+            raise HandshakeFailure(_MALFORMED, "SERVER_HELLO is truncated")
+        sealed_end = clear_end + 2 + _U16.unpack_from(payload, clear_end)[0]
+        if size != sealed_end:
+            raise HandshakeFailure(_MALFORMED, "SERVER_HELLO is truncated" if size < sealed_end else
+                                   f"SERVER_HELLO has {size - sealed_end} trailing bytes")
+        message = cls(_U16.unpack_from(payload)[0], payload[2:ciphertext_at], payload[ciphertext_at + 2:clear_end],
+                      payload[clear_end + 2:])
+        return message, payload[:clear_end]
 
 
 @dataclass(frozen=True, slots=True)
 class ClientFinish:
+    sealed: bytes  # the initiator's identity, signature and finished MAC, under its handshake key
+
+    def encode(self) -> bytes:
+        return vector(self.sealed)
+
+    @classmethod
+    def parse(cls, payload: bytes) -> ClientFinish:
+        size = len(payload)
+        end = 2 + _U16.unpack_from(payload)[0] if size >= 2 else 2
+        if size != end:
+            raise HandshakeFailure(_MALFORMED, "CLIENT_FINISH is truncated" if size < end else
+                                   f"CLIENT_FINISH has {size - end} trailing bytes")
+        return cls(payload[2:])
+
+
+@dataclass(frozen=True, slots=True)
+class Authenticated:
+    """The plaintext inside a sealed part: who this side is, its transcript signature, its finished MAC."""
+
+    identity: bytes
     signature: bytes
     finished: bytes
 
     def encode(self) -> bytes:
-        return _vector(self.signature) + self.finished
+        return vector(self.identity) + vector(self.signature) + self.finished
 
     @classmethod
-    def parse(cls, payload: bytes, signature_size: int | None = None) -> ClientFinish:
-        reader = _Reader(payload, "CLIENT_FINISH")
-        signature = reader.vector("signature", signature_size)
-        finished = reader.take(FINISHED_SIZE)
-        reader.finish()
-        return cls(signature, finished)
+    def parse(cls, plaintext: bytes, identity_size: int | None, signature_size: int | None,
+              what: str) -> Authenticated:
+        """`identity_size`/`signature_size`: the suite's exact sizes (None: any)."""
+        size = len(plaintext)
+        if size < 2:
+            raise HandshakeFailure(_MALFORMED, f"{what} is truncated")
+        identity_end = 2 + _U16.unpack_from(plaintext)[0]
+        if identity_size is not None and identity_end - 2 != identity_size:
+            raise HandshakeFailure(_MALFORMED, f"{what} identity is {identity_end - 2} bytes, expected {identity_size}")
+        if size < identity_end + 2:
+            raise HandshakeFailure(_MALFORMED, f"{what} is truncated")
+        signature_end = identity_end + 2 + _U16.unpack_from(plaintext, identity_end)[0]
+        if signature_size is not None and signature_end - identity_end - 2 != signature_size:
+            raise HandshakeFailure(_MALFORMED, f"{what} signature is {signature_end - identity_end - 2} bytes, "
+                                   f"expected {signature_size}")
+        end = signature_end + FINISHED_SIZE
+        if size != end:
+            raise HandshakeFailure(_MALFORMED, f"{what} is truncated" if size < end else
+                                   f"{what} has {size - end} trailing bytes")
+        return cls(plaintext[2:identity_end], plaintext[identity_end + 2:signature_end], plaintext[signature_end:])
 
 
-def encode_result(reason: FailureReason | None) -> bytes:
-    """A RESULT frame: 0 for success, else the failure reason's code."""
-    return encode_frame(RESULT, bytes((RESULT_OK if reason is None else reason.code,)))
+def encode_result(code: int, mac: bytes) -> bytes:
+    """RESULT (responder -> initiator, after CLIENT_FINISH): wire code, MAC under the result key."""
+    return encode_frame(RESULT, bytes((code,)) + mac)
 
 
-def parse_result(payload: bytes) -> FailureReason | None:
+def parse_result(payload: bytes) -> tuple[int, bytes]:
+    if len(payload) != 1 + RESULT_MAC_SIZE:
+        raise HandshakeFailure(_MALFORMED, f"RESULT payload is {len(payload)} bytes, expected {1 + RESULT_MAC_SIZE}")
+    return payload[0], payload[1:]
+
+
+def encode_alert(code: int) -> bytes:
+    """ALERT: an unauthenticated, coarse refusal (either direction); the receiver labels it peer-reported."""
+    return encode_frame(ALERT, bytes((code,)))
+
+
+def parse_alert(payload: bytes) -> int:
     if len(payload) != 1:
-        raise HandshakeFailure(_MALFORMED, f"RESULT payload is {len(payload)} bytes, expected 1")
-    return None if payload[0] == RESULT_OK else FailureReason.from_code(payload[0])
+        raise HandshakeFailure(_MALFORMED, f"ALERT payload is {len(payload)} bytes, expected 1")
+    return payload[0]
+
+
+def parse_cookie(payload: bytes) -> bytes:
+    if not 1 <= len(payload) <= MAX_COOKIE:
+        raise HandshakeFailure(_MALFORMED, f"COOKIE payload is {len(payload)} bytes")
+    return payload

@@ -1,17 +1,22 @@
 """Known-answer tests (KATs) of the PQC implementation actually installed on this node.
 
-    from x0ctl.kat import run_kat
+    from x0ctl.kat import run_kat, verify_kat
     report = run_kat(["openssl", "liboqs"])          # embedded subset + cryptography-vectors
     report.ok, report.to_dict()                      # schema: docs/kat.md
+    report.problem()                                 # CheckFailed (1), NoData (5: nothing verified) or None
 
     run_kat(["liboqs"], algorithms=["ML-KEM-768"], vector_paths=[Path("internalProjection.json")],
             sources="none")
+    verify_kat("all", "ML-KEM-768,X-Wing")          # what `x0ctl verify kat` runs
 
 - `run_kat(...) -> KatReport`: ML-KEM-512/768/1024, ML-DSA-44/65/87 and X-Wing vectors from the
   embedded subset, the cryptography-vectors package (when importable) and operator files (NIST
   .rsp, ACVP JSON, X-Wing JSON, HPKE-PQ JSON). Checks a backend cannot perform are *skipped*
   with the reason, never passed.
-- `power_on_self_test(backend)`: the production guard's quick known-answer check.
+- `verify_kat(backend, algorithms, vector_paths, sources, allow_empty, progress) -> KatReport`:
+  `run_kat` for a backend selection (auto/openssl/liboqs/all) and a comma list of algorithms.
+- `power_on_self_test(backend)`: the production guard's quick known-answer check (it lives in
+  `x0ctl.pqc.selftest`, next to the guard).
 - `discover_sources()`: which vector sources exist here (for `x0ctl doctor`).
 
 Importing this package is cheap: nothing here imports cryptography or a backend until called.
@@ -53,6 +58,7 @@ __all__ = [
     "discover_sources",
     "power_on_self_test",
     "run_kat",
+    "verify_kat",
 ]
 
 
@@ -62,6 +68,7 @@ def run_kat(
     vector_paths: Sequence[Path] = (),
     sources: str | Sequence[str] = "auto",
     progress: Callable[[int, int], None] | None = None,
+    allow_empty: bool = False,
 ) -> KatReport:
     """Run the known-answer tests; one KatResult per algorithm x backend x source.
 
@@ -71,15 +78,35 @@ def run_kat(
     `sources`: "auto" (embedded + cryptography-vectors when installed), "none", or a list of
     "embedded" / "cryptography-vectors" (a source named explicitly must exist).
     `progress(done, total)`: called as vectors x backends complete.
+    `allow_empty`: a source of which no check ran leaves `report.ok` true (default: NoData, exit 5).
     """
     from x0ctl.kat.runner import run_kat as _run
 
-    return _run(backend_names, algorithms, vector_paths, sources, progress)
+    return _run(backend_names, algorithms, vector_paths, sources, progress, allow_empty)
+
+
+def verify_kat(
+    backend: str = "auto",
+    algorithms: str | Sequence[str] | None = None,
+    vector_paths: Sequence[Path] = (),
+    sources: str | Sequence[str] = "auto",
+    allow_empty: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> KatReport:
+    """`x0ctl verify kat` as a function: `backend` is auto/openssl/liboqs/all, `algorithms` a list or
+    a comma-separated string. Raise `report.problem()` when it is not None for the command's exit code.
+    """
+    from x0ctl.pqc import resolve_backend_names
+
+    if isinstance(algorithms, str):
+        algorithms = [name.strip() for name in algorithms.split(",") if name.strip()]
+    return run_kat(resolve_backend_names(backend.strip().lower()), algorithms, vector_paths, sources, progress,
+                   allow_empty)
 
 
 def power_on_self_test(backend: Backend) -> None:
-    """First ML-KEM-768 and ML-DSA-65 embedded vectors; raises EnvironmentProblem naming the failed check."""
-    from x0ctl.kat.selftest import power_on_self_test as _post
+    """The guard's check on two NIST records (x0ctl.pqc.selftest); raises EnvironmentProblem naming the failure."""
+    from x0ctl.pqc.selftest import power_on_self_test as _post
 
     _post(backend)
 

@@ -5,37 +5,39 @@ Accepted: `internalProjection.json` (inputs and answers in one file), or `prompt
 or by algorithm/mode/revision/vsId among the files given), or an ACVP-Server folder holding them.
 The `[{"acvVersion": ...}, {...}]` wrapping of ACVTS downloads is accepted too.
 
-What x0ctl can run (its backends create private keys from FIPS seeds only, and offer pure
-ML-DSA with a context; see docs/kat.md for the full table):
+Every field of every test case is decoded and length-checked, whether or not a check uses it.
+What runs on which backend is the table in docs/kat.md; in short:
 
-- ML-KEM keyGen: d, z -> ek (and dk where the backend exposes it).
-- ML-KEM encapDecap: encapsulation (ek, m -> c, k; needs deterministic encapsulation),
-  decapsulation when the key is given as a seed (FIPS203-tr1 keyFormat "seed"; an expanded dk
-  cannot be loaded: skipped), encapsulationKeyCheck (ek -> accepted?); decapsulationKeyCheck
-  needs an expanded dk: skipped.
-- ML-DSA keyGen: seed -> pk (and sk where exposed).
-- ML-DSA sigVer: pure (external) groups; internal-interface groups when the message happens to
-  be of the pure form 0x00 || len(ctx) || ctx || M; preHash and externalMu groups are skipped.
-- ML-DSA sigGen: the expected signature must verify under pk (when the file carries pk);
-  reproducing it needs the expanded sk, which cannot be loaded: skipped.
+- ML-KEM keyGen: d, z -> ek (and dk where the backend exports it).
+- ML-KEM encapDecap: encapsulation (ek, m -> c, k; and c -> k with the test's dk), decapsulation
+  with a seed or an expanded dk, encapsulationKeyCheck and decapsulationKeyCheck (testPassed).
+- ML-DSA keyGen: seed -> pk (and sk where exported).
+- ML-DSA sigVer and sigGen: every signatureInterface / preHash / externalMu form is verified
+  (pure through the backend's verify, the others through mu where the backend verifies over mu);
+  sigGen signatures are reproduced with the expanded sk and rnd (0 for deterministic groups)
+  where the backend signs with an expanded sk (pure form only).
 """
 
 from __future__ import annotations
 
-import binascii
 from dataclasses import dataclass
 from pathlib import Path
 
 from x0ctl.errors import IOFailure, UsageError
 from x0ctl.kat.formats import load_json, read_vector_file
+from x0ctl.kat.mldsa import PRE_HASH_FUNCTIONS, pure_form
 from x0ctl.kat.vectors import (
     DECAPS,
     DK_CHECK,
     EK_CHECK,
     ENCAPS_DET,
+    EXTERNAL_MU,
+    INTERNAL,
     KEM_ALGORITHMS,
     KEYGEN_PK,
     KEYGEN_SK,
+    PRE_HASH,
+    PURE,
     SIG_ALGORITHMS,
     SIGN_DET,
     SIGN_HEDGED,
@@ -44,17 +46,13 @@ from x0ctl.kat.vectors import (
     LoadedSource,
     SigVector,
     VectorDataError,
+    decode_hex,
 )
+from x0ctl.pqc.base import KEM_SIZES, SIG_SIZES
 
-EXPANDED_DK_REASON = "ACVP gives an expanded decapsulation key (dk); x0ctl backends load ML-KEM keys only from seeds"
-EXPANDED_SK_REASON = ("ACVP sigGen gives an expanded signing key (sk); x0ctl backends load ML-DSA keys only from "
-                      "seeds, so the signature cannot be reproduced")
-HEDGED_SIGGEN_REASON = EXPANDED_SK_REASON + ", nor do they accept a caller-supplied rnd"
-PREHASH_REASON = "HashML-DSA (preHash) is not offered by x0ctl backends"
-EXTERNAL_MU_REASON = "ML-DSA with an externally computed mu is not offered by x0ctl backends"
-INTERNAL_REASON = ("internal-interface message is not of the pure ML-DSA form 0x00 || len(ctx) || ctx || M, "
-                   "the only form x0ctl backends verify")
 NO_PK_REASON = "this sigGen file carries no public key (use internalProjection.json)"
+SIGN_FORM_REASON = ("reproducing this signature ({form} form) needs signing of M' or mu with a chosen rnd, which "
+                    "neither pyca/cryptography nor liboqs' API offers")
 
 _SUPPORTED = {("ML-KEM", "keyGen"), ("ML-KEM", "encapDecap"), ("ML-DSA", "keyGen"), ("ML-DSA", "sigGen"),
               ("ML-DSA", "sigVer")}
@@ -213,9 +211,7 @@ def _convert(prompt: AcvpDocument, answers: AcvpDocument | None, wanted: frozens
         parameter_set = group.get("parameterSet")
         if parameter_set not in known:
             raise VectorDataError(f"{label}: tgId {group.get('tgId')}: unknown parameterSet {parameter_set!r}")
-        if parameter_set not in wanted:
-            continue
-        vectors = []
+        vectors = []  # built (so validated) for every parameter set; run only for those wanted
         for test in group.get("tests", ()):
             if not isinstance(test, dict):
                 raise VectorDataError(f"{label}: tgId {group.get('tgId')}: a test case is not an object")
@@ -223,16 +219,25 @@ def _convert(prompt: AcvpDocument, answers: AcvpDocument | None, wanted: frozens
             vector = build(group, test, parameter_set, vector_id, source)
             if vector is not None:
                 vectors.append(vector)
-        source.add(parameter_set, vectors)
+        if parameter_set in wanted:
+            source.add(parameter_set, vectors)
     return source
 
 
-def _get(test: dict, group: dict, key: str, vector_id: str) -> str:
-    """A hex field from the test case, or from its group (older vector sets keep keys there)."""
-    value = test.get(key, group.get(key))
+def _value(test: dict, group: dict, key: str):
+    """A field from the test case, or from its group (older vector sets keep keys there)."""
+    return test.get(key, group.get(key))
+
+
+def _bytes(test: dict, group: dict, key: str, vector_id: str, size: int | None = None) -> bytes:
+    value = _value(test, group, key)
     if not isinstance(value, str):
         raise VectorDataError(f"vector {vector_id}: missing field {key!r}")
-    return value
+    return decode_hex(value, f"vector {vector_id}: field {key!r}", size)
+
+
+def _optional(test: dict, group: dict, key: str, vector_id: str, size: int | None = None) -> bytes | None:
+    return _bytes(test, group, key, vector_id, size) if _value(test, group, key) is not None else None
 
 
 def _verdict(test: dict, vector_id: str) -> bool:
@@ -242,111 +247,121 @@ def _verdict(test: dict, vector_id: str) -> bool:
     return value
 
 
-def _kem_keygen(group, test, algorithm, vector_id, source) -> KemVector:
-    expanded = test.get("dk")
-    return KemVector(vector_id=vector_id, algorithm=algorithm,
-                     checks=(KEYGEN_PK, KEYGEN_SK) if expanded else (KEYGEN_PK,),
-                     seed=(_get(test, group, "d", vector_id), _get(test, group, "z", vector_id)),
-                     public_key=_get(test, group, "ek", vector_id), expanded_key=expanded)
-
-
-def _kem_seed(test: dict, group: dict, vector_id: str) -> tuple[str, ...] | None:
-    if isinstance(test.get("seed"), str):
-        return (test["seed"],)
-    if isinstance(test.get("d"), str) and isinstance(test.get("z"), str):
-        return (test["d"], test["z"])
+def _kem_seed(test: dict, group: dict, vector_id: str) -> bytes | None:
+    if _value(test, group, "seed") is not None:
+        return _bytes(test, group, "seed", vector_id, 64)
+    if _value(test, group, "d") is not None or _value(test, group, "z") is not None:
+        return _bytes(test, group, "d", vector_id, 32) + _bytes(test, group, "z", vector_id, 32)
     if group.get("keyFormat") == "seed":
         raise VectorDataError(f"vector {vector_id}: keyFormat is seed but the test has no d and z")
     return None
 
 
+def _kem_keygen(group, test, algorithm, vector_id, source) -> KemVector:
+    sizes = KEM_SIZES[algorithm]
+    expanded = _optional(test, group, "dk", vector_id, sizes.expanded_private_key)
+    return KemVector(vector_id=vector_id, algorithm=algorithm,
+                     checks=(KEYGEN_PK, KEYGEN_SK) if expanded is not None else (KEYGEN_PK,),
+                     seed=_bytes(test, group, "d", vector_id, 32) + _bytes(test, group, "z", vector_id, 32),
+                     public_key=_bytes(test, group, "ek", vector_id, sizes.public_key), expanded_key=expanded)
+
+
 def _kem_encap_decap(group, test, algorithm, vector_id, source) -> KemVector | None:
     function = group.get("function") or ("encapsulation" if group.get("testType") == "AFT" else "decapsulation")
-    if function == "encapsulation":
-        return KemVector(vector_id=vector_id, algorithm=algorithm, checks=(ENCAPS_DET,),
-                         public_key=_get(test, group, "ek", vector_id),
-                         encaps_message=_get(test, group, "m", vector_id),
-                         encaps_ciphertext=_get(test, group, "c", vector_id),
-                         encaps_secret=_get(test, group, "k", vector_id))
-    if function == "decapsulation":
+    sizes = KEM_SIZES[algorithm]
+    if function in ("encapsulation", "decapsulation"):
         seed = _kem_seed(test, group, vector_id)
-        if seed is None:
-            return KemVector(vector_id=vector_id, algorithm=algorithm, checks=(DECAPS,),
-                             unrunnable={DECAPS: EXPANDED_DK_REASON})
-        return KemVector(vector_id=vector_id, algorithm=algorithm, checks=(DECAPS,), seed=seed,
-                         ciphertext=_get(test, group, "c", vector_id), shared_secret=_get(test, group, "k", vector_id))
-    if function == "encapsulationKeyCheck":
+        expanded = _optional(test, group, "dk", vector_id, sizes.expanded_private_key)
+        ciphertext = _bytes(test, group, "c", vector_id, sizes.ciphertext)
+        secret = _bytes(test, group, "k", vector_id, 32)
+        # An encapsulation test also carries the key pair: its c must decapsulate to k as well.
+        can_decapsulate = seed is not None or expanded is not None
+        if function == "decapsulation" and not can_decapsulate:
+            raise VectorDataError(f"vector {vector_id}: a decapsulation test needs dk, or d and z")
+        vector = KemVector(vector_id=vector_id, algorithm=algorithm, checks=(), seed=seed, expanded_key=expanded,
+                           ciphertext=ciphertext, shared_secret=secret)
+        if function == "encapsulation":
+            vector.public_key = _bytes(test, group, "ek", vector_id, sizes.public_key)
+            vector.encaps_message = _bytes(test, group, "m", vector_id, 32)
+            vector.encaps_ciphertext, vector.encaps_secret = ciphertext, secret
+            vector.checks = (ENCAPS_DET, DECAPS) if can_decapsulate else (ENCAPS_DET,)
+        else:
+            vector.checks = (DECAPS,)
+        return vector
+    if function == "encapsulationKeyCheck":  # invalid keys may have any length: no size here
         return KemVector(vector_id=vector_id, algorithm=algorithm, checks=(EK_CHECK,),
-                         public_key=_get(test, group, "ek", vector_id), key_valid=_verdict(test, vector_id))
+                         public_key=_bytes(test, group, "ek", vector_id), key_valid=_verdict(test, vector_id))
     if function == "decapsulationKeyCheck":
         return KemVector(vector_id=vector_id, algorithm=algorithm, checks=(DK_CHECK,),
-                         unrunnable={DK_CHECK: EXPANDED_DK_REASON})
+                         expanded_key=_bytes(test, group, "dk", vector_id), key_valid=_verdict(test, vector_id))
     source.ignore(f"{vector_id}", 1, f"ACVP ML-KEM function {function!r} is unknown to x0ctl")
     return None
 
 
 def _dsa_keygen(group, test, algorithm, vector_id, source) -> SigVector:
-    expanded = test.get("sk")
+    sizes = SIG_SIZES[algorithm]
+    expanded = _optional(test, group, "sk", vector_id, sizes.expanded_private_key)
     return SigVector(vector_id=vector_id, algorithm=algorithm,
-                     checks=(KEYGEN_PK, KEYGEN_SK) if expanded else (KEYGEN_PK,),
-                     seed=_get(test, group, "seed", vector_id), public_key=_get(test, group, "pk", vector_id),
-                     expanded_key=expanded)
+                     checks=(KEYGEN_PK, KEYGEN_SK) if expanded is not None else (KEYGEN_PK,),
+                     seed=_bytes(test, group, "seed", vector_id, 32),
+                     public_key=_bytes(test, group, "pk", vector_id, sizes.public_key), expanded_key=expanded)
 
 
-def _pure_form(group: dict, test: dict, vector_id: str) -> tuple[str, str] | str:
-    """(message, context) as pure ML-DSA takes them, or the reason this test cannot be expressed so."""
-    if group.get("externalMu") or "mu" in test:
-        return EXTERNAL_MU_REASON
+def _dsa_message(group: dict, test: dict, vector_id: str) -> dict:
+    """The SigVector fields saying what was signed: form, message, context, mu, hash_alg."""
+    context = _optional(test, group, "context", vector_id) or b""
+    if len(context) > 255:
+        raise VectorDataError(f"vector {vector_id}: context is {len(context)} bytes, more than FIPS 204's 255")
     # Vector sets from before the FIPS 204 interfaces have no signatureInterface and sign M' as given.
     interface = group.get("signatureInterface", "internal")
     if interface == "external":
-        if group.get("preHash", "pure") != "pure":
-            return PREHASH_REASON
-        return _get(test, group, "message", vector_id), test.get("context") or ""
+        pre_hash = group.get("preHash", "pure")
+        message = _bytes(test, group, "message", vector_id)
+        if pre_hash == "pure":
+            return {"form": PURE, "message": message, "context": context}
+        if pre_hash != "preHash":
+            raise VectorDataError(f"vector {vector_id}: unknown preHash {pre_hash!r}")
+        hash_alg = _value(test, group, "hashAlg")
+        if hash_alg not in PRE_HASH_FUNCTIONS:
+            raise VectorDataError(f"vector {vector_id}: unknown hashAlg {hash_alg!r}; known: "
+                                  f"{', '.join(PRE_HASH_FUNCTIONS)}")
+        return {"form": PRE_HASH, "message": message, "context": context, "hash_alg": hash_alg}
     if interface != "internal":
-        return f"unknown ACVP signatureInterface {interface!r}"
-    try:
-        message = binascii.unhexlify(_get(test, group, "message", vector_id))
-    except (binascii.Error, ValueError) as exc:
-        raise VectorDataError(f"vector {vector_id}: field 'message' is not valid hex ({exc})") from None
-    # Pure ML-DSA signs M' = 0x00 || len(ctx) || ctx || M, so such an M' is verifiable through it.
-    if len(message) >= 2 and message[0] == 0 and len(message) >= 2 + message[1]:
-        length = message[1]
-        return message[2 + length:].hex(), message[2:2 + length].hex()
-    return INTERNAL_REASON
-
-
-def _dsa_signature_vector(group, test, algorithm, vector_id, *, expected_valid: bool, extra_checks: tuple,
-                          extra_unrunnable: dict, public_key: str | None) -> SigVector:
-    form = _pure_form(group, test, vector_id)
-    unrunnable = dict(extra_unrunnable)
-    message = context = ""
-    if isinstance(form, str):
-        unrunnable[VERIFY] = form
-    else:
-        message, context = form
-    if public_key is None:
-        unrunnable.setdefault(VERIFY, NO_PK_REASON)
-    return SigVector(vector_id=vector_id, algorithm=algorithm, checks=(VERIFY, *extra_checks),
-                     public_key=public_key, message=message, context=context,
-                     signature=_get(test, group, "signature", vector_id), expected_valid=expected_valid,
-                     unrunnable=unrunnable)
+        raise VectorDataError(f"vector {vector_id}: unknown signatureInterface {interface!r}")
+    if group.get("externalMu") or _value(test, group, "mu") is not None:
+        return {"form": EXTERNAL_MU, "mu": _bytes(test, group, "mu", vector_id, 64)}
+    internal = _bytes(test, group, "message", vector_id)
+    pure = pure_form(internal)
+    if pure is not None:  # M' = 0x00 || len(ctx) || ctx || M: pure ML-DSA over (M, ctx)
+        return {"form": PURE, "message": pure[0], "context": pure[1]}
+    return {"form": INTERNAL, "message": internal}
 
 
 def _dsa_sigver(group, test, algorithm, vector_id, source) -> SigVector:
-    return _dsa_signature_vector(group, test, algorithm, vector_id, expected_valid=_verdict(test, vector_id),
-                                 extra_checks=(), extra_unrunnable={},
-                                 public_key=_get(test, group, "pk", vector_id))
+    sizes = SIG_SIZES[algorithm]
+    _optional(test, group, "sk", vector_id, sizes.expanded_private_key)  # some older sets carry it
+    return SigVector(vector_id=vector_id, algorithm=algorithm, checks=(VERIFY,),
+                     public_key=_bytes(test, group, "pk", vector_id, sizes.public_key),
+                     signature=_bytes(test, group, "signature", vector_id), expected_valid=_verdict(test, vector_id),
+                     **_dsa_message(group, test, vector_id))
 
 
 def _dsa_siggen(group, test, algorithm, vector_id, source) -> SigVector:
+    sizes = SIG_SIZES[algorithm]
     deterministic = group.get("deterministic", True)
-    check = SIGN_DET if deterministic else SIGN_HEDGED
-    public_key = test.get("pk", group.get("pk"))
-    return _dsa_signature_vector(
-        group, test, algorithm, vector_id, expected_valid=True, extra_checks=(check,),
-        extra_unrunnable={check: EXPANDED_SK_REASON if deterministic else HEDGED_SIGGEN_REASON},
-        public_key=public_key if isinstance(public_key, str) else None)
+    if not isinstance(deterministic, bool):
+        raise VectorDataError(f"vector {vector_id}: 'deterministic' is not a boolean")
+    sign = SIGN_DET if deterministic else SIGN_HEDGED
+    rnd = None if deterministic else _bytes(test, group, "rnd", vector_id, 32)
+    public_key = _optional(test, group, "pk", vector_id, sizes.public_key)
+    fields = _dsa_message(group, test, vector_id)
+    unrunnable = {} if public_key is not None else {VERIFY: NO_PK_REASON}
+    if fields["form"] != PURE:
+        unrunnable[sign] = SIGN_FORM_REASON.format(form=fields["form"])
+    return SigVector(vector_id=vector_id, algorithm=algorithm, checks=(VERIFY, sign), public_key=public_key,
+                     expanded_key=_bytes(test, group, "sk", vector_id, sizes.expanded_private_key),
+                     signature=_bytes(test, group, "signature", vector_id, sizes.signature), rnd=rnd,
+                     unrunnable=unrunnable, **fields)
 
 
 _BUILDERS = {

@@ -2,73 +2,40 @@
 
 A check the backend cannot perform (`UnsupportedOperation`, or an algorithm it lacks) is skipped
 with the reason, never passed. Any other exception from a primitive is a *failure* of that check:
-the vector is valid input, so a backend that raises on it is broken. Malformed vector data is
-the operator's problem, not the backend's: it raises `VectorDataError` and stops the run.
+the vector is valid input (the parsers validated every field), so a backend that raises on it is
+broken.
 """
 
 from __future__ import annotations
 
-import binascii
 import hashlib
 
+from x0ctl.kat.mldsa import message_representative, pre_hash_message
 from x0ctl.kat.report import KatResult, describe_difference, describe_digest_difference
 from x0ctl.kat.vectors import (
     DECAPS,
     DECAPS_REJECT,
+    DK_CHECK,
     EK_CHECK,
     ENCAPS_DET,
+    EXTERNAL_MU,
+    INTERNAL,
     KEYGEN_PK,
     KEYGEN_SK,
+    PRE_HASH,
     REJECT_CORRUPTED,
     REJECT_WRONG_CONTEXT,
     SIGN_DET,
+    SIGN_HEDGED,
     VERIFY,
     KemVector,
     SigVector,
     Vector,
-    VectorDataError,
     XWingVector,
 )
 from x0ctl.pqc.base import Backend, PQCError, UnsupportedAlgorithm, UnsupportedOperation
 
-
-def field_bytes(vector: Vector, name: str) -> bytes:
-    """Decode one hex field of a vector; malformed hex names the vector and the field."""
-    value = getattr(vector, name)
-    if value is None:
-        raise VectorDataError(f"vector {vector.vector_id}: field {name!r} is missing")
-    try:
-        if name == "seed" and isinstance(value, tuple):  # ML-KEM: d and z, kept apart by the formats
-            return b"".join(binascii.unhexlify(part) for part in value)
-        return binascii.unhexlify(value)
-    except (binascii.Error, TypeError, ValueError) as exc:
-        raise VectorDataError(f"vector {vector.vector_id}: field {name!r} is not valid hex ({exc})") from None
-
-
-_unhexlify = binascii.unhexlify
-
-
-class DecodedFields:
-    """A vector's fields decoded on first use, once for all of its checks."""
-
-    __slots__ = ("_cache", "vector")
-
-    def __init__(self, vector: Vector) -> None:
-        self.vector = vector
-        self._cache: dict[str, bytes] = {}
-
-    def __getitem__(self, name: str) -> bytes:
-        # Keyed by the hex object itself: an .rsp vector's ct serves as both the ciphertext to
-        # decapsulate and the expected encapsulation output, and is decoded once.
-        raw = getattr(self.vector, name)
-        value = self._cache.get(id(raw))
-        if value is None:
-            try:
-                value = _unhexlify(raw)
-            except (binascii.Error, TypeError, ValueError):  # a (d, z) seed, a missing field or bad hex
-                value = field_bytes(self.vector, name)
-            self._cache[id(raw)] = value
-        return value
+_ZERO_RND = bytes(32)
 
 
 class BackendHarness:
@@ -79,9 +46,10 @@ class BackendHarness:
         self.name = backend.name
         self._schemes: dict[str, object] = {}
         self._missing: dict[str, str] = {}
-        # (algorithm, check) -> reason, learnt from the first UnsupportedOperation: later vectors
-        # skip at once instead of raising and catching the same exception thousands of times.
-        self.unsupported: dict[tuple[str, str], str] = {}
+        # (algorithm, check, vector variant) -> reason, learnt from the first UnsupportedOperation:
+        # later vectors skip at once instead of raising and catching the same exception thousands
+        # of times. The variant matters: liboqs verifies pure ML-DSA but not over an external mu.
+        self.unsupported: dict[tuple, str] = {}
 
     def scheme(self, algorithm: str):
         """The KEM/signature scheme or XWing object, or None when the backend lacks it."""
@@ -109,13 +77,12 @@ class BackendHarness:
 
 
 class _Trial:
-    """Per-vector state shared by its checks: the key generated from the seed, decoded once."""
+    """Per-vector state shared by its checks: the key generated from the seed, the public key."""
 
-    __slots__ = ("_key", "_key_error", "_public", "fields", "scheme", "vector")
+    __slots__ = ("_key", "_key_error", "_public", "scheme", "vector")
 
-    def __init__(self, fields: DecodedFields, scheme) -> None:
-        self.vector = fields.vector
-        self.fields = fields
+    def __init__(self, vector: Vector, scheme) -> None:
+        self.vector = vector
         self.scheme = scheme
         self._key = None
         self._key_error: str | None = None
@@ -124,9 +91,8 @@ class _Trial:
     def key(self):
         """The private key from the vector's seed; a failure is reported by every check needing it."""
         if self._key is None and self._key_error is None:
-            seed = self.fields["seed"]
             try:
-                self._key = self.scheme.from_seed(seed)
+                self._key = self.scheme.from_seed(self.vector.seed)
             except Exception as exc:  # noqa: BLE001 - a primitive failing on a valid KAT seed is a failure
                 self._key_error = f"key generation from the seed failed: {type(exc).__name__}: {exc}"
         if self._key_error is not None:
@@ -137,7 +103,7 @@ class _Trial:
         """ML-DSA: the vector's public key loaded into the backend (None when it does not load)."""
         if self._public is None:
             try:
-                self._public = self.scheme.public_key(self.fields["public_key"])
+                self._public = self.scheme.public_key(self.vector.public_key)
             except PQCError:
                 self._public = False
         return self._public or None
@@ -153,68 +119,83 @@ def _compare(expected: bytes, actual: bytes, what: str = "") -> str | None:
     return f"{what}{describe_difference(expected, actual)}"
 
 
-# --- ML-KEM ------------------------------------------------------------------------------------
+def _key_verdict(accepted: bool, expected: bool, what: str, why: str = "") -> str | None:
+    if accepted == expected:
+        return None
+    return f"accepted an invalid {what}" if accepted else f"rejected a valid {what}{why}"
 
 
-def _kem_keygen_pk(trial: _Trial) -> str | None:
-    return _compare(trial.fields["public_key"], trial.key().public_key(), "public key: ")
+def _keygen_pk(trial: _Trial) -> str | None:
+    return _compare(trial.vector.public_key, trial.key().public_key(), "public key: ")
 
 
 def _expanded_key(trial: _Trial) -> str | None:
     actual = trial.scheme.expanded_private_key(trial.key())
     vector = trial.vector
     if vector.expanded_key is not None:
-        return _compare(trial.fields["expanded_key"], actual, "expanded private key: ")
-    digest = trial.fields["expanded_key_sha3"]
-    if hashlib.sha3_256(actual).digest() == digest:
+        return _compare(vector.expanded_key, actual, "expanded private key: ")
+    if hashlib.sha3_256(actual).digest() == vector.expanded_key_sha3:
         return None
-    return "expanded private key: " + describe_digest_difference(digest, actual)
+    return "expanded private key: " + describe_digest_difference(vector.expanded_key_sha3, actual)
+
+
+def _kem_decapsulate(trial: _Trial, ciphertext: bytes) -> bytes:
+    vector = trial.vector
+    if vector.seed is None:  # ACVP: the expanded dk is the key
+        return trial.scheme.decapsulate_expanded(vector.expanded_key, ciphertext)
+    return trial.key().decapsulate(ciphertext)
 
 
 def _kem_decaps(trial: _Trial) -> str | None:
-    actual = trial.key().decapsulate(trial.fields["ciphertext"])
-    return _compare(trial.fields["shared_secret"], actual, "shared secret: ")
+    return _compare(trial.vector.shared_secret, _kem_decapsulate(trial, trial.vector.ciphertext), "shared secret: ")
 
 
 def _kem_decaps_reject(trial: _Trial) -> str | None:
-    actual = trial.key().decapsulate(trial.fields["rejection_ciphertext"])
-    return _compare(trial.fields["rejection_secret"], actual, "implicit-rejection secret: ")
+    actual = _kem_decapsulate(trial, trial.vector.rejection_ciphertext)
+    return _compare(trial.vector.rejection_secret, actual, "implicit-rejection secret: ")
 
 
 def _kem_encaps(trial: _Trial) -> str | None:
-    ciphertext, secret = trial.scheme.encapsulate_deterministic(
-        trial.fields["public_key"], trial.fields["encaps_message"])
-    return (_compare(trial.fields["encaps_ciphertext"], ciphertext, "ciphertext: ")
-            or _compare(trial.fields["encaps_secret"], secret, "shared secret: "))
+    vector = trial.vector
+    ciphertext, secret = trial.scheme.encapsulate_deterministic(vector.public_key, vector.encaps_message)
+    return (_compare(vector.encaps_ciphertext, ciphertext, "ciphertext: ")
+            or _compare(vector.encaps_secret, secret, "shared secret: "))
 
 
 def _kem_ek_check(trial: _Trial) -> str | None:
     try:
-        trial.scheme.encapsulate(trial.fields["public_key"])
+        trial.scheme.encapsulate(trial.vector.public_key)
         accepted, why = True, ""
     except PQCError as exc:
         accepted, why = False, f" ({exc})"
-    if accepted == trial.vector.key_valid:
-        return None
-    return "accepted an invalid encapsulation key" if accepted else f"rejected a valid encapsulation key{why}"
+    return _key_verdict(accepted, trial.vector.key_valid, "encapsulation key", why)
 
 
-# --- ML-DSA ------------------------------------------------------------------------------------
+def _kem_dk_check(trial: _Trial) -> str | None:
+    accepted = trial.scheme.check_decapsulation_key(trial.vector.expanded_key)
+    return _key_verdict(accepted, trial.vector.key_valid, "decapsulation key")
 
 
-def _sig_keygen_pk(trial: _Trial) -> str | None:
-    return _compare(trial.fields["public_key"], trial.key().public_key(), "public key: ")
-
-
-def _verify(trial: _Trial, signature: bytes, context: bytes) -> bool:
+def _verify_as_given(trial: _Trial, signature: bytes, context: bytes | None = None) -> bool:
+    """Verify the vector's signature form; `context` overrides a pure vector's context."""
     public = trial.public_key()
     if public is None:  # the backend refuses the public key itself: nothing can verify under it
         return False
-    return bool(public.verify(trial.fields["message"], signature, context))
+    vector = trial.vector
+    form = vector.form
+    if form == EXTERNAL_MU:
+        return bool(public.verify_mu(vector.mu, signature))
+    if form == INTERNAL:
+        internal = vector.message
+    elif form == PRE_HASH:
+        internal = pre_hash_message(vector.hash_alg, vector.message, vector.context)
+    else:
+        return bool(public.verify(vector.message, signature, vector.context if context is None else context))
+    return bool(public.verify_mu(message_representative(vector.public_key, internal), signature))
 
 
 def _sig_verify(trial: _Trial) -> str | None:
-    valid = _verify(trial, trial.fields["signature"], trial.fields["context"])
+    valid = _verify_as_given(trial, trial.vector.signature)
     expected = trial.vector.expected_valid
     if valid == expected:
         return None
@@ -224,58 +205,62 @@ def _sig_verify(trial: _Trial) -> str | None:
 
 
 def _sig_reject_corrupted(trial: _Trial) -> str | None:
-    signature = bytearray(trial.fields["signature"])
+    signature = bytearray(trial.vector.signature)
     signature[len(signature) // 2] ^= 0x01  # one bit in the middle: inside the response vector z
-    if _verify(trial, bytes(signature), trial.fields["context"]):
+    if _verify_as_given(trial, bytes(signature)):
         return "a signature with one flipped bit was accepted"
     return None
 
 
 def _sig_reject_wrong_context(trial: _Trial) -> str | None:
-    context = trial.fields["context"]
+    context = trial.vector.context
     other = context[:-1] + bytes([context[-1] ^ 0x01]) if context else b"x0ctl-kat"
-    if _verify(trial, trial.fields["signature"], other):
+    if _verify_as_given(trial, trial.vector.signature, other):
         return "the signature was accepted under a different context string"
     return None
 
 
-def _sig_sign_det(trial: _Trial) -> str | None:
-    actual = trial.key().sign_deterministic(trial.fields["message"], trial.fields["context"])
-    return _compare(trial.fields["signature"], actual, "signature: ")
+def _sig_sign(trial: _Trial) -> str | None:
+    vector = trial.vector
+    if vector.seed is None:  # ACVP sigGen: the expanded sk is the key
+        actual = trial.scheme.sign_expanded(vector.expanded_key, vector.message, vector.context,
+                                            vector.rnd or _ZERO_RND)
+    elif vector.rnd is None:
+        actual = trial.key().sign_deterministic(vector.message, vector.context)
+    else:
+        actual = trial.key().sign_with_rnd(vector.message, vector.context, vector.rnd)
+    return _compare(vector.signature, actual, "signature: ")
 
 
-# --- X-Wing ------------------------------------------------------------------------------------
-
-
-def _xwing_keygen_pk(trial: _Trial) -> str | None:
-    return _compare(trial.fields["public_key"], trial.key().public_key(), "public key: ")
+def _xwing_keygen_sk(trial: _Trial) -> str | None:
+    return _compare(trial.vector.private_key, trial.key().seed(), "decapsulation key: ")
 
 
 def _xwing_decaps(trial: _Trial) -> str | None:
-    actual = trial.key().decapsulate(trial.fields["ciphertext"])
-    return _compare(trial.fields["shared_secret"], actual, "shared secret: ")
+    return _compare(trial.vector.shared_secret, trial.key().decapsulate(trial.vector.ciphertext), "shared secret: ")
 
 
 def _xwing_encaps(trial: _Trial) -> str | None:
-    ciphertext, secret = trial.scheme.encapsulate_deterministic(
-        trial.fields["public_key"], trial.fields["eseed"])
-    return (_compare(trial.fields["ciphertext"], ciphertext, "ciphertext: ")
-            or _compare(trial.fields["shared_secret"], secret, "shared secret: "))
+    vector = trial.vector
+    ciphertext, secret = trial.scheme.encapsulate_deterministic(vector.public_key, vector.eseed)
+    return (_compare(vector.ciphertext, ciphertext, "ciphertext: ")
+            or _compare(vector.shared_secret, secret, "shared secret: "))
 
 
 _CHECKS = {
-    KemVector: {KEYGEN_PK: _kem_keygen_pk, KEYGEN_SK: _expanded_key, DECAPS: _kem_decaps,
-                DECAPS_REJECT: _kem_decaps_reject, ENCAPS_DET: _kem_encaps, EK_CHECK: _kem_ek_check},
-    SigVector: {KEYGEN_PK: _sig_keygen_pk, KEYGEN_SK: _expanded_key, VERIFY: _sig_verify,
+    KemVector: {KEYGEN_PK: _keygen_pk, KEYGEN_SK: _expanded_key, DECAPS: _kem_decaps,
+                DECAPS_REJECT: _kem_decaps_reject, ENCAPS_DET: _kem_encaps, EK_CHECK: _kem_ek_check,
+                DK_CHECK: _kem_dk_check},
+    SigVector: {KEYGEN_PK: _keygen_pk, KEYGEN_SK: _expanded_key, VERIFY: _sig_verify,
                 REJECT_CORRUPTED: _sig_reject_corrupted, REJECT_WRONG_CONTEXT: _sig_reject_wrong_context,
-                SIGN_DET: _sig_sign_det},
-    XWingVector: {KEYGEN_PK: _xwing_keygen_pk, DECAPS: _xwing_decaps, ENCAPS_DET: _xwing_encaps},
+                SIGN_DET: _sig_sign, SIGN_HEDGED: _sig_sign},
+    XWingVector: {KEYGEN_PK: _keygen_pk, KEYGEN_SK: _xwing_keygen_sk, DECAPS: _xwing_decaps,
+                  ENCAPS_DET: _xwing_encaps},
 }
 
 
-def run_vector(harness: BackendHarness, fields: DecodedFields, result: KatResult) -> None:
-    """Run every check of `fields.vector` on one backend and count each one into `result`."""
-    vector = fields.vector
+def run_vector(harness: BackendHarness, vector: Vector, result: KatResult) -> None:
+    """Run every check of `vector` on one backend and count each one into `result`."""
     algorithm = vector.algorithm
     scheme = harness.scheme(algorithm)
     if scheme is None:
@@ -284,22 +269,21 @@ def run_vector(harness: BackendHarness, fields: DecodedFields, result: KatResult
     table = _CHECKS[type(vector)]
     unsupported = harness.unsupported
     unrunnable = vector.unrunnable
-    trial = _Trial(fields, scheme)
+    variant = vector.variant
+    trial = _Trial(vector, scheme)
     for check in vector.checks:
         reason = unrunnable.get(check) if unrunnable else None
         if reason is None and unsupported:
-            reason = unsupported.get((algorithm, check))
+            reason = unsupported.get((algorithm, check, variant))
         if reason is not None:
             result.skip(reason)
             continue
         try:
             detail = table[check](trial)
         except UnsupportedOperation as exc:
-            unsupported[(algorithm, check)] = str(exc)
+            unsupported[(algorithm, check, variant)] = str(exc)
             result.skip(str(exc))
             continue
-        except VectorDataError:
-            raise
         except _CheckFailed as exc:
             detail = str(exc)
         except Exception as exc:  # noqa: BLE001 - a primitive raising on valid KAT input is a failed check

@@ -1,7 +1,8 @@
-"""Vector file formats: NIST .rsp, the X-Wing draft's JSON, HPKE-PQ JSON; detection; operator files.
+"""Vector file formats: NIST .rsp, the X-Wing draft's JSON, HPKE-PQ JSON; reading a vector file.
 
-ACVP JSON lives in `x0ctl.kat.acvp`. Every parser adds to a `LoadedSource` one batch of vectors
-per algorithm asked for, plus `ignored` notes for vectors of algorithms x0ctl does not test.
+ACVP JSON lives in `x0ctl.kat.acvp`, detecting an operator file's format in `x0ctl.kat.detect`.
+Every parser adds to a `LoadedSource` one batch of vectors per algorithm asked for, plus
+`ignored` notes for vectors of algorithms x0ctl does not test.
 Malformed input raises `VectorDataError` (a UsageError) naming the file; a missing or unreadable
 file raises IOFailure.
 """
@@ -30,6 +31,7 @@ from x0ctl.kat.vectors import (
     SigVector,
     VectorDataError,
     XWingVector,
+    decode_hex,
     kem_checks,
 )
 from x0ctl.pqc.base import KEM_SIZES, SIG_SIZES
@@ -40,24 +42,23 @@ _KEM_BY_PK = {sizes.public_key: name for name, sizes in KEM_SIZES.items()}
 _SIG_BY_PK = {sizes.public_key: name for name, sizes in SIG_SIZES.items()}
 HPKE_KEM_IDS = {0x0040: "ML-KEM-512", 0x0041: "ML-KEM-768", 0x0042: "ML-KEM-1024", 0x647A: XWING}
 XWING_SIZES = {"seed": 32, "pk": 1216, "ct": 1120, "ss": 32, "eseed": 64}
-HEDGED_REASON = "hedged ML-DSA signing with a caller-supplied rnd is not exposed by x0ctl backends"
+_XWING_FIELDS = frozenset({"seed", "sk", "pk", "eseed", "ct", "ss"})
 FORMATS_HELP = "NIST .rsp (ML-KEM / ML-DSA), X-Wing JSON, HPKE-PQ JSON, or ACVP JSON (ML-KEM, ML-DSA)"
-
-
-# --- NIST .rsp ---------------------------------------------------------------------------------
 
 
 def rsp_records(lines: Iterable[bytes] | bytes, name: str) -> list[dict[bytes, bytes]]:
     """`name = value` records, each starting at `count`, values still hex text.
 
     `lines` is best an open binary file: iterating it splits lines in C without holding the
-    whole file (the NIST files are ~40 MB of hex, and parsing them is the part of a full run not
-    spent in the primitives). Hex is decoded later, and only for the fields a check uses.
+    whole file (the NIST files are ~40 MB of hex). A last line without a line end means the
+    file was cut short (NIST files end with one): that is a file error, not a vector to run.
     """
     if isinstance(lines, (bytes, bytearray)):
         lines = io.BytesIO(lines)
     records: list[dict[bytes, bytes]] = []
     current: dict[bytes, bytes] | None = None
+    line = b"\n"
+    number = 0
     for number, line in enumerate(lines, 1):
         key, sep, value = line.partition(b" = ")
         if sep:
@@ -76,7 +77,11 @@ def rsp_records(lines: Iterable[bytes] | bytes, name: str) -> list[dict[bytes, b
             records.append(current)
         elif current is None:
             raise VectorDataError(f"{name}: line {number}: field {key.decode(errors='replace')!r} before the first 'count'")
+        if key in current:
+            raise VectorDataError(f"{name}: line {number}: field {key.decode(errors='replace')!r} twice in one record")
         current[key] = value
+    if not line.endswith(b"\n"):
+        raise VectorDataError(f"{name}: line {number} ends without a line break: the file is truncated")
     return records
 
 
@@ -84,18 +89,32 @@ def _count(record: dict) -> str:
     return record[b"count"].decode(errors="replace")
 
 
-def _check_lengths(record: dict, lengths: tuple[tuple[bytes, int], ...], name: str) -> None:
-    for key, hex_length in lengths:
-        if len(record[key]) != hex_length:
-            raise VectorDataError(f"{name}: record count={_count(record)}: {key.decode()} is "
-                                  f"{len(record[key]) / 2:g} bytes, expected {hex_length // 2}")
+def _decoder(record: dict, name: str):
+    """decode(field, size=None): a field of this record as bytes; bad hex or length names the field."""
+    where = f"{name}: record count={_count(record)}"
+
+    def decode(key: bytes, size: int | None = None) -> bytes:
+        return decode_hex(record[key], f"{where}: {key.decode()}", size)
+
+    return decode
 
 
-def _missing(record: dict, fields: tuple[bytes, ...], name: str) -> VectorDataError | None:
-    missing = [field.decode() for field in fields if field not in record]
+def _integer(record: dict, key: bytes, name: str) -> int | None:
+    value = record.get(key)
+    if value is None:
+        return None
+    if not value.isdigit():
+        raise VectorDataError(f"{name}: record count={_count(record)}: {key.decode()} is not a number")
+    return int(value)
+
+
+def _check_fields(record: dict, required: tuple[bytes, ...], known: frozenset[bytes], name: str) -> None:
+    missing = [field.decode() for field in required if field not in record]
     if missing:
-        return VectorDataError(f"{name}: record count={_count(record)} lacks {', '.join(missing)}")
-    return None
+        raise VectorDataError(f"{name}: record count={_count(record)} lacks {', '.join(missing)}")
+    unknown = [field.decode(errors="replace") for field in record if field not in known]
+    if unknown:
+        raise VectorDataError(f"{name}: record count={_count(record)}: unknown field {', '.join(unknown)}")
 
 
 def parse_rsp(lines: Iterable[bytes] | bytes, name: str, source: LoadedSource, wanted: frozenset[str]) -> None:
@@ -117,137 +136,124 @@ def _parameter_set(record: dict, by_public_key: dict[int, str], family: str, nam
     public_key = record.get(b"pk")
     algorithm = by_public_key.get(len(public_key) // 2) if public_key is not None else None
     if algorithm is None:
-        what = "no pk" if public_key is None else f"a {len(public_key) // 2}-byte public key"
+        what = "no pk" if public_key is None else f"a {len(public_key) / 2:g}-byte public key"
         raise VectorDataError(f"{name}: record count={_count(record)} has {what}: no {family} parameter set")
     return algorithm
 
 
-def _kem_layout(algorithm: str, record: dict, name: str) -> tuple[tuple[str, ...], tuple]:
-    """Which checks records with these fields support, and the hex lengths to validate."""
-    error = _missing(record, (b"d", b"z", b"pk", b"ct", b"ss"), name)
-    if error:
-        raise error
-    sizes = KEM_SIZES[algorithm]
-    lengths = [(b"d", 64), (b"z", 64), (b"ct", 2 * sizes.ciphertext), (b"ss", 64)]
-    reject = b"ct_n" in record and b"ss_n" in record
-    if reject:
-        lengths += [(b"ct_n", 2 * sizes.ciphertext), (b"ss_n", 64)]
-    if b"sk" in record:
-        lengths.append((b"sk", 2 * sizes.expanded_private_key))
-    if b"msg" in record:
-        lengths.append((b"msg", 64))
-    checks = kem_checks(keygen=True, expanded=b"sk" in record, decaps=True, reject=reject, encaps=b"msg" in record)
-    return checks, tuple(lengths)
+_KEM_REQUIRED = (b"d", b"z", b"pk", b"ct", b"ss")
+_KEM_FIELDS = frozenset({b"count", *_KEM_REQUIRED, b"msg", b"seed", b"sk", b"ct_n", b"ss_n"})
+_DRBG_SEED = 48  # the `seed` of NIST's KAT generator (its DRBG input): checked, used by no check
 
 
 def _parse_rsp_kem(records: list[dict], name: str, source: LoadedSource, wanted: frozenset[str]) -> None:
     by_algorithm: dict[str, list[KemVector]] = {}
-    layouts: dict[tuple, tuple] = {}  # every record of a file has the same fields: work them out once
     for record in records:
         algorithm = _parameter_set(record, _KEM_BY_PK, "ML-KEM", name)
-        if algorithm not in wanted:
-            continue
-        layout_key = (algorithm, *record)
-        layout = layouts.get(layout_key)
-        if layout is None:
-            layout = layouts[layout_key] = _kem_layout(algorithm, record, name)
-        checks, lengths = layout
-        _check_lengths(record, lengths, name)
-        get = record.get
-        ciphertext, secret = record[b"ct"], record[b"ss"]
-        by_algorithm.setdefault(algorithm, []).append(KemVector(
-            vector_id=f"{name}#count={_count(record)}", algorithm=algorithm, checks=checks,
-            seed=(record[b"d"], record[b"z"]), public_key=record[b"pk"], expanded_key=get(b"sk"),
-            ciphertext=ciphertext, shared_secret=secret,
-            rejection_ciphertext=get(b"ct_n"), rejection_secret=get(b"ss_n"),
-            encaps_message=get(b"msg"), encaps_ciphertext=ciphertext, encaps_secret=secret,
-        ))
+        _check_fields(record, _KEM_REQUIRED, _KEM_FIELDS, name)
+        if (b"ct_n" in record) != (b"ss_n" in record):
+            raise VectorDataError(f"{name}: record count={_count(record)} has only one of ct_n and ss_n")
+        sizes = KEM_SIZES[algorithm]
+        decode = _decoder(record, name)
+        optional = {key: decode(key, size) for key, size in ((b"msg", 32), (b"seed", _DRBG_SEED),
+                                                              (b"sk", sizes.expanded_private_key),
+                                                              (b"ct_n", sizes.ciphertext), (b"ss_n", 32))
+                    if key in record}
+        vector = KemVector(
+            vector_id=f"{name}#count={_count(record)}", algorithm=algorithm,
+            checks=kem_checks(keygen=True, expanded=b"sk" in optional, decaps=True, reject=b"ct_n" in optional,
+                              encaps=b"msg" in optional),
+            seed=decode(b"d", 32) + decode(b"z", 32), public_key=decode(b"pk", sizes.public_key),
+            expanded_key=optional.get(b"sk"), ciphertext=decode(b"ct", sizes.ciphertext),
+            shared_secret=decode(b"ss", 32), rejection_ciphertext=optional.get(b"ct_n"),
+            rejection_secret=optional.get(b"ss_n"), encaps_message=optional.get(b"msg"))
+        vector.encaps_ciphertext, vector.encaps_secret = vector.ciphertext, vector.shared_secret
+        if algorithm in wanted:
+            by_algorithm.setdefault(algorithm, []).append(vector)
     for algorithm, vectors in by_algorithm.items():
         source.add(algorithm, vectors)
 
 
-def _sig_layout(algorithm: str, record: dict, name: str) -> tuple[tuple[str, ...], tuple, dict]:
-    error = _missing(record, (b"pk", b"msg", b"sm"), name)
-    if error:
-        raise error
-    sizes = SIG_SIZES[algorithm]
-    seeded = b"xi" in record
-    lengths = [(b"xi", 64)] if seeded else []
-    checks = [KEYGEN_PK] if seeded else []
-    if seeded and b"sk" in record:
-        checks.append(KEYGEN_SK)
-        lengths.append((b"sk", 2 * sizes.expanded_private_key))
+_SIG_REQUIRED = (b"pk", b"msg", b"sm")
+_SIG_FIELDS = frozenset({b"count", *_SIG_REQUIRED, b"xi", b"seed", b"sk", b"mlen", b"smlen", b"ctx", b"rnd"})
+
+
+def _sig_checks(seeded: bool, expanded: bool, hedged: bool) -> tuple[str, ...]:
+    checks = [KEYGEN_PK, KEYGEN_SK] if seeded and expanded else [KEYGEN_PK] if seeded else []
     checks += [VERIFY, REJECT_CORRUPTED, REJECT_WRONG_CONTEXT]
-    hedged = b"rnd" in record  # a hedged KAT: reproducing it needs that rnd fed to the signer
-    if seeded:
+    if seeded or expanded:  # signing needs the key, from the seed or as the expanded sk
         checks.append(SIGN_HEDGED if hedged else SIGN_DET)
-    return tuple(checks), tuple(lengths), ({SIGN_HEDGED: HEDGED_REASON} if hedged else {})
+    return tuple(checks)
 
 
 def _parse_rsp_sig(records: list[dict], name: str, source: LoadedSource, wanted: frozenset[str]) -> None:
     by_algorithm: dict[str, list[SigVector]] = {}
-    layouts: dict[tuple, tuple] = {}
     for record in records:
         algorithm = _parameter_set(record, _SIG_BY_PK, "ML-DSA", name)
-        if algorithm not in wanted:
-            continue
-        layout_key = (algorithm, *record)
-        layout = layouts.get(layout_key)
-        if layout is None:
-            layout = layouts[layout_key] = _sig_layout(algorithm, record, name)
-        checks, lengths, unrunnable = layout
-        _check_lengths(record, lengths, name)
-        message, signed = record[b"msg"], record[b"sm"]
-        declared = record.get(b"mlen")
-        if declared is not None and declared.isdigit() and int(declared) * 2 != len(message):
-            raise VectorDataError(f"{name}: record count={_count(record)}: msg is {len(message) / 2:g} bytes "
-                                  f"but mlen says {int(declared)}")
+        _check_fields(record, _SIG_REQUIRED, _SIG_FIELDS, name)
+        sizes = SIG_SIZES[algorithm]
+        decode = _decoder(record, name)
+        where = f"{name}: record count={_count(record)}"
+        message, signed = decode(b"msg"), decode(b"sm")
+        declared = _integer(record, b"mlen", name)
+        if declared is not None and declared != len(message):
+            raise VectorDataError(f"{where}: msg is {len(message)} bytes but mlen says {declared}")
+        declared = _integer(record, b"smlen", name)
+        if declared is not None and declared != len(signed):
+            raise VectorDataError(f"{where}: sm is {len(signed)} bytes but smlen says {declared}")
         # NIST's sm is signature || message: the signature is what precedes the message.
-        signature_hex = 2 * SIG_SIZES[algorithm].signature
-        if len(signed) != signature_hex + len(message) or not signed.endswith(message):
-            raise VectorDataError(f"{name}: record count={_count(record)}: sm is not a "
-                                  f"{signature_hex // 2}-byte signature followed by msg")
-        by_algorithm.setdefault(algorithm, []).append(SigVector(
-            vector_id=f"{name}#count={_count(record)}", algorithm=algorithm, checks=checks,
-            seed=record.get(b"xi"), public_key=record[b"pk"], expanded_key=record.get(b"sk"),
-            message=message, context=record.get(b"ctx", b""), signature=signed[:signature_hex],
-            unrunnable=unrunnable,
-        ))
+        if len(signed) != sizes.signature + len(message) or not signed.endswith(message):
+            raise VectorDataError(f"{where}: sm is not a {sizes.signature}-byte signature followed by msg")
+        context = decode(b"ctx") if b"ctx" in record else b""
+        if len(context) > 255:
+            raise VectorDataError(f"{where}: ctx is {len(context)} bytes, more than FIPS 204's 255")
+        if b"seed" in record:
+            decode(b"seed", _DRBG_SEED)
+        seed = decode(b"xi", 32) if b"xi" in record else None
+        expanded = decode(b"sk", sizes.expanded_private_key) if b"sk" in record else None
+        rnd = decode(b"rnd", 32) if b"rnd" in record else None
+        vector = SigVector(
+            vector_id=f"{name}#count={_count(record)}", algorithm=algorithm,
+            checks=_sig_checks(seed is not None, expanded is not None, rnd is not None),
+            seed=seed, public_key=decode(b"pk", sizes.public_key), expanded_key=expanded, message=message,
+            context=context, signature=signed[:sizes.signature], rnd=rnd)
+        if algorithm in wanted:
+            by_algorithm.setdefault(algorithm, []).append(vector)
     for algorithm, vectors in by_algorithm.items():
         source.add(algorithm, vectors)
 
 
-# --- X-Wing and HPKE-PQ JSON ------------------------------------------------------------------
-
-
-def _hex_field(entry: dict, key: str, name: str, index: int, size: int | None = None) -> str:
+def _hex_field(entry: dict, key: str, name: str, index: int, size: int | None = None) -> bytes:
     value = entry.get(key)
     if not isinstance(value, str):
         raise VectorDataError(f"{name}: entry {index} lacks the hex field {key!r}")
-    if size is not None and len(value) != 2 * size:
-        raise VectorDataError(f"{name}: entry {index}: {key} is {len(value) / 2:g} bytes, expected {size}")
-    return value
+    return decode_hex(value, f"{name}: entry {index}: {key}", size)
 
 
 def parse_xwing_json(doc: list, name: str, source: LoadedSource, wanted: frozenset[str]) -> None:
     """The draft's test-vectors.json: a list of {seed, sk, pk, eseed, ct, ss}."""
-    if XWING not in wanted:
-        return
     vectors = []
     for index, entry in enumerate(doc):
         if not isinstance(entry, dict):
             raise VectorDataError(f"{name}: entry {index} is not an object")
-        eseed = entry.get("eseed")
+        unknown = sorted(set(entry) - _XWING_FIELDS)
+        if unknown:
+            raise VectorDataError(f"{name}: entry {index}: unknown field {', '.join(unknown)}")
+        eseed = _hex_field(entry, "eseed", name, index, XWING_SIZES["eseed"]) if "eseed" in entry else None
+        # The current draft's sk is the 32-byte seed itself (GenerateKeyPairDerand returns it).
+        private_key = _hex_field(entry, "sk", name, index, XWING_SIZES["seed"]) if "sk" in entry else None
+        checks = [KEYGEN_PK] + ([KEYGEN_SK] if private_key is not None else []) + [DECAPS]
         vectors.append(XWingVector(
             vector_id=f"{name}#{index}",
-            checks=(KEYGEN_PK, DECAPS, ENCAPS_DET) if eseed is not None else (KEYGEN_PK, DECAPS),
+            checks=tuple(checks + ([ENCAPS_DET] if eseed is not None else [])),
             seed=_hex_field(entry, "seed", name, index, XWING_SIZES["seed"]),
             public_key=_hex_field(entry, "pk", name, index, XWING_SIZES["pk"]),
             ciphertext=_hex_field(entry, "ct", name, index, XWING_SIZES["ct"]),
             shared_secret=_hex_field(entry, "ss", name, index, XWING_SIZES["ss"]),
-            eseed=_hex_field(entry, "eseed", name, index, XWING_SIZES["eseed"]) if eseed is not None else None,
+            eseed=eseed, private_key=private_key,
         ))
-    source.add(XWING, vectors)
+    if XWING in wanted:
+        source.add(XWING, vectors)
 
 
 def parse_hpke_json(doc: list, name: str, source: LoadedSource, wanted: frozenset[str]) -> None:
@@ -270,8 +276,6 @@ def parse_hpke_json(doc: list, name: str, source: LoadedSource, wanted: frozense
         if algorithm is None:
             others[kem_id] = others.get(kem_id, 0) + 1
             continue
-        if algorithm not in wanted:
-            continue
         vector_id = f"{name}#{index}"
         if algorithm == XWING:
             vector = XWingVector(
@@ -291,7 +295,7 @@ def parse_hpke_json(doc: list, name: str, source: LoadedSource, wanted: frozense
                 vector_id=vector_id,
                 algorithm=algorithm,
                 checks=(KEYGEN_PK, DECAPS, ENCAPS_DET),
-                seed=(_hex_field(entry, "skRm", name, index, sizes.seed),),
+                seed=_hex_field(entry, "skRm", name, index, sizes.seed),
                 public_key=_hex_field(entry, "pkRm", name, index, sizes.public_key),
                 ciphertext=ciphertext,
                 shared_secret=secret,
@@ -299,16 +303,14 @@ def parse_hpke_json(doc: list, name: str, source: LoadedSource, wanted: frozense
                 encaps_ciphertext=ciphertext,
                 encaps_secret=secret,
             )
-        per_algorithm.setdefault(algorithm, []).append(vector)
+        if algorithm in wanted:  # every KEM entry is validated, the ones asked for also run
+            per_algorithm.setdefault(algorithm, []).append(vector)
     for algorithm, vectors in per_algorithm.items():
         source.add(algorithm, vectors)
     if others:
         ids = ", ".join(f"0x{kem_id:04x}" for kem_id in sorted(others))
         source.ignore(f"{name}: HPKE entries with kem_id {ids}", sum(others.values()),
                       "not a KEM x0ctl tests (classical DHKEMs and other hybrids)")
-
-
-# --- detection and operator files --------------------------------------------------------------
 
 
 def read_vector_file(path: Path) -> bytes:
@@ -326,65 +328,3 @@ def load_json(data: bytes, label: str):
         raise UsageError(f"{label}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
     except RecursionError:
         raise UsageError(f"{label}: JSON nested too deeply") from None
-
-
-def json_kind(doc) -> str | None:
-    """"xwing", "hpke" or "acvp" for a parsed JSON document; None when it is none of them."""
-    from x0ctl.kat.acvp import acvp_payload
-
-    if acvp_payload(doc) is not None:
-        return "acvp"
-    if isinstance(doc, list) and doc and all(isinstance(entry, dict) for entry in doc):
-        if all("kem_id" in entry and "skRm" in entry for entry in doc):
-            return "hpke"
-        if all({"seed", "pk", "ct", "ss"} <= entry.keys() for entry in doc):
-            return "xwing"
-    return None
-
-
-def looks_like_rsp(data: bytes) -> bool:
-    for raw in data[:4096].splitlines():
-        line = raw.strip()
-        if not line or line.startswith((b"#", b"[")):
-            continue
-        key, sep, _ = line.partition(b"=")
-        return bool(sep) and key.strip().replace(b"_", b"").isalnum()
-    return False
-
-
-def load_operator_files(paths, wanted: frozenset[str]) -> list[LoadedSource]:
-    """Parse the operator's --vectors files; ACVP prompts are paired with their expected results."""
-    if not paths:
-        return []
-    from x0ctl.kat import acvp
-
-    loaded: list[LoadedSource] = []
-    acvp_documents: list[acvp.AcvpDocument] = []
-    for raw_path in paths:
-        path = Path(raw_path)
-        if path.is_dir():
-            acvp_documents.extend(acvp.read_directory(path))
-            continue
-        data = read_vector_file(path)
-        label = str(path)
-        if not data.strip():
-            raise UsageError(f"{label}: the file is empty")
-        head = data.lstrip()[:1]
-        if head in (b"{", b"["):
-            doc = load_json(data, label)
-            kind = json_kind(doc)
-            if kind == "acvp":
-                acvp_documents.append(acvp.AcvpDocument.from_json(path, doc))
-                continue
-            if kind is None:
-                raise UsageError(f"{label}: unknown vector format; expected {FORMATS_HELP}")
-            source = LoadedSource(f"file:{label}", {"name": f"file:{label}", "path": label, "format": kind})
-            (parse_hpke_json if kind == "hpke" else parse_xwing_json)(doc, path.name, source, wanted)
-        elif looks_like_rsp(data):
-            source = LoadedSource(f"file:{label}", {"name": f"file:{label}", "path": label, "format": "nist-rsp"})
-            parse_rsp(data, path.name, source, wanted)
-        else:
-            raise UsageError(f"{label}: unknown vector format; expected {FORMATS_HELP}")
-        loaded.append(source)
-    loaded.extend(acvp.load_documents(acvp_documents, wanted))
-    return loaded

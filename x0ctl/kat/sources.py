@@ -12,7 +12,7 @@ import json
 import sys
 
 from x0ctl.errors import EnvironmentProblem
-from x0ctl.kat import embedded
+import x0ctl.kat.embedded as embedded
 from x0ctl.kat.embedded import embedded_entries, embedded_index
 from x0ctl.kat.vectors import (
     ALGORITHMS,
@@ -51,18 +51,14 @@ CV_FILES = {
 CV_HPKE_FILE = "HPKE/hpke-pq-test-vectors.json"  # X-Wing (kem_id 0x647a) and ML-KEM entries
 
 
-# --- embedded subset ---------------------------------------------------------------------------
-
-
 def embedded_vector(algorithm: str, entry: dict):
     """An embedded-subset entry as a vector; the id is the vector's origin (file#count)."""
     vector_id = entry["id"]
-    entry = {key: value.hex() for key, value in entry.items() if key != "id"}  # vectors carry hex text
     if algorithm in KEM_ALGORITHMS:
         return KemVector(
             vector_id=vector_id, algorithm=algorithm,
             checks=(KEYGEN_PK, KEYGEN_SK, DECAPS, DECAPS_REJECT, ENCAPS_DET),
-            seed=(entry["d"], entry["z"]), public_key=entry["pk"], expanded_key_sha3=entry["sk_sha3_256"],
+            seed=entry["d"] + entry["z"], public_key=entry["pk"], expanded_key_sha3=entry["sk_sha3_256"],
             ciphertext=entry["ct"], shared_secret=entry["ss"], rejection_ciphertext=entry["ct_n"],
             rejection_secret=entry["ss_n"], encaps_message=entry["msg"], encaps_ciphertext=entry["ct"],
             encaps_secret=entry["ss"])
@@ -89,9 +85,6 @@ def load_embedded(wanted: frozenset[str]) -> LoadedSource:
             except KeyError as exc:
                 raise EnvironmentProblem(f"the embedded KAT subset for {algorithm} lacks field {exc}") from None
     return source
-
-
-# --- cryptography-vectors ----------------------------------------------------------------------
 
 
 def _distribution_version(name: str) -> str | None:
@@ -164,9 +157,6 @@ def load_cryptography_vectors(wanted: frozenset[str], *, required: bool) -> Load
             raise VectorDataError(f"{CV_HPKE_FILE} in cryptography-vectors is not valid JSON: {exc}") from None
         parse_hpke_json(doc, CV_HPKE_FILE.rsplit("/", 1)[-1], source, wanted)
     return source
-
-
-# --- discovery (x0ctl doctor) ------------------------------------------------------------------
 
 
 def discover_sources() -> list[dict]:

@@ -122,6 +122,10 @@ class SigPrivateKey(ABC):
         """Deterministic ML-DSA (rnd = 0^32); only for known-answer tests."""
         raise UnsupportedOperation(f"deterministic {self.algorithm} signing is not offered by this backend")
 
+    def sign_with_rnd(self, message: bytes, context: bytes, rnd: bytes) -> bytes:
+        """ML-DSA with the caller's 32-byte rnd (FIPS 204's only signing randomness); KATs only."""
+        raise UnsupportedOperation(f"{self.algorithm} signing with a caller-supplied rnd is not offered by this backend")
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.algorithm}>"
 
@@ -135,6 +139,10 @@ class SigPublicKey(ABC):
 
     @abstractmethod
     def public_bytes(self) -> bytes: ...
+
+    def verify_mu(self, mu: bytes, signature: bytes) -> bool:
+        """Verify over a 64-byte message representative mu (FIPS 204 external mu); KATs only."""
+        raise UnsupportedOperation(f"{self.algorithm} verification over an external mu is not offered by this backend")
 
 
 class KemScheme(ABC):
@@ -158,6 +166,14 @@ class KemScheme(ABC):
         """The FIPS 203 expanded decapsulation key (dk), where the backend exposes it."""
         raise UnsupportedOperation(f"{self.name} expanded private key is not exposed by this backend")
 
+    def decapsulate_expanded(self, expanded_key: bytes, ciphertext: bytes) -> bytes:
+        """Decapsulation with a FIPS 203 expanded dk instead of a seed; only for known-answer tests."""
+        raise UnsupportedOperation(f"{self.name} decapsulation with an expanded dk is not offered by this backend")
+
+    def check_decapsulation_key(self, expanded_key: bytes) -> bool:
+        """The FIPS 203 7.3 decapsulation-key check (length, H(ek) inside dk); only for known-answer tests."""
+        raise UnsupportedOperation(f"the {self.name} decapsulation-key check is not offered by this backend")
+
 
 class SigScheme(ABC):
     name: str
@@ -177,6 +193,10 @@ class SigScheme(ABC):
 
     def expanded_private_key(self, private_key: SigPrivateKey) -> bytes:
         raise UnsupportedOperation(f"{self.name} expanded private key is not exposed by this backend")
+
+    def sign_expanded(self, expanded_key: bytes, message: bytes, context: bytes, rnd: bytes) -> bytes:
+        """Pure ML-DSA signing with a FIPS 204 expanded sk and the caller's 32-byte rnd; KATs only."""
+        raise UnsupportedOperation(f"{self.name} signing with an expanded sk is not offered by this backend")
 
 
 class Backend(ABC):

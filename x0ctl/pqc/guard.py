@@ -79,7 +79,7 @@ def enforce(backend) -> None:
         raise EnvironmentProblem(f"{PRODUCTION_VAR}=true: backend {backend!r} is not a known real PQC implementation")
     if backend.name in _passed:
         return
-    from x0ctl.kat import power_on_self_test
+    from x0ctl.pqc.selftest import power_on_self_test
 
     power_on_self_test(backend)  # raises EnvironmentProblem naming the failed check
     _passed.add(backend.name)

@@ -40,6 +40,7 @@ from x0ctl.pqc.base import (
     SigPrivateKey,
     SigPublicKey,
     SigScheme,
+    UnsupportedOperation,
     check_context,
     check_length,
 )
@@ -158,8 +159,6 @@ def _import_oqs(location: LiboqsLocation):
         return oqs
 
 
-# --- the randomness hook ---------------------------------------------------------------------
-
 _RANDOMBYTES_CB = ctypes.CFUNCTYPE(None, ctypes.POINTER(ctypes.c_uint8), ctypes.c_size_t)
 _seeded = threading.local()
 _hook_installed = False
@@ -214,9 +213,6 @@ def _feed_randomness(native, data: bytes):
 def _check(status: int, what: str) -> None:
     if status != 0:
         raise PQCError(f"liboqs {what} failed")
-
-
-# --- KEM ---------------------------------------------------------------------------------------
 
 
 class _ExpandedKey:
@@ -285,8 +281,24 @@ class _KemScheme(KemScheme):
     def expanded_private_key(self, private_key: KemPrivateKey) -> bytes:
         return private_key._secret  # type: ignore[attr-defined]
 
+    def decapsulate_expanded(self, expanded_key: bytes, ciphertext: bytes) -> bytes:
+        check_length(f"{self.name} expanded dk", expanded_key, self.sizes.expanded_private_key)
+        check_length(f"{self.name} ciphertext", ciphertext, self.sizes.ciphertext)
+        shared = ctypes.create_string_buffer(self.sizes.shared_secret)
+        # liboqs runs the FIPS 203 hash check of dk first and fails on a dk whose H(ek) is wrong.
+        _check(self._native.OQS_KEM_decaps(self._ptr, shared, bytes(ciphertext), bytes(expanded_key)), "decapsulation")
+        return shared.raw
 
-# --- signatures ----------------------------------------------------------------------------------
+    def check_decapsulation_key(self, expanded_key: bytes) -> bool:
+        if len(expanded_key) != self.sizes.expanded_private_key:
+            return False
+        # liboqs has no separate entry point for the check; decapsulation performs it before any
+        # use of the key, and any ciphertext of the right length passes the ciphertext check.
+        try:
+            self.decapsulate_expanded(expanded_key, bytes(self.sizes.ciphertext))
+        except PQCError:
+            return False
+        return True
 
 
 class _SigPrivateKey(_ExpandedKey, SigPrivateKey):
@@ -295,10 +307,11 @@ class _SigPrivateKey(_ExpandedKey, SigPrivateKey):
         return self._scheme._sign(bytes(message), bytes(context), self._secret)
 
     def sign_deterministic(self, message: bytes, context: bytes = b"") -> bytes:
-        check_context(context)
-        # FIPS 204 deterministic variant: rnd = 0^32, the only randomness signing draws.
-        with _feed_randomness(self._scheme._native, bytes(32)):
-            return self._scheme._sign(bytes(message), bytes(context), self._secret)
+        # FIPS 204 deterministic variant: rnd = 0^32.
+        return self.sign_with_rnd(message, context, bytes(32))
+
+    def sign_with_rnd(self, message: bytes, context: bytes, rnd: bytes) -> bytes:
+        return self._scheme.sign_expanded(self._secret, message, context, rnd)
 
 
 class _SigPublicKey(SigPublicKey):
@@ -321,6 +334,10 @@ class _SigPublicKey(SigPublicKey):
             bytes(context), len(context), self._public,
         )
         return status == 0
+
+    def verify_mu(self, mu: bytes, signature: bytes) -> bool:
+        raise UnsupportedOperation(f"liboqs' API verifies {self.algorithm} only over a message and context "
+                                   "(no external mu, internal interface or HashML-DSA)")
 
 
 class _SigScheme(SigScheme):
@@ -359,6 +376,14 @@ class _SigScheme(SigScheme):
 
     def expanded_private_key(self, private_key: SigPrivateKey) -> bytes:
         return private_key._secret  # type: ignore[attr-defined]
+
+    def sign_expanded(self, expanded_key: bytes, message: bytes, context: bytes, rnd: bytes) -> bytes:
+        check_length(f"{self.name} expanded sk", expanded_key, self.sizes.expanded_private_key)
+        check_length("ML-DSA signing randomness rnd", rnd, 32)
+        check_context(context)
+        # rnd is the only randomness FIPS 204 signing draws: feeding it reproduces a NIST signature.
+        with _feed_randomness(self._native, bytes(rnd)):
+            return self._sign(bytes(message), bytes(context), bytes(expanded_key))
 
 
 class LiboqsBackend(Backend):

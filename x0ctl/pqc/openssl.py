@@ -1,8 +1,9 @@
 """Backend `openssl`: ML-KEM and ML-DSA from pyca/cryptography (OpenSSL/BoringSSL in its wheels).
 
 Always available: cryptography is a hard dependency. Its API offers seed-form keys, hedged
-signing with a context and implicit-rejection decapsulation; it does not expose deterministic
-encapsulation/signing or the expanded private key, so those KAT checks are skipped with a reason.
+signing with a context, verification over an external mu and implicit-rejection decapsulation.
+It does not expose deterministic encapsulation or signing, nor expanded private keys (neither
+exported nor loaded), so those KAT checks are skipped with the reason each method raises here.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from x0ctl.pqc.base import (
     SigPrivateKey,
     SigPublicKey,
     SigScheme,
+    UnsupportedOperation,
     check_context,
     check_length,
 )
@@ -76,6 +78,18 @@ class _KemScheme(KemScheme):
         shared_secret, ciphertext = key.encapsulate()
         return Encapsulation(ciphertext, shared_secret)
 
+    def encapsulate_deterministic(self, public_key: bytes, message: bytes) -> Encapsulation:
+        raise UnsupportedOperation(f"pyca/cryptography offers no {self.name} encapsulation with caller-supplied m")
+
+    def expanded_private_key(self, private_key: KemPrivateKey) -> bytes:
+        raise UnsupportedOperation(f"pyca/cryptography does not export the {self.name} expanded dk")
+
+    def decapsulate_expanded(self, expanded_key: bytes, ciphertext: bytes) -> bytes:
+        raise UnsupportedOperation(f"pyca/cryptography loads {self.name} private keys only from a seed, not an expanded dk")
+
+    def check_decapsulation_key(self, expanded_key: bytes) -> bool:
+        raise UnsupportedOperation(f"pyca/cryptography loads {self.name} private keys only from a seed, not an expanded dk")
+
 
 class _SigPrivateKey(SigPrivateKey):
     __slots__ = ("algorithm", "_key")
@@ -94,6 +108,13 @@ class _SigPrivateKey(SigPrivateKey):
         check_context(context)
         return self._key.sign(bytes(message), bytes(context) if context else None)
 
+    def sign_deterministic(self, message: bytes, context: bytes = b"") -> bytes:
+        raise UnsupportedOperation(f"pyca/cryptography signs {self.algorithm} only hedged (no rnd = 0)")
+
+    def sign_with_rnd(self, message: bytes, context: bytes, rnd: bytes) -> bytes:
+        raise UnsupportedOperation(f"pyca/cryptography signs {self.algorithm} only with its own randomness "
+                                   "(no caller-supplied rnd)")
+
 
 class _SigPublicKey(SigPublicKey):
     __slots__ = ("algorithm", "_key", "_sig_len")
@@ -111,6 +132,15 @@ class _SigPublicKey(SigPublicKey):
             return False
         try:
             self._key.verify(bytes(signature), bytes(message), bytes(context) if context else None)
+        except InvalidSignature:
+            return False
+        return True
+
+    def verify_mu(self, mu: bytes, signature: bytes) -> bool:
+        if len(signature) != self._sig_len or len(mu) != 64:
+            return False
+        try:
+            self._key.verify_mu(bytes(signature), bytes(mu))
         except InvalidSignature:
             return False
         return True
@@ -136,6 +166,12 @@ class _SigScheme(SigScheme):
         except ValueError as exc:
             raise PQCError(f"invalid {self.name} public key: {exc}") from None
         return _SigPublicKey(self.name, key)
+
+    def expanded_private_key(self, private_key: SigPrivateKey) -> bytes:
+        raise UnsupportedOperation(f"pyca/cryptography does not export the {self.name} expanded sk")
+
+    def sign_expanded(self, expanded_key: bytes, message: bytes, context: bytes, rnd: bytes) -> bytes:
+        raise UnsupportedOperation(f"pyca/cryptography loads {self.name} private keys only from a seed, not an expanded sk")
 
 
 class OpenSSLBackend(Backend):

@@ -89,9 +89,9 @@ def _slo_volume_query(gate: Gate) -> str | None:
             continue
         matchers = ",".join(p for p in (slo.selector, extra) if p)
         if slo.total is not None:
-            return f"sum(increase({slo.total.selector(matchers)}[{window}]))"
-        good = f"sum(increase({slo.good.selector(matchers)}[{window}]))"
-        errors = f"sum(increase({slo.errors.selector(matchers)}[{window}]))"
+            return f"sum({slo.total.over_window('increase', matchers, window)})"
+        good = f"sum({slo.good.over_window('increase', matchers, window)})"
+        errors = f"sum({slo.errors.over_window('increase', matchers, window)})"
         return f"({good} or vector(0)) + ({errors} or vector(0))"
     return None
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from x0ctl.durations import DurationError, parse_duration, promql_duration
 from x0ctl.errors import UsageError
+from x0ctl.mesh.metric_names import equivalent_names, read_any
 from x0ctl.textfile import read_text
 
 DEFAULT_WINDOW = 30 * 86400
@@ -58,9 +59,15 @@ class Metric:
     def is_selector(self) -> bool:
         return self.expression is None
 
-    def selector(self, extra: str = "", suffix: str = "") -> str:
+    def selector(self, extra: str = "", suffix: str = "", name: str | None = None) -> str:
         parts = [p for p in (self.matchers.strip().rstrip(","), extra.strip().rstrip(",")) if p]
-        return f"{self.name}{suffix}{{{','.join(parts)}}}" if parts else f"{self.name}{suffix}"
+        name = name or self.name
+        return f"{name}{suffix}{{{','.join(parts)}}}" if parts else f"{name}{suffix}"
+
+    def over_window(self, function: str, extra: str, window: str) -> str:
+        """`function(selector[window])` over this name and the mesh's other names for it, none counted twice."""
+        names = (self.name, *equivalent_names(self.name))
+        return read_any(function, [self.selector(extra, name=name) for name in names], window)
 
     def text(self) -> str:
         return self.expression if self.expression is not None else self.selector()
