@@ -20,7 +20,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from x0ctl.errors import IOFailure, UsageError
+from x0ctl.errors import UsageError
+from x0ctl.keystore.fsutil import atomic_write
 from x0ctl.quorum.consensus import tolerated_faults
 from x0ctl.quorum.events import (
     DOWN,
@@ -288,7 +289,8 @@ def fuzz(settings: FuzzSettings, backend_name: str, counterexample_path: str | P
                 "campaign_seed": settings.seed, "trial": number, "steps_before_shrink": len(trial.script),
                 "shrink_runs": shrinker.runs})
             report.counterexample_path = str(counterexample_path)
-            write_json_atomically(Path(counterexample_path), report.found)
+            text = json.dumps(report.found, indent=2, sort_keys=True) + "\n"
+            atomic_write(Path(counterexample_path), text.encode())
             break
     report.elapsed_s = time.monotonic() - started
     return report
@@ -304,17 +306,6 @@ def counterexample(scenario: Scenario, script: list, result: dict, rules: str, f
                    "agreement": result["agreement"], "validity": result["validity"], "digest": digest(result)},
         "found": found,
     }
-
-
-def write_json_atomically(path: Path, document: dict) -> None:
-
-    temporary = path.with_name(f".{path.name}.tmp")
-    try:
-        temporary.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
-        temporary.replace(path)
-    except OSError as exc:
-        temporary.unlink(missing_ok=True)
-        raise IOFailure(f"cannot write counterexample {path}: {exc.strerror or type(exc).__name__}") from None
 
 
 @dataclass
