@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 
-from x0ctl.quorum.events import DOWN, GOVERNANCE_PROPOSAL, HONEST_PROPOSAL_VALUE, NODE_FAILURE
+from x0ctl.quorum.events import DOWN, GOVERNANCE_PROPOSAL, HONEST_PROPOSAL_VALUE, NODE_FAILURE, failure_event
 from x0ctl.quorum.verifier import REJECTION_CAUSES
 
 CAUSES = {**REJECTION_CAUSES, "equivocation": "equivocation"}
@@ -49,7 +49,7 @@ def build_result(sim) -> dict:
 
     # Which values honest nodes validated, per event, with the supporters of the first validation.
     decided: dict[tuple, dict[str, list]] = {}
-    supporters: dict[tuple, frozenset] = {}
+    supporters: dict[tuple, tuple] = {}  # (event, value) -> (time, attesters) of the first validation
     for node in honest:
         for event, (value, at) in node.decided_at.items():
             decided.setdefault(event, {}).setdefault(value, []).append((node.index, at))
@@ -75,7 +75,7 @@ def build_result(sim) -> dict:
     false_reports = Counter(report_causes.values())
     false_values, false_failures = set(), set()
     validated_false_suspicions = Counter()
-    for (event, value), (_, attesters) in sorted(supporters.items()):
+    for (event, value), (_, attesters) in supporters.items():
         if event[0] == GOVERNANCE_PROPOSAL:
             owner = sim.index_of.get(event[1])
             if owner in honest_set:  # an honest owner proposes the run's honest proposal and nothing else
@@ -118,7 +118,7 @@ def build_result(sim) -> dict:
     # Liveness: true events whose detection could complete before the end of the run.
     true_events = []
     for index, at in sorted(sim.crashed_at.items()):
-        true_events.append(((NODE_FAILURE, sim.ids[index], 0), DOWN, at))
+        true_events.append((failure_event(sim.ids[index], 0), DOWN, at))
     if sim.proposed_at is not None:
         true_events.append((sim.honest_proposal[0], HONEST_PROPOSAL_VALUE, sim.proposed_at))
 
