@@ -336,6 +336,17 @@ def test_quorum_simulate(cli, args):
     assert_valid("quorum simulate", data)
 
 
+def test_quorum_adversary_fuzz_and_replay(cli, tmp_path):
+    adversary = str(REPO / "examples" / "quorum" / "adversaries" / "preempt.py")
+    assert_valid("quorum simulate", cli.json("quorum", "simulate", "-n", "7", "-f", "2", "--duration", "10s",
+                                             "--adversary", adversary))
+    target = tmp_path / "ce.json"
+    found = cli.json("quorum", "fuzz", "--byzantine", "beyond", "--counterexample", str(target))
+    assert_valid("quorum fuzz", found)
+    assert_valid("quorum fuzz", cli.json("quorum", "fuzz", "--trials", "1", "--counterexample", str(tmp_path / "n")))
+    assert_valid("quorum replay", cli.json("quorum", "replay", str(target)))
+
+
 # -- rollout: a promoted, a rolled-back and an operator-driven rollout ---------------------------
 
 
