@@ -61,6 +61,14 @@ def simulate(
         float | None, typer.Option("--min-totality", help="Also fail (exit 1) when a run's totality (share of honest "
                                    "nodes deciding the events decided anywhere) is below this.", show_default=False,
                                    metavar="RATE")] = None,
+    crypto: Annotated[
+        str | None, typer.Option("--crypto", help="real: ML-DSA-65 signs and verifies every message; modelled: a "
+                                 "signature is the fact (key id, message digest), no ML-DSA work, identical decisions. "
+                                 "Default: real for one run, modelled for --trials/--sweep-byzantine.",
+                                 show_default=False, metavar="real|modelled")] = None,
+    conformance_sample: Annotated[
+        int, typer.Option("--conformance-sample", help="Runs of a modelled campaign re-run with real signatures; "
+                          "any difference fails the run (exit 1).", metavar="N")] = 2,
     output: OutputOption = None,
 ) -> None:
     """Simulate the control plane under Byzantine attack, with real ML-DSA-65 signatures on every message.
@@ -106,7 +114,8 @@ def simulate(
         callback = progress if counts is not None or trials > 1 else (
             lambda at, end: progress(int(at / 1000), int(end / 1000)))
         report = run_simulation(scenario, backend_name, trials=trials, jobs=jobs, sweep=counts, plot=plot,
-                                adversary=adversary, thresholds=thresholds, progress=callback)
+                                adversary=adversary, thresholds=thresholds, progress=callback, crypto=crypto,
+                                conformance_sample=conformance_sample)
     document = report.to_dict()
     table = {"single": _single_table, "trials": _trials_table, "sweep": _sweep_table}[report.mode]
     app_.emit(document, lambda console: table(console, document))
@@ -290,7 +299,17 @@ def _trials_table(console, document: dict) -> None:
     table.add_row("rejections by cause", ", ".join(f"{k} {v}" for k, v in a["rejections_by_cause"].items()))
     if a["partitions_converged"]["of"]:
         table.add_row("partitions converged", _interval(a["partitions_converged"]))
+    table.add_row("crypto", _crypto_line(document["crypto"]))
     console.print(table)
+
+
+def _crypto_line(crypto: dict) -> str:
+    conformance = crypto["conformance"]
+    if conformance is None:
+        return crypto["mode"]
+    rechecked = len(conformance["rechecked"])
+    verdict = "identical" if conformance["identical"] else "[red]DIFFERENT[/red]"
+    return f"{crypto['mode']} ({rechecked} run(s) re-run with real ML-DSA-65: {verdict})"
 
 
 def _sweep_table(console, document: dict) -> None:
@@ -318,6 +337,7 @@ def _sweep_table(console, document: dict) -> None:
     console.print(f"safe for every f within the bound: {s['safe_within_bound']}; first unsafe f: "
                   f"{_fmt(s['first_unsafe_byzantine'])}; first f with lost liveness: "
                   f"{_fmt(s['first_liveness_loss_byzantine'])}")
+    console.print(f"crypto: {_crypto_line(document['crypto'])}")
     if document.get("plot"):
         console.print(f"plot written to {document['plot']}")
 

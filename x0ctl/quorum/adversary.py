@@ -34,7 +34,7 @@ from pathlib import Path
 
 from x0ctl.errors import IOFailure, UsageError
 from x0ctl.quorum.events import CRITICAL_EVENT_TYPES, DOWN, failure_event, proposal_event
-from x0ctl.quorum.protocol import ATTEST, BEACON, SignedMessage
+from x0ctl.quorum.protocol import ATTEST, BEACON, SignedMessage, signature_from_text, signature_text
 
 
 class AdversaryError(UsageError):
@@ -192,7 +192,7 @@ class AdversaryControl:
         if signed is not None and signed["node"] == index:
             entry.update(signed)
         else:
-            entry.update(node=index, body=message.body.hex(), sig=message.signature.hex())
+            entry.update(node=index, body=message.body.hex(), sig=signature_text(message.signature))
         entry["to"] = None if targets is None else list(targets)
         self.actions.append(entry)
         sim.adversary_send(index, message, targets)
@@ -265,7 +265,7 @@ def _perform(net: AdversaryControl, action: dict) -> None:
     receivers = None if targets is None else [sim.ids[int(target)] for target in targets]
     if op == "send":
         if "body" in action:
-            message = SignedMessage(bytes.fromhex(action["body"]), bytes.fromhex(action["sig"]))
+            message = SignedMessage(bytes.fromhex(action["body"]), signature_from_text(action["sig"]))
         else:
             message = net.sign(node, action["kind"], action["payload"], timestamp_ms=action["ts"],
                                nonce=action["nonce"])

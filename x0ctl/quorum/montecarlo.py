@@ -11,17 +11,20 @@ from __future__ import annotations
 import dataclasses
 import math
 import multiprocessing
+import random
 from collections import Counter
 
 from x0ctl.errors import UsageError
 from x0ctl.pqc import get_backend
 from x0ctl.quorum.adversary import ScriptedAdversary, instantiate, load_adversary
+from x0ctl.quorum.protocol import MODELLED_CRYPTO, REAL_CRYPTO
 from x0ctl.quorum.report import CAUSE_NAMES, SUSPICION_CAUSES, percentile
 from x0ctl.quorum.rules import X0CTL_RULES, rules_named
 from x0ctl.quorum.scenario import Scenario
 from x0ctl.quorum.simulator import Simulation
 
 Z_95 = 1.959963984540054
+CONFORMANCE_SAMPLE = 2  # trials of a modelled-crypto campaign re-run with real signatures
 
 
 def wilson_interval(successes: int, trials: int, z: float = Z_95) -> tuple[float, float] | None:
@@ -50,6 +53,7 @@ class Task:
     rules: str = X0CTL_RULES.name
     adversary: str | None = None  # FILE.py[:Class], loaded in the worker
     script: tuple | None = None  # an action log played back by ScriptedAdversary
+    crypto: str = REAL_CRYPTO  # real ML-DSA-65, or modelled (signature facts, see x0ctl.quorum.protocol)
 
 
 def run_task(task: Task, progress=None) -> dict:
@@ -62,7 +66,7 @@ def run_task(task: Task, progress=None) -> dict:
     elif task.script is not None:
         adversary, label = ScriptedAdversary(list(task.script)), "scripted"
     simulation = Simulation(task.scenario, get_backend(task.backend), rules=rules_named(task.rules),
-                            adversary=adversary, adversary_label=label, progress=progress)
+                            adversary=adversary, adversary_label=label, progress=progress, crypto=task.crypto)
     result = simulation.run()
     result["_time_to_quorum"] = simulation.time_to_quorum_samples
     if simulation.adversary is not None:
@@ -86,6 +90,32 @@ def run_many(tasks: list[Task], jobs: int, progress=None) -> list[dict]:
             if progress:
                 progress(done, len(tasks))
     return results
+
+
+def decisions(result: dict) -> dict:
+    """Everything a run decided and measured: the result without its wall-clock timings (the
+    part that must not depend on the crypto mode, the number of jobs or where the run ran) and
+    without the adversary's action log (it holds signatures, which differ from run to run)."""
+    return {key: value for key, value in result.items() if key not in ("timing", "_actions")}
+
+
+def conformance_check(tasks: list[Task], results: list[dict], sample: int, jobs: int = 1, progress=None) -> dict:
+    """Re-run a seeded sample of modelled-crypto tasks with real ML-DSA-65 signatures and compare
+    every decision and metric. `identical` False means the modelled mode is wrong (a defect)."""
+    modelled = [number for number, task in enumerate(tasks) if task.crypto == MODELLED_CRYPTO]
+    chosen = sorted(random.Random(f"x0ctl/quorum/conformance/{len(tasks)}").sample(modelled, min(sample, len(modelled))))
+    rerun = run_many([dataclasses.replace(tasks[number], crypto=REAL_CRYPTO) for number in chosen], jobs, progress)
+    rechecked = [{"trial": number, "seed": tasks[number].scenario.seed, "byzantine": tasks[number].scenario.byzantine,
+                  "identical": decisions(real) == decisions(results[number])}
+                 for number, real in zip(chosen, rerun)]
+    return {"rechecked": rechecked, "identical": all(item["identical"] for item in rechecked)}
+
+
+def crypto_report(tasks: list[Task], results: list[dict], crypto: str, sample: int, jobs: int, progress=None) -> dict:
+    """The `crypto` section of a campaign: the mode, and for modelled crypto the conformance re-runs."""
+    if crypto != MODELLED_CRYPTO or sample <= 0:
+        return {"mode": crypto, "conformance": None}
+    return {"mode": crypto, "conformance": conformance_check(tasks, results, sample, jobs, progress)}
 
 
 def aggregate(results: list[dict]) -> dict:
@@ -154,12 +184,16 @@ def trial_scenarios(scenario: Scenario, trials: int) -> list[Scenario]:
 
 
 def run_trials(scenario: Scenario, backend_name: str, trials: int, jobs: int = 1, progress=None, *,
-               rules: str = X0CTL_RULES.name, adversary: str | None = None) -> dict:
+               rules: str = X0CTL_RULES.name, adversary: str | None = None, crypto: str = MODELLED_CRYPTO,
+               conformance_sample: int = CONFORMANCE_SAMPLE) -> dict:
+    """`trials` runs (seeds seed..seed+trials-1); with modelled crypto, `conformance_sample` of them
+    are re-run with real signatures (`crypto.conformance`)."""
     if trials < 1:
         raise UsageError("--trials must be at least 1")
-    results = run_many([Task(item, backend_name, rules, adversary) for item in trial_scenarios(scenario, trials)],
-                       jobs, progress)
-    return {"aggregate": aggregate(results), "runs": [public_result(r) for r in results]}
+    tasks = [Task(item, backend_name, rules, adversary, crypto=crypto) for item in trial_scenarios(scenario, trials)]
+    results = run_many(tasks, jobs, progress)
+    return {"aggregate": aggregate(results), "runs": [public_result(r) for r in results],
+            "crypto": crypto_report(tasks, results, crypto, conformance_sample, jobs)}
 
 
 def parse_range(text: str, nodes: int) -> list[int]:
@@ -181,13 +215,15 @@ def parse_range(text: str, nodes: int) -> list[int]:
 
 
 def run_sweep(scenario: Scenario, backend_name: str, counts: list[int], trials: int = 1, jobs: int = 1,
-              progress=None, *, rules: str = X0CTL_RULES.name, adversary: str | None = None) -> dict:
-    """The safety/liveness curve over f Byzantine nodes (same seeds at every f)."""
+              progress=None, *, rules: str = X0CTL_RULES.name, adversary: str | None = None,
+              crypto: str = MODELLED_CRYPTO, conformance_sample: int = CONFORMANCE_SAMPLE) -> dict:
+    """The safety/liveness curve over f Byzantine nodes (same seeds at every f); the crypto
+    mode and its conformance re-runs are under the key `crypto` (see `run_trials`)."""
     tasks, owners = [], []
     for count in counts:
         for item in trial_scenarios(dataclasses.replace(scenario, byzantine=count), trials):
             item.validate(f"sweep f={count}")
-            tasks.append(Task(item, backend_name, rules, adversary))
+            tasks.append(Task(item, backend_name, rules, adversary, crypto=crypto))
             owners.append(count)
     results = run_many(tasks, jobs, progress)
     n = scenario.nodes
@@ -219,6 +255,7 @@ def run_sweep(scenario: Scenario, backend_name: str, counts: list[int], trials: 
         "safe_within_bound": not unsafe_within,
         "first_unsafe_byzantine": first_unsafe,
         "first_liveness_loss_byzantine": first_stalled,
+        "crypto": crypto_report(tasks, results, crypto, conformance_sample, jobs),
     }
 
 

@@ -10,6 +10,7 @@ checks of the very same triple reuse its answer. There is no path that accepts a
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 from dataclasses import dataclass, field
 
@@ -25,18 +26,110 @@ BEACON = "beacon"
 ATTEST = "attest"
 MESSAGE_KINDS = (BEACON, ATTEST)
 
+REAL_CRYPTO = "real"
+MODELLED_CRYPTO = "modelled"
+CRYPTO_MODES = (REAL_CRYPTO, MODELLED_CRYPTO)
+
+
+@dataclass(frozen=True, slots=True)
+class SignatureFact:
+    """Modelled crypto, a simulation model: in place of ML-DSA-65 signature bytes, the bare fact
+    "the key with id `key_id` signed the message whose SHA-256 (with its context) is `digest`",
+    in the run's signing act number `act` (ML-DSA-65 signing is hedged: two signatures of one
+    message differ, and so do two facts, so the memoised checks count the same work).
+
+    Honest decisions depend on nothing else a signature carries: a check passes exactly when the
+    registered key signed these very bytes under this context. The simulator's adversary cannot
+    sign with an honest key (it holds none), so the fact is as unforgeable inside a run as
+    ML-DSA-65 is assumed to be. Never used outside the simulator."""
+
+    key_id: str
+    digest: bytes
+    act: int
+
+    @property
+    def text(self) -> str:
+        return f"{_FACT_PREFIX}{self.key_id}:{self.digest.hex()}:{self.act}"
+
+
+_FACT_PREFIX = "fact:"
+
+
+def statement_digest(data: bytes, context: bytes) -> bytes:
+    return hashlib.sha256(len(context).to_bytes(2, "big") + context + data).digest()
+
+
+def signature_text(signature) -> str:
+    """A signature as text (action logs, rotation announcements): hex for ML-DSA bytes, `fact:...` for a fact."""
+    return signature.text if isinstance(signature, SignatureFact) else signature.hex()
+
+
+def signature_from_text(text: str):
+    """The inverse of `signature_text` (raises ValueError on anything else)."""
+    if text.startswith(_FACT_PREFIX):
+        key_id, digest, act = text[len(_FACT_PREFIX):].rsplit(":", 2)
+        return SignatureFact(key_id, bytes.fromhex(digest), int(act))
+    return bytes.fromhex(text)
+
+
+class RealSignatures:
+    """ML-DSA-65 signing and verification through the PQC backend's scheme."""
+
+    mode = REAL_CRYPTO
+
+    def __init__(self, scheme) -> None:
+        self.scheme = scheme
+        self._public_keys: dict = {}
+
+    def sign(self, private_key, key_id: str, data: bytes, context: bytes) -> bytes:
+        return private_key.sign(data, context)
+
+    def check(self, public_key: bytes, data: bytes, signature, context: bytes) -> bool:
+        if not isinstance(signature, bytes):
+            return False
+        loaded = self._public_keys.get(public_key)
+        if loaded is None:
+            loaded = self._public_keys[public_key] = self.scheme.public_key(public_key)
+        return bool(loaded.verify(data, signature, context))
+
+
+class SignatureFacts:
+    """Modelled crypto (`--crypto modelled`, a simulation model): a signature is a `SignatureFact`,
+    and checking it compares the fact with the registered key's id and the message's digest. No
+    ML-DSA signing or verification runs; keys are still generated for real (from the seed, once
+    per node and rotation), so node ids and every decision are those of a run with real crypto."""
+
+    mode = MODELLED_CRYPTO
+
+    def __init__(self, scheme) -> None:
+        self.scheme = scheme
+        self.acts = 0
+
+    def sign(self, private_key, key_id: str, data: bytes, context: bytes) -> SignatureFact:
+        self.acts += 1
+        return SignatureFact(key_id, statement_digest(data, context), self.acts)
+
+    def check(self, public_key: bytes, data: bytes, signature, context: bytes) -> bool:
+        return (isinstance(signature, SignatureFact) and signature.key_id == node_name(public_key)
+                and signature.digest == statement_digest(data, context))
+
+
+def signatures_for(mode: str, scheme):
+    """The signing model of a crypto mode: `real` (ML-DSA-65) or `modelled` (signature facts)."""
+    if mode == REAL_CRYPTO:
+        return RealSignatures(scheme)
+    if mode == MODELLED_CRYPTO:
+        return SignatureFacts(scheme)
+    raise ValueError(f"crypto mode must be one of {', '.join(CRYPTO_MODES)}, not {mode!r}")
 
 
 @dataclass(frozen=True, slots=True)
 class SignedMessage:
-    """What travels on the wire: the canonical body and its ML-DSA-65 signature."""
+    """What travels on the wire: the canonical body and its ML-DSA-65 signature (bytes), or in
+    modelled crypto the `SignatureFact` standing for it."""
 
     body: bytes
-    signature: bytes
-
-    @property
-    def size(self) -> int:
-        return len(self.body) + len(self.signature)
+    signature: bytes | SignatureFact
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +138,7 @@ class Rotation:
 
     public_key: bytes
     epoch: int
-    signature: bytes
+    signature: bytes | SignatureFact
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +217,7 @@ def decode_body(body: bytes) -> Decoded | None:
         if "rotate" in payload:
             announced = payload["rotate"]
             rotation = Rotation(bytes.fromhex(announced["pk"]), int(announced["epoch"]),
-                                bytes.fromhex(announced["sig"]))
+                                signature_from_text(announced["sig"]))
         event = value = None
         if kind == ATTEST:
             event_type, subject, slot = payload["type"], payload["subject"], payload["slot"]
@@ -141,14 +234,19 @@ def decode_body(body: bytes) -> Decoded | None:
 
 @dataclass
 class MessageCache:
-    """Memoised decoding and ML-DSA verification, shared by every receiver in one process."""
+    """Memoised decoding and signature checks, shared by every receiver in one process.
+    `signatures` is the signing model (default: real ML-DSA-65 through `scheme`)."""
 
     scheme: object  # SigScheme
-    real_verifications: int = 0
+    signatures: RealSignatures | SignatureFacts | None = None
+    real_verifications: int = 0  # first checks of a (key, body, signature, context): ML-DSA runs in real crypto
     cache_hits: int = 0
     _verified: dict = field(default_factory=dict, repr=False)
     _decoded: dict = field(default_factory=dict, repr=False)
-    _public_keys: dict = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.signatures is None:
+            self.signatures = RealSignatures(self.scheme)
 
     def decode(self, body: bytes) -> Decoded | None:
         try:
@@ -162,10 +260,7 @@ class MessageCache:
         try:
             result = self._verified[key]
         except KeyError:
-            loaded = self._public_keys.get(public_key)
-            if loaded is None:
-                loaded = self._public_keys[public_key] = self.scheme.public_key(public_key)
-            result = self._verified[key] = bool(loaded.verify(body, signature, context))
+            result = self._verified[key] = self.signatures.check(public_key, body, signature, context)
             self.real_verifications += 1
             return result
         self.cache_hits += 1
@@ -175,8 +270,9 @@ class MessageCache:
 class Identity:
     """A node's signing identity: a stable node id (the first key's fingerprint), the current key and epoch."""
 
-    def __init__(self, scheme, private_key=None) -> None:
+    def __init__(self, scheme, private_key=None, signatures=None) -> None:
         self.scheme = scheme
+        self.signatures = signatures or RealSignatures(scheme)
         self.private_key = private_key or scheme.generate()
         self.public_key = self.private_key.public_key()
         self.node_id = node_name(self.public_key)
@@ -195,20 +291,20 @@ class Identity:
                 body = body.replace(_ROTATION_PLACEHOLDER_JSON, self._announcement(rotation))
             else:  # the caller's payload holds the placeholder itself: encode the slow way
                 announcement = {"pk": rotation.public_key.hex(), "epoch": rotation.epoch,
-                                "sig": rotation.signature.hex()}
+                                "sig": signature_text(rotation.signature)}
                 body = encode_body(kind=kind, sender=self.node_id, key_id=self.key_id, epoch=self.epoch,
                                    nonce=nonce, timestamp_ms=timestamp_ms, payload={**payload, "rotate": announcement})
         else:
             body = encode_body(kind=kind, sender=self.node_id, key_id=self.key_id, epoch=self.epoch, nonce=nonce,
                                timestamp_ms=timestamp_ms, payload=payload)
         self.signed += 1
-        return SignedMessage(body, self.private_key.sign(body, SIGNING_CONTEXT))
+        return SignedMessage(body, self.signatures.sign(self.private_key, self.key_id, body, SIGNING_CONTEXT))
 
     def _announcement(self, rotation: Rotation) -> bytes:
         """The canonical JSON of the rotation announcement, encoded once per rotation."""
         if self._announced is None or self._announced[0] is not rotation:
             self._announced = (rotation, _canonical_json({"pk": rotation.public_key.hex(), "epoch": rotation.epoch,
-                                                          "sig": rotation.signature.hex()}))
+                                                          "sig": signature_text(rotation.signature)}))
         return self._announced[1]
 
     def rotate(self, new_private_key=None) -> Rotation:
@@ -217,7 +313,8 @@ class Identity:
         new_public = new_key.public_key()
         epoch = self.epoch + 1
         statement = rotation_statement(self.node_id, epoch, new_public)
-        rotation = Rotation(new_public, epoch, self.private_key.sign(statement, ROTATION_CONTEXT))
+        rotation = Rotation(new_public, epoch, self.signatures.sign(self.private_key, self.key_id, statement,
+                                                                    ROTATION_CONTEXT))
         self.signed += 1
         self.private_key, self.public_key, self.epoch, self.rotation = new_key, new_public, epoch, rotation
         self.key_id = node_name(new_public)

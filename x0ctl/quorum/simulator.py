@@ -33,10 +33,13 @@ from x0ctl.quorum.protocol import (
     SIGNATURE_ALGORITHM,
     SIGNING_CONTEXT,
     Identity,
+    REAL_CRYPTO,
     MessageCache,
     SignedMessage,
     encode_body,
     rotation_statement,
+    signature_text,
+    signatures_for,
 )
 from x0ctl.quorum.events import (
     CONTESTED_SLOT,
@@ -101,7 +104,7 @@ class Simulation:
     """One run of one scenario. `run()` returns the result dictionary (see docs/quorum.md)."""
 
     def __init__(self, scenario: Scenario, backend, *, rules: Rules = X0CTL_RULES, adversary=None,
-                 adversary_label: str | None = None, progress=None) -> None:
+                 adversary_label: str | None = None, progress=None, crypto: str = REAL_CRYPTO) -> None:
         self.scenario = scenario.resolved().validate()
         self.backend = backend
         self.progress = progress
@@ -112,7 +115,9 @@ class Simulation:
         self.rng = random.Random(s.seed)
         self.adversary_rng = random.Random(self.rng.getrandbits(64))
         self.scheme = backend.sig(SIGNATURE_ALGORITHM)
-        self.cache = MessageCache(self.scheme)
+        self.signatures = signatures_for(crypto, self.scheme)
+        self.crypto = crypto
+        self.cache = MessageCache(self.scheme, self.signatures)
         self.duration_ms = s.duration_s * 1000.0
         self.beacon_ms = s.protocol.beacon_period_s * 1000.0
         self.suspect_ms = s.protocol.suspect_after_s * 1000.0
@@ -124,7 +129,7 @@ class Simulation:
 
         setup_started = time.perf_counter()
         byzantine = set(self.rng.sample(range(self.n), self.f))  # the second draw: see byzantine_indices()
-        self.identities = [Identity(self.scheme, self.scheme.from_seed(self.rng.randbytes(32))) for _ in range(self.n)]
+        self.identities = [Identity(self.scheme, self.scheme.from_seed(self.rng.randbytes(32)), self.signatures) for _ in range(self.n)]
         self.ids = [identity.node_id for identity in self.identities]
         self.index_of = {node_id: index for index, node_id in enumerate(self.ids)}
         members = {identity.node_id: identity.public_key for identity in self.identities}
@@ -495,7 +500,9 @@ class Simulation:
             victim = self.identities[victims[rng.randrange(len(victims))]]
             body = encode_body(kind=BEACON, sender=victim.node_id, key_id=victim.key_id, epoch=victim.epoch,
                                nonce=self._nonce(), timestamp_ms=int(at), payload={})
-            self._adversary_send(node, SignedMessage(body, node.identity.private_key.sign(body, SIGNING_CONTEXT)), at)
+            own = node.identity
+            self._adversary_send(node, SignedMessage(body, self.signatures.sign(own.private_key, own.key_id, body,
+                                                                                SIGNING_CONTEXT)), at)
         if "key_substitution" in strategies and victims:
             victim = self.identities[victims[rng.randrange(len(victims))]]
             own = node.identity
@@ -503,12 +510,14 @@ class Simulation:
                 epoch = victim.epoch + 1
                 statement = rotation_statement(victim.node_id, epoch, own.public_key)
                 payload = {"rotate": {"pk": own.public_key.hex(), "epoch": epoch,
-                                      "sig": own.private_key.sign(statement, ROTATION_CONTEXT).hex()}}
+                                      "sig": signature_text(self.signatures.sign(
+                                          own.private_key, own.key_id, statement, ROTATION_CONTEXT))}}
             else:  # sign as the victim under the attacker's key id
                 epoch, payload = victim.epoch, {}
             body = encode_body(kind=BEACON, sender=victim.node_id, key_id=own.key_id, epoch=epoch,
                                nonce=self._nonce(), timestamp_ms=int(at), payload=payload)
-            self._adversary_send(node, SignedMessage(body, own.private_key.sign(body, SIGNING_CONTEXT)), at)
+            self._adversary_send(node, SignedMessage(body, self.signatures.sign(own.private_key, own.key_id, body,
+                                                                                SIGNING_CONTEXT)), at)
         if at + attack.period_s * 1000.0 < self.duration_ms and strategies & {"replay", "forge", "key_substitution"}:
             self._push(at + attack.period_s * 1000.0, _ATTACK, index)
 

@@ -15,7 +15,8 @@ from pathlib import Path
 
 from x0ctl.errors import UsageError
 from x0ctl.quorum.adversary import instantiate, load_adversary
-from x0ctl.quorum.montecarlo import Task, public_result, run_sweep, run_task, run_trials
+from x0ctl.quorum.montecarlo import CONFORMANCE_SAMPLE, Task, public_result, run_sweep, run_task, run_trials
+from x0ctl.quorum.protocol import CRYPTO_MODES, MODELLED_CRYPTO, REAL_CRYPTO
 from x0ctl.quorum.rules import X0CTL_RULES
 from x0ctl.quorum.scenario import Scenario, expand_strategies, load_scenario
 
@@ -68,6 +69,25 @@ def threshold_failures(result: dict, limits: Thresholds) -> list[str]:
     return failures
 
 
+def conformance_failures(crypto: dict) -> list[str]:
+    conformance = crypto.get("conformance")
+    if not conformance or conformance["identical"]:
+        return []
+    differing = [f"seed {item['seed']} (f = {item['byzantine']})" for item in conformance["rechecked"]
+                 if not item["identical"]]
+    return [f"modelled crypto decided differently from real ML-DSA-65 signatures on {', '.join(differing)}: "
+            "a simulator defect, the modelled results are not to be trusted"]
+
+
+def campaign_crypto(crypto: str | None, campaign: bool) -> str:
+    """The crypto mode: as asked, else modelled for a campaign (trials, sweep, fuzz), real for one run."""
+    if crypto is None:
+        return MODELLED_CRYPTO if campaign else REAL_CRYPTO
+    if crypto not in CRYPTO_MODES:
+        raise UsageError(f"--crypto: expected one of {', '.join(CRYPTO_MODES)}, got {crypto!r}")
+    return crypto
+
+
 def sweep_failure(sweep: dict) -> str | None:
     unsafe = [point["byzantine"] for point in sweep["points"]
               if point["within_bound"] and point["safety_violation"]["count"]]
@@ -92,22 +112,25 @@ class SimulationReport:
     sweep: dict | None = None
     plot: str | None = None
     thresholds: Thresholds = field(default_factory=Thresholds)
+    crypto: dict = field(default_factory=lambda: {"mode": REAL_CRYPTO, "conformance": None})
 
     @property
     def failures(self) -> list[str]:
-        """Why the command fails (exit 1): safety within the bound, then any threshold set."""
+        """Why the command fails (exit 1): modelled crypto that decided differently from real crypto,
+        safety within the bound, then any threshold set."""
+        failures = conformance_failures(self.crypto)
         if self.mode == "sweep":
             failure = sweep_failure(self.sweep)
-            return [failure] if failure else []
+            return failures + ([failure] if failure else [])
         runs = [self.result] if self.mode == "single" else self.runs
-        failures = [failure for failure in map(safety_failure, runs) if failure]
+        failures += [failure for failure in map(safety_failure, runs) if failure]
         for run in runs:
             failures.extend(threshold_failures(run, self.thresholds))
         return failures
 
     def to_dict(self) -> dict:
         document = {"schema": SCHEMA, "mode": self.mode, "backend": self.backend, "rules": self.rules,
-                    "adversary": self.adversary, "scenario": self.scenario.to_dict()}
+                    "adversary": self.adversary, "crypto": self.crypto, "scenario": self.scenario.to_dict()}
         if self.mode == "single":
             document["result"] = self.result
         elif self.mode == "trials":
@@ -150,15 +173,20 @@ def build_scenario(scenario_file: str | Path | None = None, *, nodes: int | None
 def run_simulation(scenario: Scenario, backend_name: str, *, trials: int = 1, jobs: int = 1,
                    sweep: list[int] | None = None, plot: str | Path | None = None, adversary: str | None = None,
                    rules: str = X0CTL_RULES.name, thresholds: Thresholds = Thresholds(),
-                   progress=None) -> SimulationReport:
+                   progress=None, crypto: str | None = None,
+                   conformance_sample: int = CONFORMANCE_SAMPLE) -> SimulationReport:
     """One run, `trials` runs (seeds seed..seed+trials-1) or a sweep over f. `progress(done, total)`
     is called as runs complete (a single run: simulated milliseconds). `adversary` is
     `FILE.py[:Class]` (its code runs in this process and in each worker, with the caller's
-    privileges)."""
+    privileges). `crypto` is `real` or `modelled` (None: modelled for trials and sweeps, with
+    `conformance_sample` of their runs re-run with real signatures; real for a single run)."""
     if trials < 1:
         raise UsageError("--trials must be at least 1")
     if jobs < 1:
         raise UsageError("--jobs must be at least 1")
+    if conformance_sample < 0:
+        raise UsageError("--conformance-sample must not be negative")
+    crypto = campaign_crypto(crypto, sweep is not None or trials > 1)
     thresholds.validate()
     if adversary is not None:  # load once here: a bad file fails before any work
         adversary_class, label = load_adversary(adversary)
@@ -169,7 +197,9 @@ def run_simulation(scenario: Scenario, backend_name: str, *, trials: int = 1, jo
     if sweep is not None:
         report.mode = "sweep"
         report.sweep = run_sweep(scenario, backend_name, sweep, trials=trials, jobs=jobs, progress=progress,
-                                 rules=rules, adversary=adversary)
+                                 rules=rules, adversary=adversary, crypto=crypto,
+                                 conformance_sample=conformance_sample)
+        report.crypto = report.sweep.pop("crypto")
         if plot is not None:
             from x0ctl.quorum.plot import write_plot
 
@@ -177,8 +207,10 @@ def run_simulation(scenario: Scenario, backend_name: str, *, trials: int = 1, jo
         return report
     if trials > 1:
         outcome = run_trials(scenario, backend_name, trials, jobs=jobs, progress=progress, rules=rules,
-                             adversary=adversary)
+                             adversary=adversary, crypto=crypto, conformance_sample=conformance_sample)
         report.mode, report.aggregate, report.runs = "trials", outcome["aggregate"], outcome["runs"]
+        report.crypto = outcome["crypto"]
         return report
-    report.result = public_result(run_task(Task(scenario, backend_name, rules, adversary), progress))
+    report.crypto = {"mode": crypto, "conformance": None}
+    report.result = public_result(run_task(Task(scenario, backend_name, rules, adversary, crypto=crypto), progress))
     return report
