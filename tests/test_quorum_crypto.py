@@ -99,3 +99,16 @@ def test_unknown_crypto_mode_is_a_usage_error(cli):
     result = cli("quorum", "simulate", "-n", "7", "-f", "2", "--crypto", "fast")
     assert result.exit_code == 2
     assert_one_line_error(result.stderr, "--crypto")
+
+
+def test_fuzz_runs_modelled_and_rechecks_with_real_crypto_and_replay_agrees(cli, tmp_path):
+    path = tmp_path / "ce.json"
+    data = cli.json("quorum", "fuzz", "--byzantine", "beyond", "--shrink-runs", "10", "--counterexample", str(path))
+    assert data["crypto"]["mode"] == "modelled" and data["settings"]["crypto"] == "modelled"
+    conformance = data["crypto"]["conformance"]
+    assert conformance["identical"] is True and conformance["rechecked"]
+    assert data["found"]
+    assert data["counterexample_document"]["found"]["trial"] in {item["trial"] for item in conformance["rechecked"]}
+    for mode in ("real", "modelled"):
+        replayed = cli.json("quorum", "replay", str(path), "--crypto", mode)
+        assert replayed["reproduced"] is True and replayed["crypto"] == mode

@@ -138,6 +138,12 @@ def fuzz(
     counterexample: Annotated[Path, typer.Option("--counterexample", help="Where a found counterexample is written.",
                                                  metavar="FILE.json")] = Path("quorum-counterexample.json"),
     shrink_runs: Annotated[int, typer.Option("--shrink-runs", help="Most runs spent shrinking a find.")] = 120,
+    crypto: Annotated[str, typer.Option("--crypto", help="Signatures for the trials: modelled (facts, no ML-DSA "
+                                        "work; a sample is re-run with real ML-DSA-65) or real.",
+                                        metavar="real|modelled")] = "modelled",
+    conformance_sample: Annotated[
+        int, typer.Option("--conformance-sample", help="Trials re-run with real signatures (always the violating "
+                          "one); any difference fails the campaign (exit 1).", metavar="N")] = 2,
     output: OutputOption = None,
 ) -> None:
     """Search random scenarios and random adversary schedules for an agreement or validity violation.
@@ -157,7 +163,8 @@ def fuzz(
     settings = FuzzSettings(seed=seed, trials=trials,
                             time_budget_s=None if time_budget is None else parse_duration(time_budget, "--time-budget"),
                             nodes=parse_node_range(nodes), byzantine=byzantine.strip().lower(),
-                            duration_s=parse_duration(duration, "--duration"), shrink_runs=shrink_runs).validate()
+                            duration_s=parse_duration(duration, "--duration"), shrink_runs=shrink_runs,
+                            crypto=crypto.strip().lower(), conformance_sample=conformance_sample).validate()
     backend_name = resolve_backend_names(app_.backend)[0]
     get_backend(backend_name)
     with app_.progress("fuzzing", total=trials) as progress:
@@ -172,6 +179,8 @@ def fuzz(
 def replay(
     ctx: typer.Context,
     file: Annotated[Path, typer.Argument(help="A counterexample written by `x0ctl quorum fuzz`.", metavar="FILE.json")],
+    crypto: Annotated[str, typer.Option("--crypto", help="real (ML-DSA-65) or modelled signatures; the recorded "
+                                        "outcome is the same with either.", metavar="real|modelled")] = "real",
     output: OutputOption = None,
 ) -> None:
     """Run a counterexample file again and check that it reproduces its recorded outcome exactly.
@@ -188,7 +197,7 @@ def replay(
     app_ = get_app(ctx, output)
     backend_name = resolve_backend_names(app_.backend)[0]
     get_backend(backend_name)
-    report = run_replay(file, backend_name)
+    report = run_replay(file, backend_name, crypto.strip().lower())
     document = report.to_dict()
     app_.emit(document, lambda console: _replay_table(console, document))
     if report.failure:

@@ -30,7 +30,8 @@ from x0ctl.quorum.events import (
     NODE_FAILURE,
 )
 from x0ctl.quorum.adversary import validate_actions
-from x0ctl.quorum.montecarlo import Task, public_result, run_task
+from x0ctl.quorum.montecarlo import CONFORMANCE_SAMPLE, Task, public_result, run_task
+from x0ctl.quorum.protocol import CRYPTO_MODES, MODELLED_CRYPTO, REAL_CRYPTO
 from x0ctl.quorum.rules import X0CTL_RULES, rules_named
 from x0ctl.quorum.scenario import Partition, Protocol, Scenario
 from x0ctl.quorum.simulator import byzantine_indices
@@ -53,6 +54,8 @@ class FuzzSettings:
     duration_s: float = 20.0
     shrink_runs: int = DEFAULT_SHRINK_RUNS
     rules: str = X0CTL_RULES.name
+    crypto: str = MODELLED_CRYPTO  # the trials and shrinking; a sample is re-run with real signatures
+    conformance_sample: int = CONFORMANCE_SAMPLE
 
     def validate(self) -> FuzzSettings:
         if self.trials < 1:
@@ -70,6 +73,10 @@ class FuzzSettings:
             raise UsageError("--duration: must be between 5s and 10m for a fuzz trial")
         if self.shrink_runs < 0:
             raise UsageError("--shrink-runs must not be negative")
+        if self.conformance_sample < 0:
+            raise UsageError("--conformance-sample must not be negative")
+        if self.crypto not in CRYPTO_MODES:
+            raise UsageError(f"--crypto: expected one of {', '.join(CRYPTO_MODES)}, got {self.crypto!r}")
         rules_named(self.rules)
         return self
 
@@ -162,8 +169,8 @@ def _draw_campaign(rng: random.Random, byzantine: list, honest: list, end_ms: fl
     return [{"at": at, "op": "rotate", "node": rng.choice(byzantine)}]
 
 
-def run_trial(scenario: Scenario, script, backend_name: str, rules: str) -> dict:
-    return public_result(run_task(Task(scenario, backend_name, rules, None, tuple(script))))
+def run_trial(scenario: Scenario, script, backend_name: str, rules: str, crypto: str = REAL_CRYPTO) -> dict:
+    return public_result(run_task(Task(scenario, backend_name, rules, None, tuple(script), crypto)))
 
 
 def violated(result: dict) -> bool:
@@ -183,13 +190,14 @@ class Shrinker:
     backend: str
     rules: str
     budget: int
+    crypto: str = REAL_CRYPTO
     runs: int = 0
 
     def still_fails(self, scenario: Scenario, script: list) -> bool:
         if self.runs >= self.budget:
             return False
         self.runs += 1
-        return violated(run_trial(scenario, script, self.backend, self.rules))
+        return violated(run_trial(scenario, script, self.backend, self.rules, self.crypto))
 
     def shrink(self, scenario: Scenario, script: list) -> tuple[Scenario, list]:
         script = list(script)
@@ -242,6 +250,7 @@ class FuzzReport:
     found: dict | None = None  # the counterexample document
     counterexample_path: str | None = None
     trials: list = field(default_factory=list)  # per trial: n, f, steps, violated
+    crypto: dict = field(default_factory=lambda: {"mode": REAL_CRYPTO, "conformance": None})
 
     @property
     def within_bound(self) -> bool:
@@ -249,6 +258,11 @@ class FuzzReport:
 
     @property
     def failure(self) -> str | None:
+        conformance = self.crypto["conformance"]
+        if conformance is not None and not conformance["identical"]:
+            differing = [str(item["trial"]) for item in conformance["rechecked"] if not item["identical"]]
+            return (f"modelled crypto decided differently from real ML-DSA-65 signatures in trial(s) "
+                    f"{', '.join(differing)}: a simulator defect, the campaign is not to be trusted")
         if self.found is not None and self.within_bound:
             scenario = self.found["scenario"]
             return (f"safety violated with f = {scenario['byzantine']} within the bound for n = {scenario['nodes']}: "
@@ -258,7 +272,8 @@ class FuzzReport:
     def to_dict(self) -> dict:
         settings = dataclasses.asdict(self.settings)
         settings["nodes"] = list(self.settings.nodes)
-        return {"schema": FUZZ_SCHEMA, "backend": self.backend, "settings": settings, "trials_run": self.trials_run,
+        return {"schema": FUZZ_SCHEMA, "backend": self.backend, "crypto": self.crypto, "settings": settings,
+                "trials_run": self.trials_run,
                 "elapsed_s": round(self.elapsed_s, 3), "trials": self.trials,
                 "found": self.found is not None, "within_bound": self.within_bound,
                 "counterexample": self.counterexample_path, "counterexample_document": self.found}
@@ -269,20 +284,22 @@ def fuzz(settings: FuzzSettings, backend_name: str, counterexample_path: str | P
     settings.validate()
     report = FuzzReport(settings, backend_name)
     started = time.monotonic()
+    crypto = settings.crypto
+    outcomes: dict[int, dict] = {}  # trial number -> result (for the conformance re-runs)
     for number in range(settings.trials):
         if settings.time_budget_s is not None and time.monotonic() - started >= settings.time_budget_s:
             break
         trial = draw_trial(settings.seed, number, settings)
-        result = run_trial(trial.scenario, trial.script, backend_name, settings.rules)
+        result = outcomes[number] = run_trial(trial.scenario, trial.script, backend_name, settings.rules, crypto)
         report.trials_run += 1
         report.trials.append({"trial": number, "nodes": trial.scenario.nodes, "byzantine": trial.scenario.byzantine,
                               "steps": len(trial.script), "violated": violated(result)})
         if progress:
             progress(number + 1, settings.trials)
         if violated(result):
-            shrinker = Shrinker(backend_name, settings.rules, settings.shrink_runs)
+            shrinker = Shrinker(backend_name, settings.rules, settings.shrink_runs, crypto)
             scenario, script = shrinker.shrink(trial.scenario, list(trial.script))
-            final = run_trial(scenario, script, backend_name, settings.rules)
+            final = run_trial(scenario, script, backend_name, settings.rules, crypto)
             if not violated(final):  # the budget ran out mid-way: keep the trial as drawn
                 scenario, script, final = trial.scenario, list(trial.script), result
             report.found = counterexample(scenario, script, final, settings.rules, {
@@ -292,8 +309,28 @@ def fuzz(settings: FuzzSettings, backend_name: str, counterexample_path: str | P
             text = json.dumps(report.found, indent=2, sort_keys=True) + "\n"
             atomic_write(Path(counterexample_path), text.encode())
             break
+    report.crypto = {"mode": crypto, "conformance": None}
+    if crypto == MODELLED_CRYPTO and settings.conformance_sample > 0 and outcomes:
+        report.crypto["conformance"] = recheck_with_real_crypto(settings, backend_name, outcomes)
     report.elapsed_s = time.monotonic() - started
     return report
+
+
+def recheck_with_real_crypto(settings: FuzzSettings, backend_name: str, outcomes: dict[int, dict]) -> dict:
+    """Re-run a seeded sample of the campaign's trials (always the violating one, if any) with real
+    ML-DSA-65 signatures and compare outcome digests (every decision and metric)."""
+    violating = [number for number, result in outcomes.items() if violated(result)]
+    others = [number for number in outcomes if number not in violating]
+    rng = random.Random(f"x0ctl/quorum/fuzz-conformance/{settings.seed}")
+    chosen = sorted(violating + rng.sample(others, min(max(settings.conformance_sample - len(violating), 0),
+                                                       len(others))))
+    rechecked = []
+    for number in chosen:
+        trial = draw_trial(settings.seed, number, settings)
+        real = run_trial(trial.scenario, trial.script, backend_name, settings.rules, REAL_CRYPTO)
+        rechecked.append({"trial": number, "seed": trial.scenario.seed, "byzantine": trial.scenario.byzantine,
+                          "identical": digest(real) == digest(outcomes[number])})
+    return {"rechecked": rechecked, "identical": all(item["identical"] for item in rechecked)}
 
 
 def counterexample(scenario: Scenario, script: list, result: dict, rules: str, found: dict) -> dict:
@@ -316,6 +353,7 @@ class ReplayReport:
     backend: str
     expected_digest: str
     result: dict
+    crypto: str = REAL_CRYPTO
 
     @property
     def digest(self) -> str:
@@ -333,13 +371,17 @@ class ReplayReport:
                 f"({self.digest} != {self.expected_digest})")
 
     def to_dict(self) -> dict:
-        return {"schema": REPLAY_SCHEMA, "file": self.path, "backend": self.backend, "reproduced": self.reproduced,
+        return {"schema": REPLAY_SCHEMA, "file": self.path, "backend": self.backend, "crypto": self.crypto,
+                "reproduced": self.reproduced,
                 "digest": self.digest, "expected_digest": self.expected_digest,
                 "violated": violated(self.result), "result": self.result}
 
 
-def replay(path: str | Path, backend_name: str) -> ReplayReport:
-    """Run a counterexample file again; `reproduced` says whether the outcome is identical."""
+def replay(path: str | Path, backend_name: str, crypto: str = REAL_CRYPTO) -> ReplayReport:
+    """Run a counterexample file again; `reproduced` says whether the outcome is identical (with
+    either crypto mode: the recorded digest does not depend on it)."""
+    if crypto not in CRYPTO_MODES:
+        raise UsageError(f"--crypto: expected one of {', '.join(CRYPTO_MODES)}, got {crypto!r}")
     path = Path(path)
     text = read_text(path, "counterexample")
     try:
@@ -357,5 +399,5 @@ def replay(path: str | Path, backend_name: str) -> ReplayReport:
     expect = document.get("expect")
     if not isinstance(expect, dict) or not isinstance(expect.get("digest"), str):
         raise UsageError(f"{path}: field 'expect.digest' missing")
-    result = run_trial(scenario, script, backend_name, rules.name)
-    return ReplayReport(str(path), backend_name, expect["digest"], result)
+    result = run_trial(scenario, script, backend_name, rules.name, crypto)
+    return ReplayReport(str(path), backend_name, expect["digest"], result, crypto)
