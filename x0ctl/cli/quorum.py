@@ -69,6 +69,10 @@ def simulate(
     conformance_sample: Annotated[
         int, typer.Option("--conformance-sample", help="Runs of a modelled campaign re-run with real signatures; "
                           "any difference fails the run (exit 1).", metavar="N")] = 2,
+    cluster: Annotated[
+        str | None, typer.Option("--cluster", help="Run the trials of --trials/--sweep-byzantine on a Dask "
+                                 "scheduler (workers need x0ctl installed; the 'cluster' extra).",
+                                 show_default=False, metavar="dask://HOST:PORT")] = None,
     output: OutputOption = None,
 ) -> None:
     """Simulate the control plane under Byzantine attack, with real ML-DSA-65 signatures on every message.
@@ -115,7 +119,7 @@ def simulate(
             lambda at, end: progress(int(at / 1000), int(end / 1000)))
         report = run_simulation(scenario, backend_name, trials=trials, jobs=jobs, sweep=counts, plot=plot,
                                 adversary=adversary, thresholds=thresholds, progress=callback, crypto=crypto,
-                                conformance_sample=conformance_sample)
+                                conformance_sample=conformance_sample, cluster=cluster)
     document = report.to_dict()
     table = {"single": _single_table, "trials": _trials_table, "sweep": _sweep_table}[report.mode]
     app_.emit(document, lambda console: table(console, document))

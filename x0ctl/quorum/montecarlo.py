@@ -74,8 +74,13 @@ def run_task(task: Task, progress=None) -> dict:
     return result
 
 
-def run_many(tasks: list[Task], jobs: int, progress=None) -> list[dict]:
-    """Run tasks, `jobs` at a time; results in task order (so nothing depends on `jobs`)."""
+def run_many(tasks: list[Task], jobs: int, progress=None, cluster: str | None = None) -> list[dict]:
+    """Run tasks, `jobs` at a time, or on the Dask cluster `dask://HOST:PORT`; results in task order
+    (so nothing depends on `jobs` or the cluster)."""
+    if cluster is not None:
+        from x0ctl.quorum.cluster import run_on_cluster
+
+        return run_on_cluster(tasks, cluster, progress)
     results: list[dict] = []
     if jobs <= 1 or len(tasks) <= 1:
         for done, task in enumerate(tasks, 1):
@@ -99,23 +104,26 @@ def decisions(result: dict) -> dict:
     return {key: value for key, value in result.items() if key not in ("timing", "_actions")}
 
 
-def conformance_check(tasks: list[Task], results: list[dict], sample: int, jobs: int = 1, progress=None) -> dict:
+def conformance_check(tasks: list[Task], results: list[dict], sample: int, jobs: int = 1, progress=None,
+                      cluster: str | None = None) -> dict:
     """Re-run a seeded sample of modelled-crypto tasks with real ML-DSA-65 signatures and compare
     every decision and metric. `identical` False means the modelled mode is wrong (a defect)."""
     modelled = [number for number, task in enumerate(tasks) if task.crypto == MODELLED_CRYPTO]
     chosen = sorted(random.Random(f"x0ctl/quorum/conformance/{len(tasks)}").sample(modelled, min(sample, len(modelled))))
-    rerun = run_many([dataclasses.replace(tasks[number], crypto=REAL_CRYPTO) for number in chosen], jobs, progress)
+    rerun = run_many([dataclasses.replace(tasks[number], crypto=REAL_CRYPTO) for number in chosen], jobs, progress,
+                     cluster)
     rechecked = [{"trial": number, "seed": tasks[number].scenario.seed, "byzantine": tasks[number].scenario.byzantine,
                   "identical": decisions(real) == decisions(results[number])}
                  for number, real in zip(chosen, rerun)]
     return {"rechecked": rechecked, "identical": all(item["identical"] for item in rechecked)}
 
 
-def crypto_report(tasks: list[Task], results: list[dict], crypto: str, sample: int, jobs: int, progress=None) -> dict:
+def crypto_report(tasks: list[Task], results: list[dict], crypto: str, sample: int, jobs: int,
+                  cluster: str | None = None) -> dict:
     """The `crypto` section of a campaign: the mode, and for modelled crypto the conformance re-runs."""
     if crypto != MODELLED_CRYPTO or sample <= 0:
         return {"mode": crypto, "conformance": None}
-    return {"mode": crypto, "conformance": conformance_check(tasks, results, sample, jobs, progress)}
+    return {"mode": crypto, "conformance": conformance_check(tasks, results, sample, jobs, cluster=cluster)}
 
 
 def aggregate(results: list[dict]) -> dict:
@@ -185,15 +193,15 @@ def trial_scenarios(scenario: Scenario, trials: int) -> list[Scenario]:
 
 def run_trials(scenario: Scenario, backend_name: str, trials: int, jobs: int = 1, progress=None, *,
                rules: str = X0CTL_RULES.name, adversary: str | None = None, crypto: str = MODELLED_CRYPTO,
-               conformance_sample: int = CONFORMANCE_SAMPLE) -> dict:
-    """`trials` runs (seeds seed..seed+trials-1); with modelled crypto, `conformance_sample` of them
-    are re-run with real signatures (`crypto.conformance`)."""
+               conformance_sample: int = CONFORMANCE_SAMPLE, cluster: str | None = None) -> dict:
+    """`trials` runs (seeds seed..seed+trials-1), here or on the Dask `cluster`; with modelled crypto,
+    `conformance_sample` of them are re-run with real signatures (`crypto.conformance`)."""
     if trials < 1:
         raise UsageError("--trials must be at least 1")
     tasks = [Task(item, backend_name, rules, adversary, crypto=crypto) for item in trial_scenarios(scenario, trials)]
-    results = run_many(tasks, jobs, progress)
+    results = run_many(tasks, jobs, progress, cluster)
     return {"aggregate": aggregate(results), "runs": [public_result(r) for r in results],
-            "crypto": crypto_report(tasks, results, crypto, conformance_sample, jobs)}
+            "crypto": crypto_report(tasks, results, crypto, conformance_sample, jobs, cluster)}
 
 
 def parse_range(text: str, nodes: int) -> list[int]:
@@ -216,7 +224,8 @@ def parse_range(text: str, nodes: int) -> list[int]:
 
 def run_sweep(scenario: Scenario, backend_name: str, counts: list[int], trials: int = 1, jobs: int = 1,
               progress=None, *, rules: str = X0CTL_RULES.name, adversary: str | None = None,
-              crypto: str = MODELLED_CRYPTO, conformance_sample: int = CONFORMANCE_SAMPLE) -> dict:
+              crypto: str = MODELLED_CRYPTO, conformance_sample: int = CONFORMANCE_SAMPLE,
+              cluster: str | None = None) -> dict:
     """The safety/liveness curve over f Byzantine nodes (same seeds at every f); the crypto
     mode and its conformance re-runs are under the key `crypto` (see `run_trials`)."""
     tasks, owners = [], []
@@ -225,7 +234,7 @@ def run_sweep(scenario: Scenario, backend_name: str, counts: list[int], trials: 
             item.validate(f"sweep f={count}")
             tasks.append(Task(item, backend_name, rules, adversary, crypto=crypto))
             owners.append(count)
-    results = run_many(tasks, jobs, progress)
+    results = run_many(tasks, jobs, progress, cluster)
     n = scenario.nodes
     points = []
     for count in counts:
@@ -255,7 +264,7 @@ def run_sweep(scenario: Scenario, backend_name: str, counts: list[int], trials: 
         "safe_within_bound": not unsafe_within,
         "first_unsafe_byzantine": first_unsafe,
         "first_liveness_loss_byzantine": first_stalled,
-        "crypto": crypto_report(tasks, results, crypto, conformance_sample, jobs),
+        "crypto": crypto_report(tasks, results, crypto, conformance_sample, jobs, cluster),
     }
 
 

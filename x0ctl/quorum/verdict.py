@@ -174,12 +174,14 @@ def run_simulation(scenario: Scenario, backend_name: str, *, trials: int = 1, jo
                    sweep: list[int] | None = None, plot: str | Path | None = None, adversary: str | None = None,
                    rules: str = X0CTL_RULES.name, thresholds: Thresholds = Thresholds(),
                    progress=None, crypto: str | None = None,
-                   conformance_sample: int = CONFORMANCE_SAMPLE) -> SimulationReport:
+                   conformance_sample: int = CONFORMANCE_SAMPLE, cluster: str | None = None) -> SimulationReport:
     """One run, `trials` runs (seeds seed..seed+trials-1) or a sweep over f. `progress(done, total)`
     is called as runs complete (a single run: simulated milliseconds). `adversary` is
     `FILE.py[:Class]` (its code runs in this process and in each worker, with the caller's
     privileges). `crypto` is `real` or `modelled` (None: modelled for trials and sweeps, with
-    `conformance_sample` of their runs re-run with real signatures; real for a single run)."""
+    `conformance_sample` of their runs re-run with real signatures; real for a single run).
+    `cluster` (`dask://HOST:PORT`) runs the trials of a campaign on a Dask scheduler instead of
+    `jobs` local processes (a single run stays here)."""
     if trials < 1:
         raise UsageError("--trials must be at least 1")
     if jobs < 1:
@@ -187,6 +189,10 @@ def run_simulation(scenario: Scenario, backend_name: str, *, trials: int = 1, jo
     if conformance_sample < 0:
         raise UsageError("--conformance-sample must not be negative")
     crypto = campaign_crypto(crypto, sweep is not None or trials > 1)
+    if cluster is not None:
+        from x0ctl.quorum.cluster import scheduler_address
+
+        scheduler_address(cluster)  # a malformed address fails before any work
     thresholds.validate()
     if adversary is not None:  # load once here: a bad file fails before any work
         adversary_class, label = load_adversary(adversary)
@@ -198,7 +204,7 @@ def run_simulation(scenario: Scenario, backend_name: str, *, trials: int = 1, jo
         report.mode = "sweep"
         report.sweep = run_sweep(scenario, backend_name, sweep, trials=trials, jobs=jobs, progress=progress,
                                  rules=rules, adversary=adversary, crypto=crypto,
-                                 conformance_sample=conformance_sample)
+                                 conformance_sample=conformance_sample, cluster=cluster)
         report.crypto = report.sweep.pop("crypto")
         if plot is not None:
             from x0ctl.quorum.plot import write_plot
@@ -207,7 +213,8 @@ def run_simulation(scenario: Scenario, backend_name: str, *, trials: int = 1, jo
         return report
     if trials > 1:
         outcome = run_trials(scenario, backend_name, trials, jobs=jobs, progress=progress, rules=rules,
-                             adversary=adversary, crypto=crypto, conformance_sample=conformance_sample)
+                             adversary=adversary, crypto=crypto, conformance_sample=conformance_sample,
+                             cluster=cluster)
         report.mode, report.aggregate, report.runs = "trials", outcome["aggregate"], outcome["runs"]
         report.crypto = outcome["crypto"]
         return report
