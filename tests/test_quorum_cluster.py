@@ -88,6 +88,15 @@ def test_cluster_trials_and_sweep_are_identical_to_a_local_run(cli, dask_cluster
     assert remote_sweep["sweep"] == local_sweep["sweep"]
 
 
+def test_fuzz_on_the_cluster_finds_what_a_local_campaign_finds(cli, dask_cluster, tmp_path):
+    url, _ = dask_cluster
+    args = ("quorum", "fuzz", "--byzantine", "beyond", "--shrink-runs", "6")
+    local = cli.json(*args, "--counterexample", str(tmp_path / "local.json"))
+    remote = cli.json(*args, "--counterexample", str(tmp_path / "remote.json"), "--cluster", url)
+    assert remote["found"] and remote["trials"] == local["trials"]
+    assert remote["counterexample_document"] == local["counterexample_document"]
+
+
 def test_an_unreachable_scheduler_is_exit_4_in_one_line(cli, monkeypatch):
     monkeypatch.setattr(cluster_module, "CONNECT_TIMEOUT_S", 1)
     result = cli(*SMALL, "-f", "2", "--trials", "2", "--cluster", f"dask://127.0.0.1:{closed_port()}")

@@ -148,6 +148,9 @@ def fuzz(
     conformance_sample: Annotated[
         int, typer.Option("--conformance-sample", help="Trials re-run with real signatures (always the violating "
                           "one); any difference fails the campaign (exit 1).", metavar="N")] = 2,
+    cluster: Annotated[
+        str | None, typer.Option("--cluster", help="Run the trials on a Dask scheduler, 16 at a time (shrinking "
+                                 "runs here).", show_default=False, metavar="dask://HOST:PORT")] = None,
     output: OutputOption = None,
 ) -> None:
     """Search random scenarios and random adversary schedules for an agreement or validity violation.
@@ -172,7 +175,7 @@ def fuzz(
     backend_name = resolve_backend_names(app_.backend)[0]
     get_backend(backend_name)
     with app_.progress("fuzzing", total=trials) as progress:
-        report = run_fuzz(settings, backend_name, counterexample, progress=progress)
+        report = run_fuzz(settings, backend_name, counterexample, progress=progress, cluster=cluster)
     document = report.to_dict()
     app_.emit(document, lambda console: _fuzz_table(console, document))
     if report.failure:

@@ -30,7 +30,7 @@ from x0ctl.quorum.events import (
     NODE_FAILURE,
 )
 from x0ctl.quorum.adversary import validate_actions
-from x0ctl.quorum.montecarlo import CONFORMANCE_SAMPLE, Task, public_result, run_task
+from x0ctl.quorum.montecarlo import CONFORMANCE_SAMPLE, Task, public_result, run_many, run_task
 from x0ctl.quorum.protocol import CRYPTO_MODES, MODELLED_CRYPTO, REAL_CRYPTO
 from x0ctl.quorum.rules import X0CTL_RULES, rules_named
 from x0ctl.quorum.scenario import Partition, Protocol, Scenario
@@ -42,6 +42,7 @@ COUNTEREXAMPLE_SCHEMA = "x0ctl.quorum.counterexample/v1"
 REPLAY_SCHEMA = "x0ctl.quorum.replay/v1"
 DEFAULT_TRIALS = 12
 DEFAULT_SHRINK_RUNS = 120
+CLUSTER_BATCH = 16  # fuzz trials sent to a Dask cluster at once
 
 
 @dataclass(frozen=True)
@@ -279,41 +280,58 @@ class FuzzReport:
                 "counterexample": self.counterexample_path, "counterexample_document": self.found}
 
 
-def fuzz(settings: FuzzSettings, backend_name: str, counterexample_path: str | Path, progress=None) -> FuzzReport:
-    """Run the campaign; on a find, shrink it and write the counterexample file (atomically)."""
+def fuzz(settings: FuzzSettings, backend_name: str, counterexample_path: str | Path, progress=None,
+         cluster: str | None = None) -> FuzzReport:
+    """Run the campaign; on a find, shrink it and write the counterexample file (atomically).
+    With `cluster` (`dask://HOST:PORT`) trials run there, `CLUSTER_BATCH` at a time (the time
+    budget is checked between batches); the outcome is the same as here: trials are judged in
+    order and the campaign stops at the first violation. Shrinking runs here."""
     settings.validate()
     report = FuzzReport(settings, backend_name)
     started = time.monotonic()
     crypto = settings.crypto
     outcomes: dict[int, dict] = {}  # trial number -> result (for the conformance re-runs)
-    for number in range(settings.trials):
+    batch = CLUSTER_BATCH if cluster is not None else 1
+    number = 0
+    while number < settings.trials and report.found is None:
         if settings.time_budget_s is not None and time.monotonic() - started >= settings.time_budget_s:
             break
-        trial = draw_trial(settings.seed, number, settings)
-        result = outcomes[number] = run_trial(trial.scenario, trial.script, backend_name, settings.rules, crypto)
-        report.trials_run += 1
-        report.trials.append({"trial": number, "nodes": trial.scenario.nodes, "byzantine": trial.scenario.byzantine,
-                              "steps": len(trial.script), "violated": violated(result)})
-        if progress:
-            progress(number + 1, settings.trials)
-        if violated(result):
-            shrinker = Shrinker(backend_name, settings.rules, settings.shrink_runs, crypto)
-            scenario, script = shrinker.shrink(trial.scenario, list(trial.script))
-            final = run_trial(scenario, script, backend_name, settings.rules, crypto)
-            if not violated(final):  # the budget ran out mid-way: keep the trial as drawn
-                scenario, script, final = trial.scenario, list(trial.script), result
-            report.found = counterexample(scenario, script, final, settings.rules, {
-                "campaign_seed": settings.seed, "trial": number, "steps_before_shrink": len(trial.script),
-                "shrink_runs": shrinker.runs})
-            report.counterexample_path = str(counterexample_path)
-            text = json.dumps(report.found, indent=2, sort_keys=True) + "\n"
-            atomic_write(Path(counterexample_path), text.encode())
-            break
+        drawn = [draw_trial(settings.seed, item, settings) for item in range(number, min(number + batch, settings.trials))]
+        tasks = [Task(trial.scenario, backend_name, settings.rules, None, tuple(trial.script), crypto) for trial in drawn]
+        results = [public_result(result) for result in run_many(tasks, 1, cluster=cluster)]
+        for trial, result in zip(drawn, results):
+            outcomes[number] = result
+            report.trials_run += 1
+            report.trials.append({"trial": number, "nodes": trial.scenario.nodes,
+                                  "byzantine": trial.scenario.byzantine, "steps": len(trial.script),
+                                  "violated": violated(result)})
+            if progress:
+                progress(number + 1, settings.trials)
+            if violated(result):
+                record_find(report, settings, backend_name, number, trial, result, counterexample_path)
+                break
+            number += 1
     report.crypto = {"mode": crypto, "conformance": None}
     if crypto == MODELLED_CRYPTO and settings.conformance_sample > 0 and outcomes:
         report.crypto["conformance"] = recheck_with_real_crypto(settings, backend_name, outcomes)
     report.elapsed_s = time.monotonic() - started
     return report
+
+
+def record_find(report: FuzzReport, settings: FuzzSettings, backend_name: str, number: int, trial: Trial,
+                result: dict, counterexample_path: str | Path) -> None:
+    """Shrink a violating trial and write the counterexample file (atomically)."""
+    shrinker = Shrinker(backend_name, settings.rules, settings.shrink_runs, settings.crypto)
+    scenario, script = shrinker.shrink(trial.scenario, list(trial.script))
+    final = run_trial(scenario, script, backend_name, settings.rules, settings.crypto)
+    if not violated(final):  # the budget ran out mid-way: keep the trial as drawn
+        scenario, script, final = trial.scenario, list(trial.script), result
+    report.found = counterexample(scenario, script, final, settings.rules, {
+        "campaign_seed": settings.seed, "trial": number, "steps_before_shrink": len(trial.script),
+        "shrink_runs": shrinker.runs})
+    report.counterexample_path = str(counterexample_path)
+    text = json.dumps(report.found, indent=2, sort_keys=True) + "\n"
+    atomic_write(Path(counterexample_path), text.encode())
 
 
 def recheck_with_real_crypto(settings: FuzzSettings, backend_name: str, outcomes: dict[int, dict]) -> dict:
