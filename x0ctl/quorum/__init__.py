@@ -48,15 +48,21 @@ from x0ctl.quorum.events import (
     failure_event,
     proposal_event,
 )
+from x0ctl.quorum.cluster import run_on_cluster
 from x0ctl.quorum.fuzz import FuzzReport, FuzzSettings, ReplayReport, fuzz, replay
 from x0ctl.quorum.protocol import (
     ATTEST,
     BEACON,
+    CRYPTO_MODES,
     SIGNATURE_ALGORITHM,
     SIGNING_CONTEXT,
     Identity,
     MessageCache,
+    RealSignatures,
+    SignatureFact,
+    SignatureFacts,
     SignedMessage,
+    signatures_for,
 )
 from x0ctl.quorum.reputation import PENALTIES, QUARANTINE_BELOW, Reputation
 from x0ctl.quorum.rules import RULES, X0CTL_RULES, Rules, rules_named
@@ -70,11 +76,13 @@ from x0ctl.quorum.verifier import (
 )
 
 __all__ = [
-    "ATTEST", "BEACON", "CRITICAL_EVENT_TYPES", "DOWN", "GOVERNANCE_PROPOSAL", "NODE_FAILURE", "PENALTIES",
+    "ATTEST", "BEACON", "CRITICAL_EVENT_TYPES", "CRYPTO_MODES", "DOWN", "GOVERNANCE_PROPOSAL", "NODE_FAILURE", "PENALTIES",
     "QUARANTINE_BELOW", "RATE_LIMIT_PER_SECOND", "REJECTION_CAUSES", "RULES", "SIGNATURE_ALGORITHM", "SIGNING_CONTEXT",
     "STRATEGIES", "X0CTL_RULES", "Adversary", "AdversaryControl", "AdversaryError", "Decision", "Equivocation",
     "FuzzReport", "FuzzSettings", "HonestView", "Identity", "MessageCache", "Observed", "QuorumTracker", "ReplayReport",
-    "Reputation", "Rules", "Scenario", "ScriptedAdversary", "SignedMessage", "SimulationReport", "Thresholds",
+    "RealSignatures", "Reputation", "Rules", "Scenario", "ScriptedAdversary", "SignatureFact", "SignatureFacts",
+    "SignedMessage", "SimulationReport", "Thresholds",
     "Verdict", "Verifier", "build_scenario", "failure_event", "fuzz", "load_adversary", "load_scenario", "proposal_event",
-    "quorum_threshold", "replay", "rules_named", "run_simulation", "tolerated_faults",
+    "quorum_threshold", "replay", "rules_named", "run_on_cluster", "run_simulation", "signatures_for",
+    "tolerated_faults",
 ]
