@@ -75,7 +75,7 @@ def simulate(
                                  show_default=False, metavar="dask://HOST:PORT")] = None,
     output: OutputOption = None,
 ) -> None:
-    """Simulate the control plane under Byzantine attack, with real ML-DSA-65 signatures on every message.
+    """Simulate the control plane under Byzantine attack, with real ML-DSA-65 signatures on every message (campaigns: modelled signatures, a sample re-run with real ones).
 
     Honest nodes run x0ctl's protection (signature checks, nonce + epoch anti-replay, 10 msg/s rate limit, reputation and quarantine, proposer authority, 2/3 quorum on critical events); Byzantine nodes follow --strategy or an --adversary you write. The report separates agreement (conflicting decisions, totality), validity (values no honest owner proposed, failures nobody observed), liveness, failure-detector accuracy and reputation. Exit 1 when agreement or validity is violated with f <= floor((n-1)/3), where the quorum rule promises both, or when a --max-*/--min-* threshold you set is broken; violations beyond the bound are the expected finding, not a failure.
 
@@ -85,6 +85,7 @@ def simulate(
       x0ctl quorum simulate -n 16 -f 5 --duration 30s --adversary examples/quorum/adversaries/selective_beacon.py
       x0ctl quorum simulate -n 31 -f 10 --trials 20 --jobs 2
       x0ctl quorum simulate -n 16 --duration 30s --strategy collude --sweep-byzantine 0..10 --plot sweep.svg
+      x0ctl quorum simulate -n 16 --duration 30s --sweep-byzantine 0..8 --trials 20 --cluster dask://127.0.0.1:8786
     """
     from x0ctl.pqc import get_backend, resolve_backend_names
     from x0ctl.quorum.montecarlo import parse_range

@@ -6,7 +6,9 @@ message, see `MessageCache`) really verified. Honest nodes run the library's `Ve
 are driven by the strategies in `x0ctl.quorum.scenario.STRATEGIES`, or by an operator-written
 `Adversary` (`x0ctl.quorum.adversary`). All choices come from `random.Random(seed)`, never from the
 clock, so one seed gives one result (wall-clock timings aside). Signature bytes differ between runs
-(ML-DSA signing is hedged) but nothing decided depends on them.
+(ML-DSA signing is hedged) but nothing decided depends on them, which is what `crypto="modelled"`
+relies on: signatures become `SignatureFact`s (a simulation model, see `x0ctl.quorum.protocol`),
+no ML-DSA signing or verification runs, and every decision is the same as with real signatures.
 
 The adversary is strong: it sees all traffic (it can replay anything sent on any link) and
 coordinates its nodes. It cannot sign with an honest node's key, and it does not control the
