@@ -53,17 +53,17 @@ def connect(cluster: str):
         raise IOFailure(f"cannot reach the Dask scheduler at {cluster}: {exc}") from None
 
 
-def run_on_cluster(tasks: list, cluster: str, progress=None) -> list[dict]:
-    """Run every task on the cluster; results in task order. `progress(done, total)` as trials finish."""
-    from x0ctl.quorum.montecarlo import run_task
-
+def run_on_cluster(function, tasks: list, cluster: str, progress=None) -> list:
+    """`function(task)` for every `Task` on the cluster (a module-level function the workers can
+    import, such as `x0ctl.quorum.montecarlo.run_task`); results in task order.
+    `progress(done, total)` is called as trials finish."""
     if not tasks:
         return []
     distributed = _distributed()
     client = connect(cluster)
     try:
         campaign = uuid.uuid4().hex[:12]
-        futures = client.map(run_task, tasks, key=[f"x0ctl-quorum-{campaign}-{number}" for number in range(len(tasks))],
+        futures = client.map(function, tasks, key=[f"x0ctl-quorum-{campaign}-{number}" for number in range(len(tasks))],
                              pure=False, retries=TASK_RETRIES)
         position = {future.key: number for number, future in enumerate(futures)}
         results: list = [None] * len(tasks)

@@ -80,7 +80,7 @@ def run_many(tasks: list[Task], jobs: int, progress=None, cluster: str | None = 
     if cluster is not None:
         from x0ctl.quorum.cluster import run_on_cluster
 
-        return run_on_cluster(tasks, cluster, progress)
+        return run_on_cluster(run_task, tasks, cluster, progress)
     results: list[dict] = []
     if jobs <= 1 or len(tasks) <= 1:
         for done, task in enumerate(tasks, 1):
@@ -109,7 +109,10 @@ def conformance_check(tasks: list[Task], results: list[dict], sample: int, jobs:
     """Re-run a seeded sample of modelled-crypto tasks with real ML-DSA-65 signatures and compare
     every decision and metric. `identical` False means the modelled mode is wrong (a defect)."""
     modelled = [number for number, task in enumerate(tasks) if task.crypto == MODELLED_CRYPTO]
-    chosen = sorted(random.Random(f"x0ctl/quorum/conformance/{len(tasks)}").sample(modelled, min(sample, len(modelled))))
+    if not modelled:
+        return {"rechecked": [], "identical": True}
+    draw = random.Random(f"x0ctl/quorum/conformance/{tasks[0].scenario.seed}/{len(tasks)}")
+    chosen = sorted(draw.sample(modelled, min(sample, len(modelled))))
     rerun = run_many([dataclasses.replace(tasks[number], crypto=REAL_CRYPTO) for number in chosen], jobs, progress,
                      cluster)
     rechecked = [{"trial": number, "seed": tasks[number].scenario.seed, "byzantine": tasks[number].scenario.byzantine,
