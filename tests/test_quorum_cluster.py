@@ -104,6 +104,15 @@ def test_an_unreachable_scheduler_is_exit_4_in_one_line(cli, monkeypatch):
     assert_one_line_error(result.stderr, "cannot reach the Dask scheduler at dask://127.0.0.1:")
 
 
+def test_the_cluster_comes_from_a_profile_too(cli, monkeypatch, tmp_path):
+    monkeypatch.setattr(cluster_module, "CONNECT_TIMEOUT_S", 1)
+    config = tmp_path / "config.yaml"
+    config.write_text(f"profiles:\n  farm:\n    cluster: dask://127.0.0.1:{closed_port()}\n")
+    result = cli("--profile", "farm", *SMALL, "-f", "2", "--trials", "2", env={"X0CTL_CONFIG": str(config)})
+    assert result.exit_code == 4
+    assert_one_line_error(result.stderr, "cannot reach the Dask scheduler")
+
+
 @pytest.mark.parametrize("address", ["127.0.0.1:8786", "tcp://127.0.0.1:8786", "dask://127.0.0.1", "dask://h:99999"])
 def test_a_malformed_cluster_address_is_a_usage_error(cli, address):
     result = cli(*SMALL, "-f", "2", "--trials", "2", "--cluster", address)

@@ -364,6 +364,7 @@ def _fuzz_table(console, document: dict) -> None:
     console.print(f"fuzz campaign seed {settings['seed']}: {document['trials_run']} of {settings['trials']} trial(s), "
                   f"n in {settings['nodes'][0]}..{settings['nodes'][1]}, f = {settings['byzantine']}, "
                   f"{document['elapsed_s']:.1f}s, backend {document['backend']}")
+    console.print(f"crypto: {_crypto_line(document['crypto'])}")
     if not document["found"]:
         console.print("[green]no agreement or validity violation found[/green]")
         return
@@ -385,7 +386,7 @@ def _replay_table(console, document: dict) -> None:
     console.print(f"{document['file']}: {state}; n = {result['nodes']}, f = {result['byzantine']}, "
                   f"{result['agreement']['conflicting_decisions']} conflicting decision(s), "
                   f"{result['validity']['violations']} validity violation(s)")
-    console.print(f"digest {document['digest']}")
+    console.print(f"digest {document['digest']} ({document['crypto']} crypto)")
 
 
 @app.command("verify")
