@@ -75,7 +75,7 @@ def simulate(
                                  show_default=False, metavar="dask://HOST:PORT")] = None,
     output: OutputOption = None,
 ) -> None:
-    """Simulate the control plane under Byzantine attack, with real ML-DSA-65 signatures on every message (campaigns: modelled signatures, a sample re-run with real ones).
+    """Simulate the control plane under Byzantine attack, with ML-DSA-65 signatures on every message (campaigns: modelled, re-checked with real).
 
     Honest nodes run x0ctl's protection (signature checks, nonce + epoch anti-replay, 10 msg/s rate limit, reputation and quarantine, proposer authority, 2/3 quorum on critical events); Byzantine nodes follow --strategy or an --adversary you write. The report separates agreement (conflicting decisions, totality), validity (values no honest owner proposed, failures nobody observed), liveness, failure-detector accuracy and reputation. Exit 1 when agreement or validity is violated with f <= floor((n-1)/3), where the quorum rule promises both, or when a --max-*/--min-* threshold you set is broken; violations beyond the bound are the expected finding, not a failure.
 
