@@ -193,7 +193,6 @@ def prometheus_fixture(history: Callable[[], str], scope: str = "module"):
     return _prometheus
 
 
-# ---------------------------------------------------------------------------------------------
 # A known history of the mesh's own metrics (names from ../shared/domain.md), for SLO and rollout tests.
 
 MESH_BASE = 1748736000  # 2025-06-01T00:00:00Z
