@@ -58,6 +58,10 @@ class App:
     def json(self) -> bool:
         return self.output == "json"
 
+    def backend_for(self, command_backend: str | None) -> str:
+        """A command's own --backend when given, else the global one."""
+        return command_backend or self.backend
+
     def with_output(self, output: str | None) -> App:
         """Apply a command-level `--output`, which wins over the global one."""
         if output is not None:

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from x0ctl.cli.app import OutputOption, get_app
+from x0ctl.cli.options import BackendOrAllOption
 from x0ctl.kat import ALGORITHMS
 
 app = typer.Typer(help="""Verify the PQC implementation on this node against known-answer vectors.
@@ -26,12 +27,6 @@ def _complete_algorithms(incomplete: str) -> list[str]:
     return [prefix + name for name in ALGORITHMS if name.lower().startswith(current.lower())]
 
 
-BackendOption = Annotated[
-    str | None,
-    typer.Option("--backend", help="Backend to test: auto, openssl, liboqs or all (default: the global --backend).",
-                 metavar="auto|openssl|liboqs|all", show_default=False,
-                 autocompletion=lambda: ["auto", "openssl", "liboqs", "all"]),
-]
 
 
 @app.command("kat")
@@ -51,7 +46,7 @@ def kat(
         bool,
         typer.Option("--allow-empty", help="Exit 0 even when a vector source had no check this backend can run."),
     ] = False,
-    backend: BackendOption = None,
+    backend: BackendOrAllOption = None,
     output: OutputOption = None,
 ) -> None:
     """Run known-answer tests (ML-KEM, ML-DSA, X-Wing) against the selected backend(s).
@@ -67,7 +62,7 @@ def kat(
 
     app_ = get_app(ctx, output)
     with app_.progress("known-answer tests", total=1) as progress:
-        report = verify_kat(backend or app_.backend, algorithms, list(vectors or ()), allow_empty=allow_empty,
+        report = verify_kat(app_.backend_for(backend), algorithms, list(vectors or ()), allow_empty=allow_empty,
                             progress=progress)
     app_.emit(report.to_dict(), lambda console: _table(console, report))
     problem = report.problem()
