@@ -185,13 +185,9 @@ def _prometheus(check, prom: PrometheusConnection) -> dict:
 
 
 def _table(console, data: dict) -> None:
-    from rich.table import Table
-
     marks = {"ok": "[green]ok[/green]", "warn": "[yellow]warn[/yellow]", "fail": "[red]FAIL[/red]", "info": "info"}
-    table = Table(title=f"x0ctl {data['x0ctl']} on Python {data['python']}", title_justify="left")
-    table.add_column("check")
-    table.add_column("status")
-    table.add_column("detail", overflow="fold")
+    table = console.table("check", "status", ("detail", {"overflow": "fold"}),
+                          title=f"x0ctl {data['x0ctl']} on Python {data['python']}")
     for item in data["checks"]:
         table.add_row(item["name"], marks.get(item["status"], item["status"]), item["detail"])
     console.print(table)

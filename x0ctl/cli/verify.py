@@ -72,12 +72,9 @@ def kat(
 
 def _table(console, report) -> None:
     from rich.markup import escape
-    from rich.table import Table
-
-    table = Table(title="Known-answer tests", title_justify="left")
-    for column, justify in (("algorithm", "left"), ("backend", "left"), ("source", "left"), ("passed", "right"),
-                            ("failed", "right"), ("skipped", "right"), ("time", "right")):
-        table.add_column(column, justify=justify)
+    right = {"justify": "right"}
+    table = console.table("algorithm", "backend", "source", ("passed", right), ("failed", right), ("skipped", right),
+                          ("time", right), title="Known-answer tests")
     for result in report.results:
         failed = f"[red]{result.failed}[/red]" if result.failed else "0"
         table.add_row(result.algorithm, result.backend, result.source, str(result.passed), failed,
