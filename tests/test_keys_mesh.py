@@ -289,3 +289,25 @@ def test_export_never_prints_private_keys_to_a_terminal(generated, ks):
         os.close(terminal)
         os.close(controller)
     assert result.returncode == 2 and b"refusing to print private keys to a terminal" in result.stderr
+
+
+def test_keys_x0ctl_generated_export_expanded_where_the_backend_can(tmp_path, liboqs_backend):
+    """With liboqs, seed keys are expanded for the Secret; the expanded forms hold their public keys and re-import."""
+    from x0ctl.keystore import Keystore, export_private, generate, import_mesh_keys, rotate, verify_keystore
+
+    store = Keystore(tmp_path / "ks", backend=liboqs_backend)
+    generate(store)
+    generate(store, purpose="mesh-kem")
+    generate(store, purpose="mesh-sig")
+    rotate(store, purpose="mesh-kem")
+    export = export_private(store)
+    assert {(s.purpose, s.slot, s.private_form, s.private_bytes) for s in export.slots} == {
+        ("mesh-kem", "current", "seed", 2400), ("mesh-kem", "previous", "seed", 2400), ("mesh-sig", "current", "seed", 4032)}
+    assert export.missing == ["ml-dsa-previous-public", "ml-dsa-previous-private"]
+    secret = tmp_path / "s.yaml"
+    secret.write_bytes(export.data)
+    secret.chmod(0o600)
+    other = Keystore(tmp_path / "other", backend=liboqs_backend)
+    generate(other)
+    result = import_mesh_keys(other, "mesh-secret", [secret])
+    assert len(result.imported) == 3 and verify_keystore(other).ok
