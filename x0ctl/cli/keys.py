@@ -19,7 +19,7 @@ from x0ctl.textfile import read_bytes, read_text
 
 app = typer.Typer(help="""Node keys: generate, rotate, back up and restore (X-Wing and ML-DSA-65).
 
-A node's key set is an X-Wing key-exchange key (ML-KEM-768 + X25519) and an ML-DSA-65 signing key, kept in a keystore (--keystore, X0CTL_KEYSTORE, default $XDG_DATA_HOME/x0ctl) with versions, states (pending, active, retired, revoked) and a signed, hash-chained history. Every write is atomic and locked; backups are age files. See docs/keys.md.
+A node's key set is an X-Wing key-exchange key (ML-KEM-768 + X25519) and an ML-DSA-65 signing key (plus, optionally, the mesh agent's own ML-KEM-768 and ML-DSA-65 keys: purposes mesh-kem and mesh-sig), kept in a keystore (--keystore, X0CTL_KEYSTORE, default $XDG_DATA_HOME/x0ctl) with versions, states (pending, active, retired, revoked) and a signed, hash-chained history. Every write is atomic and locked; backups are age files. See docs/keys.md.
 
 Examples:
   x0ctl keys generate --node node-1
@@ -171,7 +171,8 @@ def generate_cmd(
 @app.command("rotate")
 def rotate_cmd(
     ctx: typer.Context,
-    purpose: Annotated[str, typer.Option("--purpose", help="Which key to rotate.", metavar="kem|sig|all")] = "all",
+    purpose: Annotated[str, typer.Option("--purpose", help="Which key to rotate (all: kem, sig and the mesh purposes the keystore has).",
+                                         metavar="kem|sig|mesh-kem|mesh-sig|all")] = "all",
     if_older_than: Annotated[str | None, typer.Option("--if-older-than", metavar="DURATION", show_default=False,
                                                       help="Only rotate keys active for at least this long (30d, 12h); otherwise exit 0 and say so.")] = None,
     stage: Annotated[str | None, typer.Option("--stage", metavar="prepare|activate", show_default=False,
