@@ -115,6 +115,11 @@ MESH_FILES = {
     "mesh_json_private_not_matching": _mesh_json(key_id=hashlib.sha256(bytes(1184)).hexdigest()[:16]),
     "mesh_json_encrypted": _mesh_json(private_key=None, private_key_encrypted="00" * 2428),
     "mesh_json_created_str": _mesh_json(created_at="yesterday"),
+    # every coefficient 0xfff >= q: FIPS 203's modulus check fails (the dk is built to hold this ek)
+    "mesh_json_public_out_of_range": _mesh_json(
+        key_id=hashlib.sha256(b"\xff" * 1152 + bytes(32)).hexdigest()[:16], public_key=(b"\xff" * 1152 + bytes(32)).hex(),
+        private_key=(bytes(1152) + b"\xff" * 1152 + bytes(32) + hashlib.sha3_256(b"\xff" * 1152 + bytes(32)).digest()
+                     + bytes(32)).hex()),
     "mesh_master_short": b"\x00" * 20,
     "mesh_secret_sealed": b"apiVersion: bitnami.com/v1alpha1\nkind: SealedSecret\nspec: {encryptedData: {}}\n",
     "mesh_secret_half": b"kind: Secret\ndata: {ml-kem-current-public: AAAA}\n",

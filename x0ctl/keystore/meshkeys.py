@@ -35,6 +35,7 @@ from x0ctl.keystore.keyfiles import (
     PUBLIC_SIZES,
     expanded_matches_public,
     expanded_private_pem,
+    public_pem,
 )
 from x0ctl.keystore.lifecycle import brief
 from x0ctl.keystore.store import KeyRecord, Keystore
@@ -196,6 +197,10 @@ def _checked(key: MeshKey, claimed_id: str | None = None) -> MeshKey:
         raise UsageError(f"{key.source}: key id {claimed_id!r} is not the public key's ({mesh_key_id(key.public)})")
     if not expanded_matches_public(algorithm, key.expanded, key.public):
         raise UsageError(f"{key.source}: the private key does not belong to the public key")
+    try:
+        public_pem(algorithm, key.public)
+    except ValueError:  # FIPS 203's modulus check on ek: a coefficient >= q
+        raise UsageError(f"{key.source}: not a valid {algorithm} public key") from None
     return key
 
 
