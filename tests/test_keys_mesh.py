@@ -37,8 +37,8 @@ def generated(cli, ks):
     """A keystore with x0ctl's own key set; calling it runs `x0ctl --backend openssl keys ARGS --keystore KS`."""
 
     class Keys:
-        def __call__(self, *args: str):
-            return cli("--backend", "openssl", "keys", args[0], "--keystore", str(ks), *args[1:])
+        def __call__(self, *args: str, env: dict | None = None):
+            return cli("--backend", "openssl", "keys", args[0], "--keystore", str(ks), *args[1:], env=env)
 
         def json(self, *args: str, expect: int = 0):
             result = self(*args, "-o", "json")
@@ -233,6 +233,27 @@ def test_an_imported_key_cannot_lend_itself_to_x0ctls_own_protocols(generated, k
     with pytest.raises(CheckFailed, match="without its seed"):
         store.load_private(record)
     assert verify_problems(ks) == []
+
+
+def test_mesh_keys_survive_backup_and_restore(generated, ks, tmp_path, kem_pairs):
+    generated.json("generate", "--purpose", "mesh-sig")
+    secret = tmp_path / "s.yaml"
+    pk, sk = kem_pairs[0]
+    secret.write_text(yaml.safe_dump({"kind": "Secret", "data": {
+        "ml-kem-current-public": base64.b64encode(pk).decode(), "ml-kem-current-private": base64.b64encode(sk).decode()}}))
+    secret.chmod(0o600)
+    generated.json("import", "--format", "mesh-secret", str(secret))
+    env = {"BACKUP_PASS": "mesh-keys"}
+    backed = generated("backup", "--out", str(tmp_path / "b.age"), "--passphrase-env", "BACKUP_PASS",
+                       "--scrypt-work-factor", "10", env=env)
+    assert backed.exit_code == 0, backed.stderr
+    restored = generated("restore", str(tmp_path / "b.age"), "--passphrase-env", "BACKUP_PASS", "--keystore",
+                         str(tmp_path / "r"), "--trust-backup-signer", env=env)
+    assert restored.exit_code == 0, restored.stderr
+    assert verify_problems(tmp_path / "r") == []
+    state = json.loads((tmp_path / "r" / "state.json").read_text())
+    assert {(k["purpose"], k.get("private_form")) for k in state["keys"] if k["purpose"].startswith("mesh-")} == {
+        ("mesh-sig", None), ("mesh-kem", "expanded")}
 
 
 def test_swapped_or_relabelled_expanded_keys_fail_verify(generated, ks, tmp_path, kem_pairs):
