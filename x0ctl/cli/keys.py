@@ -273,11 +273,8 @@ def list_cmd(
     result = list_keys(_store(ctx, keystore, insecure=insecure_permissions))
 
     def table(console) -> None:
-        from rich.table import Table
-
-        grid = Table(title=f"Keys of {_safe(result.node)} (epoch {result.epoch})", title_justify="left")
-        for column in ("id", "mesh id", "purpose", "algorithm", "version", "state", "created", "activated", "retired"):
-            grid.add_column(column)
+        grid = console.table("id", "mesh id", "purpose", "algorithm", "version", "state", "created", "activated",
+                             "retired", title=f"Keys of {_safe(result.node)} (epoch {result.epoch})")
         for r in result.keys:
             state_text = r.state + (" (pruned)" if r.pruned else "") + (" (expanded only)" if r.private_form == "expanded" else "")
             grid.add_row(r.short, result.mesh_key_ids.get(r.id) or "-", r.purpose, r.algorithm, str(r.version), state_text,
@@ -335,11 +332,7 @@ def history_cmd(
     result = read_history(_store(ctx, keystore, insecure=insecure_permissions), limit)
 
     def table(console) -> None:
-        from rich.table import Table
-
-        grid = Table(title="Key history", title_justify="left")
-        for column in ("seq", "time", "event", "purpose", "old", "new", "actor", "reason"):
-            grid.add_column(column)
+        grid = console.table("seq", "time", "event", "purpose", "old", "new", "actor", "reason", title="Key history")
         for e in result.entries:
             grid.add_row(_safe(e.get("seq")), _safe(e.get("time")), _safe(e.get("event")), _safe(e.get("purpose") or "-"),
                          _short_or_dash(e.get("old_id")), _short_or_dash(e.get("new_id")), _safe(e.get("actor") or "-"),
