@@ -172,6 +172,9 @@ def serve(
     first_frame_timeout: Annotated[float, typer.Option("--first-frame-timeout", min=0.05, help="Seconds from "
                                    "accept to a complete CLIENT_HELLO; an idle or trickling socket is dropped "
                                    "then.")] = 1.0,
+    min_rate: Annotated[float, typer.Option("--min-rate", min=0.0, help="Bytes per second every later frame must "
+                        "arrive at: it must be complete within --first-frame-timeout plus its size at this rate "
+                        "(a trickling peer is dropped with `timeout`). 0: no minimum.")] = 8192.0,
     cookie_rate: Annotated[float, typer.Option("--cookie-rate", min=0.0, help="Handshakes per second answered "
                            "without a cookie; beyond it (or with half the connections taken) a hello must "
                            "first echo a stateless cookie. 0: always.")] = 100.0,
@@ -209,7 +212,8 @@ def serve(
     responder = service.HandshakeService(
         suite, own, listen, peer_keys=peer_key or [], peer_fingerprints=peer_fingerprint or [], peers_file=peers_file,
         allow_any_peer=allow_any_peer, settings=ServerSettings(max_connections, read_timeout, handshake_timeout,
-                                                               cookie_rate, max_per_source, first_frame_timeout),
+                                                               cookie_rate, max_per_source, first_frame_timeout,
+                                                               min_rate),
         max_payload=max_message_size)
     if allow_any_peer:
         app_.warn("--allow-any-peer: ANY initiator holding ANY key is accepted; the handshake authenticates keys "

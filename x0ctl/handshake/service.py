@@ -171,6 +171,7 @@ class ServeReport:
         tally = self.server.tally
         return {"listen": self.listen, "identity": self.identity, "suite": self.suite.describe(),
                 "authorization": self.authorization, "stopped_by": self.stopped_by, "unfinished": self.unfinished,
+                "evicted": self.server.evictions,
                 **tally.to_dict(), "cookie_replies": tally.cookies, "phases_ms": tally.phases_ms(),
                 "metrics": self.metrics}
 
