@@ -333,7 +333,8 @@ def test_sigterm_stops_cleanly_with_every_reason_counted(server):
         assert samples[("pqc_handshake_failure_total", reason, "local")] == count
     for reason, count in summary["peer_reported"].items():
         assert samples[("pqc_handshake_failure_total", reason, "peer")] == count
-    assert 'x0ctl_handshake_serve_info{authorization="any_peer",protocol_version="2"} 1.0' in \
+    node = socket.gethostname()
+    assert f'x0ctl_handshake_serve_info{{authorization="any_peer",node="{node}",protocol_version="2"}} 1.0' in \
         server.metrics_path.read_text()
 
 

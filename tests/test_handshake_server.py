@@ -230,3 +230,95 @@ def test_a_flood_of_replayed_and_garbage_hellos_cannot_make_honest_handshakes_fa
     assert code == 0, stderr
     assert sent["127.0.0.2"] >= 250 and sent["127.0.0.3"] >= 250, sent
     assert outcomes and set(outcomes) == {"ok"}, outcomes
+
+
+def _metrics_url(server) -> str:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        for line in server.stderr_path.read_text().splitlines():
+            if "metrics on " in line:
+                return line.split("metrics on ", 1)[1].strip()
+        time.sleep(0.05)
+    raise AssertionError(f"no metrics address: {server.stderr_path.read_text()}")
+
+
+def _scrape(url: str) -> dict[tuple, float]:
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - loopback
+        assert response.status == 200
+        text = response.read().decode()
+    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(text) for sample in family.samples}
+
+
+@pytest.fixture(scope="module")
+def allowed_client(tmp_path_factory):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import mldsa
+
+    from x0ctl.pqc.fingerprint import fingerprint
+
+    key = mldsa.MLDSA65PrivateKey.generate()
+    path = tmp_path_factory.mktemp("client") / "client.pem"
+    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                       serialization.NoEncryption()))
+    return path, fingerprint("ML-DSA-65", key.public_key().public_bytes_raw())
+
+
+def test_metrics_endpoint_labels_node_and_only_allow_listed_peers(cli, tmp_path, allowed_client):
+    """`serve --metrics-listen`: the mesh's metric names over HTTP, with `node`, and `peer` set only to
+    an authenticated, allow-listed fingerprint; an unlisted initiator's refusal is `peer=""`."""
+    identity_path, client_fingerprint = allowed_client
+    server = start_server(tmp_path, "--peer-fingerprint", client_fingerprint, "--node", "node-a",
+                          "--metrics-listen", "127.0.0.1:0")
+    try:
+        url = _metrics_url(server)
+        assert url.startswith("http://127.0.0.1:") and url.endswith("/metrics")
+        assert cli("handshake", "probe", server.address, "--identity", str(identity_path), "--peer-fingerprint",
+                   server.identity, "--max-p95-ms", "60000").exit_code == 0
+        assert cli("handshake", "probe", server.address, "--peer-fingerprint", server.identity).exit_code == 1
+        samples = _scrape(url)
+    finally:
+        code, _, stderr = server.stop()
+    assert code == 0, stderr
+    node = ("node", "node-a")
+    assert samples[("pqc_handshake_success_total", (node, ("peer", client_fingerprint)))] == 1
+    assert samples[("pqc_handshake_latency_seconds_count", (node, ("peer", client_fingerprint)))] == 1
+    assert samples[("pqc_handshake_failure_total", (node, ("origin", "local"), ("peer", ""),
+                                                    ("reason", "unknown_peer")))] == 1
+    peers = {dict(labels).get("peer") for (_, labels) in samples if dict(labels).get("peer") is not None}
+    assert peers == {"", client_fingerprint}
+    assert all(dict(labels).get("node") == "node-a" for (_, labels) in samples)
+
+
+def test_metrics_endpoint_scraped_by_a_real_prometheus(tmp_path):
+    """A real Prometheus scrapes `serve --metrics-listen` with the scrape config of docs/handshake.md."""
+    from tests.promserver import PrometheusUnavailable, start_prometheus
+
+    server = start_server(tmp_path, "--allow-any-peer", "--node", "node-b", "--metrics-listen", "127.0.0.1:0")
+    prometheus = None
+    try:
+        target = _metrics_url(server).removeprefix("http://").removesuffix("/metrics")
+        config = ("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n"
+                  "  - job_name: x0ctl_handshake\n    static_configs:\n"
+                  f"      - targets: ['{target}']\n")
+        try:
+            (tmp_path / "prometheus").mkdir()
+            prometheus = start_prometheus(tmp_path / "prometheus", "x0ctl_test_marker 1 1748736000\n", config=config)
+        except PrometheusUnavailable as exc:
+            pytest.skip(str(exc))
+        deadline, result = time.monotonic() + 30, []
+        while time.monotonic() < deadline and not result:
+            result = prometheus.query('pqc_handshake_failure_total{job="x0ctl_handshake",reason="busy",'
+                                      'origin="local"}', time.time())
+            if not result:
+                time.sleep(0.5)
+        assert result, "Prometheus never scraped the handshake server"
+        assert result[0]["metric"]["node"] == "node-b" and result[0]["metric"]["instance"] == target
+    finally:
+        if prometheus is not None:
+            prometheus.stop()
+        server.stop()

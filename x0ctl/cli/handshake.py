@@ -186,6 +186,11 @@ def serve(
     metrics_file: MetricsFileOption = None,
     metrics_interval: Annotated[float, typer.Option("--metrics-interval", min=0.5, help="Seconds between "
                                                     "--metrics-file rewrites.")] = 10.0,
+    metrics_listen: Annotated[str | None, typer.Option("--metrics-listen", metavar="HOST:PORT", help="Serve the "
+                              "metrics for Prometheus at http://HOST:PORT/metrics while running.",
+                              show_default=False)] = None,
+    node: Annotated[str | None, typer.Option("--node", help="The `node` label on every metric (default: the host "
+                    "name).", show_default=False)] = None,
     pushgateway: PushgatewayOption = None,
     job: JobOption = "x0ctl_handshake",
     backend: BackendOption = None,
@@ -198,6 +203,7 @@ def serve(
     Examples:
       x0ctl handshake serve --listen 0.0.0.0:7443 --identity node.pem --peers-file /etc/x0ctl/peers
       x0ctl handshake serve --listen 127.0.0.1:0 --allow-any-peer --metrics-file /var/lib/node_exporter/handshake.prom
+      x0ctl handshake serve --listen 0.0.0.0:7443 --keystore /var/lib/x0ctl/keys --peers-file peers --metrics-listen 127.0.0.1:9464
     """
     import signal
     import threading
@@ -214,7 +220,7 @@ def serve(
         allow_any_peer=allow_any_peer, settings=ServerSettings(max_connections, read_timeout, handshake_timeout,
                                                                cookie_rate, max_per_source, first_frame_timeout,
                                                                min_rate),
-        max_payload=max_message_size)
+        max_payload=max_message_size, node=node, metrics_listen=metrics_listen)
     if allow_any_peer:
         app_.warn("--allow-any-peer: ANY initiator holding ANY key is accepted; the handshake authenticates keys "
                   "but authorizes nobody (x0ctl_handshake_serve_info{authorization=\"any_peer\"} 1)")
@@ -229,6 +235,8 @@ def serve(
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     sys.stderr.write(f"x0ctl: handshake: listening on {address} identity {own.fingerprint} "
                      f"suite {suite.name} backend {suite.backend_name} authorization {responder.authorization}\n")
+    if responder.metrics_endpoint is not None:
+        sys.stderr.write(f"x0ctl: handshake: metrics on {responder.metrics_endpoint.url}\n")
     sys.stderr.flush()
     try:
         report = responder.run(stop, metrics_file=metrics_file, metrics_interval=metrics_interval,

@@ -173,8 +173,10 @@ class HandshakeServer:
     """Threaded responder: `bind()`, then `serve(stop_event)` until the event is set."""
 
     def __init__(self, policy: ResponderPolicy, host: str, port: int, settings: ServerSettings | None = None,
-                 metrics=None, on_outcome: Callable[[FailureReason | None], None] | None = None) -> None:
+                 metrics=None, on_outcome: Callable[[FailureReason | None], None] | None = None,
+                 label_peers: bool = False) -> None:
         self.policy = policy
+        self.label_peers = label_peers  # metrics per authenticated peer: only when the allow-list bounds them
         self.host, self.port = host, port
         self.settings = settings or ServerSettings()
         self.metrics = metrics
@@ -257,11 +259,12 @@ class HandshakeServer:
             worker.join(max(0.0, deadline - time.monotonic()))
         return sum(worker.is_alive() for worker in workers)
 
-    def _record(self, reason: FailureReason | None, seconds: float = 0.0, phases=(), origin: str = LOCAL) -> None:
+    def _record(self, reason: FailureReason | None, seconds: float = 0.0, phases=(), origin: str = LOCAL,
+                peer: str = "") -> None:
         if reason is None:
             self.tally.success(seconds, *phases)
             if self.metrics is not None:
-                self.metrics.success(seconds)
+                self.metrics.success(seconds, peer if self.label_peers else "")
         else:
             self.tally.failure(reason, origin)
             if self.metrics is not None:
@@ -371,7 +374,7 @@ class HandshakeServer:
                     self._record(FailureReason.BACKEND_ERROR)
                     self.last_internal_error = type(exc).__name__
                 else:
-                    self._record(None, _clock() - began, (session.phases,))
+                    self._record(None, _clock() - began, (session.phases,), peer=session.result.peer_fingerprint)
         finally:
             with self._workers_lock:
                 self._active -= 1

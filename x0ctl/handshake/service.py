@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from x0ctl.errors import CheckFailed, EnvironmentProblem, IOFailure, UsageError
-from x0ctl.handshake.metrics import HandshakeMetrics
+from x0ctl.handshake.metrics import HandshakeMetrics, MetricsEndpoint
 from x0ctl.handshake.net import HandshakeServer, ProbeReport, ServerSettings, parse_address, run_probe
 from x0ctl.handshake.pins import allow_list, responder_pin
 from x0ctl.handshake.protocol import Identity, ResponderPolicy
@@ -20,6 +20,13 @@ from x0ctl.handshake.suites import Suite, classical_suite, hybrid_suite
 
 DISABLE_PQC_VAR = "X0TTA6BL4_DISABLE_PQC"
 PROTOCOLS = ("x0ctl",)  # what `probe` speaks; the mesh agent's own protocol gets its own module
+
+
+def default_node_name() -> str:
+    """The `node` label when none is given: the host name, as the mesh's node exporters use it."""
+    import socket
+
+    return socket.gethostname() or "localhost"
 
 
 def fallback_enabled() -> bool:
@@ -181,19 +188,26 @@ class HandshakeService:
 
     def __init__(self, suite: Suite, identity: Identity, listen: str, *, peer_keys=(), peer_fingerprints=(),
                  peers_file: Path | None = None, allow_any_peer: bool = False, settings: ServerSettings,
-                 max_payload: int) -> None:
+                 max_payload: int, node: str | None = None, metrics_listen: str | None = None) -> None:
         host, port = parse_address(listen)
+        self.metrics_address = parse_address(metrics_listen) if metrics_listen is not None else None
         allowed = allow_list(peer_keys, peer_fingerprints, peers_file, any_peer=allow_any_peer)
         self.authorization = "any_peer" if allowed.is_any else "allow_list"
         self.suite, self.identity = suite, identity
-        self.metrics = HandshakeMetrics()
+        self.node = node or default_node_name()
+        self.metrics = HandshakeMetrics(node=self.node, peer_label=True)
         self.metrics.set_fallback(False)
         self.metrics.set_serve_info(self.authorization)
+        self.metrics_endpoint: MetricsEndpoint | None = None
         policy = ResponderPolicy(suite, identity, allowed, max_payload=max_payload)
-        self.server = HandshakeServer(policy, host, port, settings, metrics=self.metrics)
+        self.server = HandshakeServer(policy, host, port, settings, metrics=self.metrics,
+                                      label_peers=not allowed.is_any)
 
     def bind(self) -> str:
+        """Bind the handshake listener, then the /metrics endpoint if one was asked for."""
         self.server.bind()
+        if self.metrics_address is not None:
+            self.metrics_endpoint = self.metrics.serve_http(*self.metrics_address)
         return self.server.address
 
     def run(self, stop: threading.Event, *, metrics_file: Path | None, metrics_interval: float,
@@ -215,6 +229,8 @@ class HandshakeService:
             self.server.serve(stop)
         finally:
             stop.set()
+            if self.metrics_endpoint is not None:
+                self.metrics_endpoint.close()
         report = ServeReport(self.server.address, self.identity.fingerprint, self.suite, self.authorization,
                              self.server, unfinished=self.server.drain(0))
         report.metrics = publish(self.metrics, metrics_file, pushgateway, job)
