@@ -322,3 +322,16 @@ def test_metrics_endpoint_scraped_by_a_real_prometheus(tmp_path):
         if prometheus is not None:
             prometheus.stop()
         server.stop()
+
+
+def test_probe_with_no_success_reports_no_latency(cli, tmp_path):
+    """Issue 16: nothing succeeded, so there is no p95 (null), not a p95 of 0.0 that reads as fast."""
+    from tests.pushgateway import free_port
+
+    data = cli.json("handshake", "probe", f"127.0.0.1:{free_port()}", "--count", "2", "--timeout", "2",
+                    "--insecure-any-peer", expect=4)
+    assert data["successes"] == 0 and data["failures"] == {"connection": 2}
+    assert set(data["latency_ms"].values()) == {None}
+    assert data["slo"]["p95_latency_ms"] == {"target": "< 100", "actual": None, "ok": False}
+    table = cli("handshake", "probe", f"127.0.0.1:{free_port()}", "--insecure-any-peer", "--timeout", "2")
+    assert table.exit_code == 4 and "latency ms  - (no handshake succeeded)" in table.stdout

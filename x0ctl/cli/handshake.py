@@ -108,8 +108,11 @@ def _outcome_lines(console, data: dict) -> None:
         console.print(f"  [red]failed[/red]      {count} x {reason}")
     for reason, count in data["peer_reported"].items():
         console.print(f"  [red]refused[/red]     {count} x {reason} (reported by the peer)")
-    console.print(f"  latency ms  p50 {latency['p50']:.2f}  p95 {latency['p95']:.2f}  p99 {latency['p99']:.2f}  "
-                  f"max {latency['max']:.2f}")
+    if latency["p50"] is None:
+        console.print("  latency ms  - (no handshake succeeded)")
+    else:
+        console.print(f"  latency ms  p50 {latency['p50']:.2f}  p95 {latency['p95']:.2f}  "
+                      f"p99 {latency['p99']:.2f}  max {latency['max']:.2f}")
 
 
 def _selftest_table(console, data: dict) -> None:
@@ -124,7 +127,8 @@ def _selftest_table(console, data: dict) -> None:
     console.print(f"  phases ms   {phases}")
     for name, check in data["slo"].items():
         mark = "ok" if check["ok"] else "[red]BREACH[/red]"
-        console.print(f"  SLO {name:<15} {check['actual']} (target {check['target']}) {mark}")
+        actual = "n/a" if check["actual"] is None else check["actual"]
+        console.print(f"  SLO {name:<15} {actual} (target {check['target']}) {mark}")
     if data["fallback"]["enabled"]:
         console.print(f"  [red]PQC fallback ENABLED[/red]: {data['fallback']['classical']}; "
                       f"TTL {data['fallback']['ttl_seconds']} s")

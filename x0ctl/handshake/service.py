@@ -83,9 +83,13 @@ def publish(metrics: HandshakeMetrics, metrics_file: Path | None, pushgateway: s
     return {**published, "values": metrics.summary()}
 
 
+def _actual(check: dict) -> str:
+    return "n/a (no handshake succeeded)" if check["actual"] is None else str(check["actual"])
+
+
 def failed_checks(data: dict) -> str:
     """One line naming every failed SLO, the failures behind them and every attack not rejected."""
-    failed = [f"{name} {check['actual']} (target {check['target']})" for name, check in data["slo"].items()
+    failed = [f"{name} {_actual(check)} (target {check['target']})" for name, check in data["slo"].items()
               if not check["ok"]]
     if not data["slo"]["success_rate"]["ok"]:
         counts = [f"{count} x {reason}" for reason, count in data.get("failures", {}).items()]
