@@ -263,7 +263,8 @@ def serve(
 @app.command("probe")
 def probe(
     ctx: typer.Context,
-    target: Annotated[str, typer.Argument(help="The responder, HOST:PORT.", metavar="HOST:PORT")],
+    target: Annotated[str | None, typer.Argument(help="The responder, HOST:PORT (or --inventory).",
+                                                 metavar="HOST:PORT", show_default=False)] = None,
     count: Annotated[int, typer.Option("--count", "-n", min=1, max=1_000_000, help="Handshakes to run (one TCP "
                                        "connection each).")] = 1,
     peer_key: Annotated[Path | None, typer.Option("--peer-key", help="Expected responder public key (PEM or raw).",
@@ -282,22 +283,40 @@ def probe(
     pushgateway: PushgatewayOption = None,
     job: JobOption = "x0ctl_handshake",
     min_success_rate: MinSuccessOption = 99.0,
-    max_p95_ms: MaxP95Option = 100.0,
+    max_p95_ms: Annotated[float | None, typer.Option("--max-p95-ms", min=0.0, help="SLO: p95 latency must stay "
+                          "below this (default 100; with --inventory checked per peer only when given).",
+                          show_default=False)] = None,
     backend: BackendOption = None,
     output: OutputOption = None,
+    inventory: Annotated[Path | None, typer.Option("--inventory", help="Probe every peer of this inventory "
+                         "(YAML or CSV: HOST:PORT and the peer's fingerprint per entry, or rollout's nodes: "
+                         "list) instead of one HOST:PORT.", show_default=False)] = None,
+    concurrency: Annotated[int, typer.Option("--concurrency", "-c", min=1, max=1024, help="With --inventory: "
+                           "peers probed at once.")] = 16,
+    node: Annotated[str | None, typer.Option("--node", help="With --inventory: the `node` label of the metrics "
+                    "(default: the host name).", show_default=False)] = None,
 ) -> None:
     """Run real hybrid handshakes against a peer over TCP and report latency percentiles.
 
     The responder's identity must be pinned like known_hosts (--peer-key or --peer-fingerprint; any other key fails with unknown_peer), or --insecure-any-peer given. A handshake counts as a success only on the responder's authenticated acceptance; refusals the responder reports are listed under peer_reported. Exit 1 on any failed check (a wrong identity, a refusal, an SLO breach), 4 when the peer cannot be reached at all.
 
+    With --inventory FILE every peer listed there is probed, --concurrency at a time, each pinned to its own fingerprint; a table shows per peer ok, latency p50/p95 and the failure reason, the metrics carry a `peer` label (the entry's name), and exit 1 names every failed peer.
+
     Examples:
       x0ctl handshake probe 10.0.0.7:7443 --peer-fingerprint sha256:3f2a9c1b7d4e5f60718293a4b5c6d7e8
       x0ctl handshake probe 127.0.0.1:7443 --count 100 --peer-key peer.pub.pem -o json
+      x0ctl handshake probe --inventory peers.yaml --concurrency 50 --metrics-file /var/lib/node_exporter/fleet.prom
     """
     from x0ctl.handshake import service
 
     app_ = get_app(ctx, output)
     service.check_pushgateway(pushgateway)
+    if inventory is not None or target is None:
+        _probe_fleet(app_, target, peer_key, peer_fingerprint, inventory, count, concurrency, insecure_any_peer,
+                     timeout, max_message_size, min_success_rate, max_p95_ms, backend, identity, keystore,
+                     metrics_file, pushgateway, job, node)
+        return
+    max_p95_ms = 100.0 if max_p95_ms is None else max_p95_ms
     request = service.ProbeRequest(target, count, peer_key, peer_fingerprint, insecure_any_peer, timeout,
                                    max_message_size, min_success_rate, max_p95_ms)
     suite = service.serving_suite(_backend(app_, backend), "probe")
@@ -320,3 +339,50 @@ def probe(
 
     app_.emit(data, table)
     service.probe_verdict(report)
+
+
+def _probe_fleet(app_, target, peer_key, peer_fingerprint, inventory, count, concurrency, insecure_any_peer, timeout,
+                 max_message_size, min_success_rate, max_p95_ms, backend, identity, keystore, metrics_file,
+                 pushgateway, job, node) -> None:
+    """`probe --inventory`: the fleet branch of `probe`, kept apart from the single-target path."""
+    from x0ctl.errors import UsageError
+    from x0ctl.handshake import service
+
+    if inventory is None:
+        raise UsageError("probe needs HOST:PORT (or --inventory FILE)")
+    if target is not None or peer_key is not None or peer_fingerprint is not None:
+        raise UsageError("--inventory names the peers and their fingerprints: give no HOST:PORT, --peer-key "
+                         "or --peer-fingerprint with it")
+    request = service.FleetRequest(inventory, count, concurrency, insecure_any_peer, timeout, max_message_size,
+                                   min_success_rate, max_p95_ms)
+    suite = service.serving_suite(_backend(app_, backend), "probe")
+    own = _identity(suite, identity, keystore)
+    if request.insecure_any_peer:
+        app_.warn("--insecure-any-peer: the peers' identities are not checked; a success proves only that "
+                  "something holding some key answered")
+    with app_.progress("peers", total=1) as progress:  # the callback carries the inventory's size
+        report = service.probe_inventory(request, suite, own, metrics_file=metrics_file, pushgateway=pushgateway,
+                                         job=job, node=node, progress=progress)
+    data = report.to_dict()
+
+    def table(console) -> None:
+        from rich.table import Table
+
+        summary = data["summary"]
+        console.print(f"Handshake probe of {summary['peers']} peers from {data['inventory']} ({suite.name}, "
+                      f"backend {suite.backend_name}): {summary['ok']} ok, {summary['failed']} failed, "
+                      f"{data['seconds']:.1f} s")
+        grid = Table()
+        for column in ("peer", "target", "ok", "handshakes", "p50 ms", "p95 ms", "reason"):
+            grid.add_column(column, justify="right" if column in ("handshakes", "p50 ms", "p95 ms") else "left")
+        for peer in data["peers"]:
+            latency = peer["latency_ms"]
+            grid.add_row(peer["name"], peer["target"], "ok" if peer["ok"] else "[red]FAILED[/red]",
+                         f"{peer['successes']}/{peer['attempts']}",
+                         "-" if latency["p50"] is None else f"{latency['p50']:.2f}",
+                         "-" if latency["p95"] is None else f"{latency['p95']:.2f}",
+                         "" if peer["reason"] is None else f"{peer['reason']}: {peer['error'] or ''}".rstrip(": "))
+        console.print(grid)
+
+    app_.emit(data, table)
+    service.fleet_verdict(report)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from x0ctl.errors import CheckFailed, EnvironmentProblem, IOFailure, UsageError
+from x0ctl.handshake.fleet import FleetReport, FleetRequest, load_fleet, probe_fleet  # noqa: F401 - FleetRequest for the CLI
 from x0ctl.handshake.metrics import HandshakeMetrics, MetricsEndpoint
 from x0ctl.handshake.net import HandshakeServer, ProbeReport, ServerSettings, parse_address, run_probe
 from x0ctl.handshake.pins import allow_list, responder_pin
@@ -163,6 +164,30 @@ def probe_verdict(report: ProbeReport) -> None:
         raise IOFailure(f"cannot complete a handshake with {report.target}: {reason}: {detail}")
     if not report.ok:
         raise CheckFailed(f"handshake probe of {report.target} failed: " + failed_checks(report.to_dict()))
+
+
+def probe_inventory(request: FleetRequest, suite: Suite, identity: Identity, *, metrics_file: Path | None = None,
+                    pushgateway: str | None = None, job: str = "x0ctl_handshake", node: str | None = None,
+                    progress: Callable[[int, int], None] | None = None) -> FleetReport:
+    """`probe --inventory`: every peer of the inventory, metrics labelled per peer (the inventory bounds them)."""
+    peers = load_fleet(request.inventory)
+    metrics = HandshakeMetrics(node=node or default_node_name(), peer_label=True)
+    metrics.set_fallback(False)
+    report = probe_fleet(request, peers, suite, identity, metrics=metrics, progress=progress)
+    report.metrics = publish(metrics, metrics_file, pushgateway, job)
+    return report
+
+
+def fleet_verdict(report: FleetReport) -> None:
+    """IOFailure (exit 4) when no peer could be reached at all, CheckFailed (1) naming every failed peer."""
+    failed = report.failed
+    if not failed:
+        return
+    named = ", ".join(f"{outcome.peer.name} ({outcome.reason})" for outcome in failed)
+    message = f"handshake probe failed for {len(failed)} of {len(report.outcomes)} peers: {named}"
+    if report.unreachable:
+        raise IOFailure(message)
+    raise CheckFailed(message)
 
 
 @dataclass
