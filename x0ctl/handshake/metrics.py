@@ -61,10 +61,16 @@ class HandshakeMetrics:
         series += [(reason, PEER) for reason in _PEER_REASONS]
         self._failure_children = {(reason.value, origin, ""): self._failure.labels(
             reason=reason.value, origin=origin, **self._scope("")) for reason, origin in series}
+        self._success_children: dict[str, tuple] = {}  # peer -> (counter, histogram), labels resolved once
         if scope:
-            self._success.labels(**self._scope(""))
-            self._latency.labels(**self._scope(""))
+            self.success_series("")
             self._plain(self._cookies)
+
+    def success_series(self, peer: str) -> None:
+        """Create the success and latency series of `peer` at 0 (so `rate()` sees them before the first)."""
+        scope = self._scope(peer)
+        self._success_children[peer] = (self._success.labels(**scope), self._latency.labels(**scope)) if scope \
+            else (self._success, self._latency)
 
     def _scope(self, peer: str) -> dict[str, str]:
         return {**self._node, "peer": peer} if self._peer_label else dict(self._node)
@@ -73,9 +79,11 @@ class HandshakeMetrics:
         return metric.labels(**self._node) if self._node else metric
 
     def success(self, seconds: float, peer: str = "") -> None:
-        scope = self._scope(peer)
-        (self._success.labels(**scope) if scope else self._success).inc()
-        (self._latency.labels(**scope) if scope else self._latency).observe(seconds)
+        if peer not in self._success_children:
+            self.success_series(peer)
+        children = self._success_children[peer]
+        children[0].inc()
+        children[1].observe(seconds)
 
     def failure(self, reason: FailureReason, origin: str = LOCAL, peer: str = "") -> None:
         key = (reason.value, origin, peer if self._peer_label else "")
