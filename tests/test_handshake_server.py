@@ -335,3 +335,16 @@ def test_probe_with_no_success_reports_no_latency(cli, tmp_path):
     assert data["slo"]["p95_latency_ms"] == {"target": "< 100", "actual": None, "ok": False}
     table = cli("handshake", "probe", f"127.0.0.1:{free_port()}", "--insecure-any-peer", "--timeout", "2")
     assert table.exit_code == 4 and "latency ms  - (no handshake succeeded)" in table.stdout
+
+
+def test_metrics_listen_on_a_taken_port_is_an_io_failure(cli):
+    from tests.conftest import assert_one_line_error
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        result = cli("handshake", "serve", "--allow-any-peer", "--listen", "127.0.0.1:0", "--metrics-listen",
+                     f"127.0.0.1:{port}")
+    assert result.exit_code == 4, result.stderr
+    assert_one_line_error(result.stderr, "cannot serve metrics", str(port))
