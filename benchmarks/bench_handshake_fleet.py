@@ -84,7 +84,8 @@ def main() -> int:
         print(f"fleet probe, backend {args.backend}: {args.entries} entries over {args.servers} servers, "
               f"--concurrency {args.concurrency}: {result['seconds']:.2f} s wall (the probing itself "
               f"{result['probe_seconds']:.2f} s), {result['ok_peers']}/{args.entries} ok, median handshake "
-              f"{result['handshake_p50_ms']} ms (under the probe's own concurrency); target < {target:g} s {'ok' if result['ok'] else 'MISSED'}")
+              f"{result['handshake_p50_ms']} ms (under the probe's own concurrency); target < {target:g} s "
+              f"{'ok' if result['ok'] else 'MISSED'}")
         if result["failed_peers"]:
             print(f"failed: {', '.join(result['failed_peers'])}")
     return 0 if result["ok"] else 1

@@ -207,7 +207,7 @@ def serve(
     Examples:
       x0ctl handshake serve --listen 0.0.0.0:7443 --identity node.pem --peers-file /etc/x0ctl/peers
       x0ctl handshake serve --listen 127.0.0.1:0 --allow-any-peer --metrics-file /var/lib/node_exporter/handshake.prom
-      x0ctl handshake serve --listen 0.0.0.0:7443 --keystore /var/lib/x0ctl/keys --peers-file peers --metrics-listen 127.0.0.1:9464
+      x0ctl handshake serve --keystore /var/lib/x0ctl/keys --peers-file peers --metrics-listen 127.0.0.1:9464
     """
     import signal
     import threading

@@ -1,14 +1,14 @@
 """The handshake over TCP: a threaded responder server and the probing initiator.
 
-One handshake per connection, served by a pool of worker threads (grown on demand). The server bounds everything a peer controls: concurrent
-connections (in total, and per source address: extra ones get ALERT busy and are closed; with every
-slot taken, a source below its fair share takes one from the source holding the most), frame
-size (checked from the header, before reading the payload), time (a short deadline for the first
-frame, a minimum transfer rate for the later ones, a per-read timeout and an overall deadline per
-handshake), and
-public-key work: past `cookie_rate` cookie-less handshakes per second, or with half the connection
-slots taken, a hello without a valid cookie is answered with a stateless COOKIE (no KEM, no
-signature) and only the repeated hello that carries it gets a handshake.
+One handshake per connection, served by a pool of worker threads (grown on demand). The server
+bounds everything a peer controls: concurrent connections (in total, and per source address:
+extra ones get ALERT busy and are closed; with every slot taken, a source below its fair share
+takes one from the source holding the most), frame size (checked from the header, before reading
+the payload), time (a short deadline for the first frame, a minimum transfer rate for the later
+ones, a per-read timeout and an overall deadline per handshake), and public-key work: past
+`cookie_rate` cookie-less handshakes per second, or with half the connection slots taken, a hello
+without a valid cookie is answered with a stateless COOKIE (no KEM, no signature) and only the
+repeated hello that carries it gets a handshake.
 Every local failure is counted with its full reason and answered with the coarse reply the
 protocol allows; a refusal the peer reports is counted with origin="peer", never as our own.
 """

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from x0ctl.errors import CheckFailed, EnvironmentProblem, IOFailure, UsageError
-from x0ctl.handshake.fleet import FleetReport, FleetRequest, load_fleet, probe_fleet  # noqa: F401 - FleetRequest for the CLI
+from x0ctl.handshake.fleet import FleetReport, FleetRequest, load_fleet, probe_fleet
 from x0ctl.handshake.metrics import HandshakeMetrics, MetricsEndpoint
 from x0ctl.handshake.net import HandshakeServer, ProbeReport, ServerSettings, parse_address, run_probe
 from x0ctl.handshake.pins import allow_list, responder_pin
