@@ -256,6 +256,8 @@ def serve(
                       f"{data['identity']}; authorization {data['authorization']}")
         _outcome_lines(console, data)
         console.print(f"  cookies     {data['cookie_replies']} hellos answered with a cookie")
+        if data["evicted"]:
+            console.print(f"  evicted     {data['evicted']} connections for sources below their fair share")
 
     app_.emit(data, table)
 
