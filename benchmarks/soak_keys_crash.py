@@ -132,22 +132,34 @@ def main() -> int:
             _x0ctl("keys", "generate", "--keystore", str(target))
             start = time.monotonic()
             probe = _x0ctl("keys", "restore", str(backup), "--passphrase-file", str(passfile), "--keystore",
-                           str(workdir / "probe"))
+                           str(workdir / "probe"), "--trust-backup-signer")
             duration = time.monotonic() - start
             if probe.returncode:
                 print(probe.stderr)
                 return 1
-            counts = {"old": 0, "restored": 0, "killed": 0}
+            counts = {"old": 0, "restored": 0, "killed": 0, "damaged": 0}
             for run in range(args.restore_runs):
-                result = kill_restore_once(backup, passfile, target, rng, 2.0 * duration, backed_up)
+                damaged = run % 2 == 1  # every other run restores over a keystore whose state.json is garbage
+                result = kill_restore_once(backup, passfile, target, rng, 2.0 * duration, backed_up, damaged=damaged)
                 if result["problems"] or result["outcome"] is None or result["exit"] not in (0, -9):
-                    failures.append(f"restore run {run}: exit {result['exit']}, problems {result['problems']}, "
-                                    f"state {json.dumps(result['after'])[:200]}")
+                    failures.append(f"restore run {run}{' (damaged target)' if damaged else ''}: exit {result['exit']}, "
+                                    f"problems {result['problems']}, state {json.dumps(result['after'])[:200]}, "
+                                    f"stderr {result['stderr'].strip()[-200:]}")
                 else:
                     counts[result["outcome"]] += 1
                 counts["killed"] += result["killed"]
-            print(f"restore: {args.restore_runs} runs, {counts['killed']} killed mid-run, "
-                  f"{counts['old']} left the old keystore, {counts['restored']} the restored one")
+                counts["damaged"] += damaged
+            leftovers = list(workdir.glob(".target.restore-*"))
+            checked = _x0ctl("keys", "verify", "--keystore", str(target), "-o", "json")
+            remaining = list(workdir.glob(".target.restore-*"))
+            if remaining:
+                contents = {p.name: sorted(str(f.relative_to(p)) for f in p.rglob("*")) for p in remaining}
+                failures.append(f"restore staging directories left after verify: {contents}; verify exit "
+                                f"{checked.returncode}: {checked.stdout[-800:]} {checked.stderr[-300:]}")
+            print(f"restore: {args.restore_runs} runs ({counts['damaged']} over a damaged keystore), "
+                  f"{counts['killed']} killed mid-run, {counts['old']} left the old keystore, "
+                  f"{counts['restored']} the restored one; {len(leftovers)} staging leftovers, "
+                  f"{len(remaining)} after the next verify")
 
         full, bare = rotation_cost_ratio(workdir)
         print(f"one rotation (kem+sig, in-process): {full * 1000:.1f} ms; bare primitives: {bare * 1000:.1f} ms; "

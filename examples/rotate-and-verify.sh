@@ -10,8 +10,13 @@
 # demo recovery identity next to it. In production give BACKUP_RECIPIENT (the `age1pq1...` line of
 # an identity kept offline, from `x0ctl keys backup-identity`) or BACKUP_PASSPHRASE_FILE.
 #
+# Each run first checks the keystore against the checkpoint the previous run left in CHECKPOINT_DIR
+# (put that directory outside the node: an NFS/git checkout, or copy the file to a peer), so a
+# keystore rolled back to an older copy or swapped for another node's fails here, then writes a
+# new checkpoint after the rotation.
+#
 # Exit status: 0 done (also when no key was due); otherwise the failing x0ctl command's status
-# (1 keystore problems, 2 bad input, 3 environment, 4 I/O or keystore locked by another run).
+# (1 keystore problems, 2 bad input, 3 environment, 4 I/O, no keystore, or locked by another run).
 set -euo pipefail
 umask 077
 
@@ -28,13 +33,15 @@ SCRYPT_WORK_FACTOR=${SCRYPT_WORK_FACTOR:-}           # passphrase backups: x0ctl
 BACKUP_IDENTITY=${BACKUP_IDENTITY:-}                 # identity for the test restore; demo default below
 VERIFY_BACKUP=${VERIFY_BACKUP:-auto}                 # auto: when an identity or passphrase is at hand
 METRICS_DIR=${METRICS_DIR:-$WORK_DIR/textfile}
+CHECKPOINT_DIR=${CHECKPOINT_DIR:-$WORK_DIR/checkpoints}   # keep outside the node in production
 X0CTL=${X0CTL:-x0ctl}                                # e.g. "python3 -m x0ctl" or "x0ctl --backend liboqs"
 
 read -r -a x0ctl <<<"$X0CTL"
 log() { printf '%s rotate-and-verify: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >&2; }
 keys() { "${x0ctl[@]}" keys "$@"; }
 
-mkdir -p "$BACKUP_DIR" "$METRICS_DIR"
+mkdir -p "$BACKUP_DIR" "$METRICS_DIR" "$CHECKPOINT_DIR"
+checkpoint="$CHECKPOINT_DIR/$NODE.checkpoint"
 
 if [[ ! -e "$KEYSTORE/state.json" ]]; then
     log "no keystore at $KEYSTORE: generating the key set for node $NODE"
@@ -43,13 +50,17 @@ if [[ ! -e "$KEYSTORE/state.json" ]]; then
 fi
 
 log "verifying $KEYSTORE before rotating"
-keys verify --keystore "$KEYSTORE"
+anchor=()
+[[ ! -e "$checkpoint" ]] || anchor=(--checkpoint "$checkpoint")
+keys verify --keystore "$KEYSTORE" "${anchor[@]}"
 
 log "rotating keys older than $ROTATE_IF_OLDER_THAN (keeping $KEEP_RETIRED retired versions)"
 keys rotate --keystore "$KEYSTORE" --if-older-than "$ROTATE_IF_OLDER_THAN" --keep "$KEEP_RETIRED" \
     --metrics-file "$METRICS_DIR/x0ctl_keys.prom"
 
-keys verify --keystore "$KEYSTORE"
+# Key-age gauges (active key creation and not-after per purpose) for alerts before a key is overdue.
+keys verify --keystore "$KEYSTORE" --metrics-file "$METRICS_DIR/x0ctl_keys.prom"
+keys checkpoint --keystore "$KEYSTORE" --out "$checkpoint"
 
 backup_source=()
 if [[ -n "$BACKUP_RECIPIENT" ]]; then
@@ -71,7 +82,11 @@ fi
 
 backup="$BACKUP_DIR/$NODE-$(date -u +%Y%m%dT%H%M%SZ).age"
 log "backing up to $backup"
-keys backup --keystore "$KEYSTORE" --out "$backup" "${backup_source[@]}"
+# The node signer (the first signing key of the history) pins the test restore below, as it
+# must pin a restore onto an empty disk: anyone with the public recipient can make a backup.
+signer=$(keys backup --keystore "$KEYSTORE" --out "$backup" "${backup_source[@]}" -o json |
+    sed -n 's/^ *"signer": "\(sha256:[0-9a-f]*\)".*/\1/p')
+[[ -n "$signer" ]] || { log "keys backup did not report the node signer"; exit 1; }
 
 restore_with=()
 if [[ -n "$BACKUP_IDENTITY" ]]; then
@@ -84,7 +99,7 @@ if [[ "$VERIFY_BACKUP" == yes || ( "$VERIFY_BACKUP" == auto && ${#restore_with[@
     # `keys restore` runs every `keys verify` check, then throw the copy away.
     scratch=$(mktemp -d "${TMPDIR:-/tmp}/x0ctl-restore-check.XXXXXX")
     trap 'rm -rf "$scratch"' EXIT
-    keys restore "$backup" "${restore_with[@]}" --keystore "$scratch/keystore" >/dev/null
+    keys restore "$backup" "${restore_with[@]}" --keystore "$scratch/keystore" --expect-signer "$signer" >/dev/null
     rm -rf "$scratch"
     log "backup restores and verifies"
 fi

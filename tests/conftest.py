@@ -21,6 +21,15 @@ def liboqs_status():
     return backend_status("liboqs")
 
 
+def liboqs_found_with(env: dict) -> bool:
+    """Whether x0ctl's own search finds liboqs under `env` (a fresh process: the search is cached)."""
+    code = "from x0ctl.pqc.liboqs import locate_liboqs; print(locate_liboqs().found)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=REPO,
+                          env={**os.environ, **env})
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip() == "True"
+
+
 @pytest.fixture(scope="session")
 def liboqs_backend():
     """The liboqs backend, or a skip that says why it is absent on this machine."""

@@ -30,6 +30,11 @@ def keystore_view(path: Path) -> dict:
     }
 
 
+def restored_view(backed_up: dict) -> dict:
+    """The view of a keystore restored from a backup of `backed_up`: the same keys, plus the signed restore entry."""
+    return {**backed_up, "history": backed_up["history"] + 1, "generation": backed_up["generation"] + 1}
+
+
 def verify_problems(path: Path) -> list[str]:
     from x0ctl.keystore import Keystore
     from x0ctl.pqc import get_backend
@@ -99,18 +104,33 @@ def old_or_new(result: dict) -> str | None:
     return None
 
 
+def _files(path: Path) -> dict[str, bytes]:
+    return {p.relative_to(path).as_posix(): p.read_bytes() for p in sorted(Path(path).rglob("*"))
+            if p.is_file() and p.name != ".lock"}
+
+
 def kill_restore_once(backup: Path, passphrase_file: Path, target: Path, rng: random.Random, window: float,
-                      backed_up: dict) -> dict:
-    """SIGKILL `keys restore --force` at a random moment; the target must hold the old or the backed-up keystore.
+                      backed_up: dict, *, damaged: bool = False) -> dict:
+    """SIGKILL `keys restore --force` at a random moment; the target must hold the old or the restored keystore.
 
     If an earlier run restored the backup, the target is rotated first so "old" and "restored" differ.
+    damaged: state.json of the target is garbage first (the runbook's "restore over a damaged
+    keystore"); "old" then means every file is byte-for-byte what it was.
     """
-    if keystore_view(target) == backed_up:
-        from x0ctl.keystore import Keystore, rotate
-        from x0ctl.pqc import get_backend
+    restored = restored_view(backed_up)
+    try:
+        if keystore_view(target) == restored:
+            from x0ctl.keystore import Keystore, rotate
+            from x0ctl.pqc import get_backend
 
-        rotate(Keystore(target, backend=get_backend("openssl"), wait=True))
-    before = keystore_view(target)
+            rotate(Keystore(target, backend=get_backend("openssl"), wait=True))
+    except ValueError:
+        damaged = True  # still damaged: the previous run was killed before its swap
+    if damaged:
+        (Path(target) / "state.json").write_bytes(b"{ damaged by the soak")
+        before = _files(target)
+    else:
+        before = keystore_view(target)
     proc = subprocess.Popen(
         x0ctl_argv("keys", "restore", str(backup), "--passphrase-file", str(passphrase_file), "--keystore", str(target),
                    "--force", "--allow-rollback", "--allow-other-node", "--wait"),  # crash safety, not policy
@@ -122,7 +142,15 @@ def kill_restore_once(backup: Path, passphrase_file: Path, target: Path, rng: ra
     proc.wait()
     stderr = proc.stderr.read().decode(errors="replace")
     proc.stderr.close()
-    after = keystore_view(target)
-    outcome = "restored" if after == backed_up else "old" if after == before else None
-    return {"killed": killed, "exit": proc.returncode, "before": before, "after": after, "outcome": outcome,
-            "problems": verify_problems(target), "stderr": stderr}
+    try:
+        after = keystore_view(target)
+    except ValueError:
+        after = None  # state.json still the damaged one
+    if after == restored:
+        outcome, problems = "restored", verify_problems(target)
+    elif damaged:
+        outcome, problems = ("old" if _files(target) == before else None), []
+    else:
+        outcome, problems = ("old" if after == before else None), verify_problems(target)
+    return {"killed": killed, "exit": proc.returncode, "before": before if not damaged else "damaged", "after": after,
+            "outcome": outcome, "problems": problems, "stderr": stderr}

@@ -84,20 +84,9 @@ def import_circles(graph: dict[str, set[str]]) -> set[frozenset[str]]:
     return circles
 
 
-# Circles found by the architecture review (issue 12), each being broken by the change that owns its
-# package. An entry must still exist (so this list cannot go stale); a circle not listed fails.
-KNOWN_CIRCLES: set[frozenset[str]] = {
-    frozenset({"x0ctl.quorum.report", "x0ctl.quorum.simulator"}),
-    frozenset({"x0ctl.rollout.drivers", "x0ctl.rollout.plan"}),
-}
-
-
 def test_no_import_circles():
-    circles = import_circles(GRAPH)
-    new = [" <-> ".join(sorted(c)) for c in circles - KNOWN_CIRCLES]
-    assert not new, f"import circles: {new}"
-    gone = [" <-> ".join(sorted(c)) for c in KNOWN_CIRCLES - circles]
-    assert not gone, f"circles broken: remove them from KNOWN_CIRCLES: {gone}"
+    circles = sorted(" <-> ".join(sorted(c)) for c in import_circles(GRAPH))
+    assert not circles, f"import circles: {circles}"
 
 
 def test_circle_finder_finds_a_planted_circle():

@@ -12,6 +12,7 @@ them into failures that ask for the marker to be removed.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -26,7 +27,7 @@ IO = {4}
 # One rule for every file an operator names (x0ctl/textfile.py): missing, unreadable or not a regular
 # file is an I/O failure (4); readable but malformed content is bad input (2).
 FILE = IO
-NO_KEYSTORE = {1}  # docs/keys.md: "no keystore at the path" is exit 1
+NO_KEYSTORE = {4}  # docs/keys.md: "no keystore at the path" is exit 4 (1 is "a check failed")
 DAMAGED_BACKUP = {1}  # docs/keys.md: "a backup that does not decrypt, is damaged" is exit 1
 INTERNAL_ERROR = 70
 
@@ -105,6 +106,27 @@ KEYSTORE_DAMAGE = {
 
 KEYSTORE_BUGS: dict = {}
 
+
+def _edit_first_record(**fields):
+    def edit(state: dict) -> None:
+        state["keys"][0].update(fields)
+    return edit
+
+
+# Malformed records in an otherwise intact keystore: verify, rotate and list must exit 1, never 70.
+KEYSTORE_EDITS = {
+    "record_id_int": lambda state: state["keys"].append({"id": 1}),
+    "record_not_object": lambda state: state["keys"].append("key"),
+    "record_version_string": lambda state: state["keys"][0].update(version=str(state["keys"][0]["version"])),
+    "record_state_unknown": _edit_first_record(state="compromised"),
+    "record_created_garbage": _edit_first_record(created="yesterday"),
+    "record_path_outside": _edit_first_record(private_key="../outside.key.pem"),
+    "record_path_absolute": _edit_first_record(public_key="/etc/hostname"),
+    "node_control_chars": lambda state: state.update(node="node\x1b[2J\x07"),
+    "node_int": lambda state: state.update(node=7),
+    "epoch_string": lambda state: state.update(epoch="4"),
+}
+
 JOURNALS = {
     "r-garbage": FILES["garbage"],
     "r-step-not-int": (b'{"ts": 1, "type": "created", "plan": {}}\n'
@@ -143,6 +165,13 @@ def paths(tmp_path_factory) -> dict[str, str]:
         shutil.copytree(found["keystore"], copy)
         target, content = damage
         (copy / target).write_bytes(content)
+        found[f"keystore_{name}"] = str(copy)
+    for name, edit in KEYSTORE_EDITS.items():
+        copy = root / f"keystore-{name}"
+        shutil.copytree(found["keystore"], copy)
+        state = json.loads((copy / "state.json").read_text())
+        edit(state)
+        (copy / "state.json").write_text(json.dumps(state))
         found[f"keystore_{name}"] = str(copy)
     # Rollout journals with damaged events (garbage lines alone are skipped by design: torn writes).
     rollouts = Path(found["state"]) / "rollouts"
@@ -189,6 +218,9 @@ CASES = [
          env={"X0TTA6BL4_PRODUCTION": "maybe"}),
     case("env-production-maybe-subprocess", ["verify", "kat", "-a", "ML-KEM-768"],
          env={"X0TTA6BL4_PRODUCTION": "maybe"}, subprocess=True),
+    case("env-production-1-kat", ["verify", "kat", "-a", "ML-KEM-768"], env={"X0TTA6BL4_PRODUCTION": "1"}),
+    case("env-production-yes-kat", ["verify", "kat", "-a", "ML-KEM-768"], env={"X0TTA6BL4_PRODUCTION": "yes"}),
+    case("env-allow-mock-on", ["verify", "kat", "-a", "ML-KEM-768"], env={"X0TTA6BL4_ALLOW_MOCK_PQC": "on"}),
     case("env-allow-mock-perhaps", ["verify", "kat", "-a", "ML-KEM-768"], env={"X0TTA6BL4_ALLOW_MOCK_PQC": "perhaps"}),
     case("env-profile-without-config", ["version"], env={"X0CTL_PROFILE": "prod"}),
     case("global-profile-without-config", ["--profile", "prod", "version"]),
@@ -231,13 +263,15 @@ CASES = [
     # keys
     case("keys-list-keystore-is-file", ["keys", "list", "--keystore", "{garbage}"], NO_KEYSTORE),
     case("keys-list-empty-dir", ["keys", "list", "--keystore", "{empty_keystore}"], NO_KEYSTORE),
-    case("keys-verify-keystore-is-file", ["keys", "verify", "--keystore", "{garbage}"], {1}),
+    case("keys-verify-keystore-is-file", ["keys", "verify", "--keystore", "{garbage}"], NO_KEYSTORE),
     # `keys list` reads state.json only (a damaged history is for `keys verify` to find, exit 1).
     *(case(f"keys-{command}-{damage}".replace("_", "-"), ["keys", command, "--keystore", f"{{keystore_{damage}}}"],
            {1},
            bug=KEYSTORE_BUGS.get((command, damage)))
       for damage in KEYSTORE_DAMAGE for command in ("list", "verify")
       if (command, damage) != ("list", "history_garbage")),
+    *(case(f"keys-{command}-{edit}".replace("_", "-"), ["keys", command, "--keystore", f"{{keystore_{edit}}}"], {1})
+      for edit in KEYSTORE_EDITS for command in ("list", "verify", "rotate")),
     case("keys-show-unknown-id", ["keys", "show", "deadbeef", "--keystore", "{keystore}"], USAGE),
     case("keys-show-not-hex", ["keys", "show", "zz-not-hex", "--keystore", "{keystore}"], USAGE),
     case("keys-revoke-unknown-id", ["keys", "revoke", "deadbeef", "--reason", "x", "--keystore", "{keystore}"],
@@ -396,6 +430,15 @@ CASES = [
     case("quorum-scenario-loss-str", ["quorum", "simulate", "--scenario", "{quorum_loss_str}"]),
     case("quorum-scenario-rate-limit-inf", ["quorum", "simulate", "--scenario", "{quorum_rate_inf}"]),
     case("quorum-scenario-latency-nan", ["quorum", "simulate", "--scenario", "{quorum_latency_nan}"]),
+    case("quorum-adversary-missing", ["quorum", "simulate", "-n", "4", "-f", "1", "--adversary", "/nonexistent/a.py"],
+         IO),
+    case("quorum-adversary-not-python", ["quorum", "simulate", "-n", "4", "-f", "1", "--adversary", "a.yaml"]),
+    case("quorum-fuzz-trials-zero", ["quorum", "fuzz", "--trials", "0"]),
+    case("quorum-fuzz-nodes-tiny", ["quorum", "fuzz", "--nodes", "2..3"]),
+    case("quorum-fuzz-nodes-text", ["quorum", "fuzz", "--nodes", "many"]),
+    case("quorum-fuzz-byzantine-text", ["quorum", "fuzz", "--byzantine", "lots"]),
+    case("quorum-fuzz-budget-negative", ["quorum", "fuzz", "--time-budget", "-5s"]),
+    case("quorum-replay-missing", ["quorum", "replay", "/nonexistent/ce.json"], IO),
     # slo
     case("slo-status-closed-port", ["slo", "status", "-p", "{dead}", "--timeout", "1"], IO),
     case("slo-check-closed-port", ["slo", "check", "-p", "{dead}", "--timeout", "1"], IO),
@@ -512,6 +555,36 @@ CASES = [
     case("rollout-list-state-dir-is-file", ["rollout", "list", "--state-dir", "{garbage}"], FILE),
     case("rollout-status-id-path-traversal", ["rollout", "status", "../../etc/passwd", "--state-dir", "{state}"],
          USAGE),
+    # mesh interop (docs/mesh.md)
+    case("quorum-verify-missing", ["quorum", "verify", "--format", "mesh-gossip", "{missing}"], FILE),
+    case("quorum-verify-directory", ["quorum", "verify", "--format", "mesh-gossip", "{dir}"], FILE),
+    case("quorum-verify-empty", ["quorum", "verify", "--format", "mesh-gossip", "{empty}"]),
+    case("quorum-verify-garbage", ["quorum", "verify", "--format", "mesh-beacon", "{garbage}"]),
+    case("quorum-verify-format-unknown", ["quorum", "verify", "--format", "x0ctl", "{bad_json}"]),
+    case("quorum-verify-pins-garbage", ["quorum", "verify", "--format", "mesh-gossip", "{bad_json}", "--keys",
+                                        "{garbage}"]),
+    case("quorum-verify-pins-list", ["quorum", "verify", "--format", "mesh-gossip", "{bad_json}", "--keys",
+                                     "{yaml_list}"]),
+    case("quorum-verify-max-age-negative", ["quorum", "verify", "--format", "mesh-gossip", "{bad_json}",
+                                            "--max-age", "-5s"]),
+    case("quorum-verify-at-garbage", ["quorum", "verify", "--format", "mesh-gossip", "{bad_json}", "--at", "soon"]),
+    case("handshake-probe-mesh-port-zero", ["handshake", "probe", "--protocol", "mesh-agent-udp", "127.0.0.1:0"]),
+    case("handshake-probe-mesh-peer-key-missing", ["handshake", "probe", "--protocol", "mesh-agent-udp",
+                                                   f"127.0.0.1:{CLOSED}", "--peer-key", "{missing}"], FILE),
+    case("handshake-probe-mesh-peer-key-garbage", ["handshake", "probe", "--protocol", "mesh-agent-udp",
+                                                   f"127.0.0.1:{CLOSED}", "--peer-key", "{garbage}"]),
+    case("handshake-probe-mesh-short-fingerprint", ["handshake", "probe", "--protocol", "mesh-agent-udp",
+                                                    f"127.0.0.1:{CLOSED}", "--peer-fingerprint", "sha256:ab"]),
+    case("handshake-probe-mesh-count-zero", ["handshake", "probe", "--protocol", "mesh-agent-udp",
+                                             f"127.0.0.1:{CLOSED}", "--count", "0"]),
+    case("handshake-probe-mesh-unreachable", ["handshake", "probe", "--protocol", "mesh-agent-udp",
+                                              f"127.0.0.1:{CLOSED}", "--timeout", "0.3", "--insecure-any-peer"], IO),
+    case("slo-lint-missing", ["slo", "lint", "{missing}", "-p", DEAD_URL], FILE),
+    case("slo-lint-garbage", ["slo", "lint", "{garbage}", "-p", DEAD_URL]),
+    case("slo-lint-bad-yaml", ["slo", "lint", "{bad_yaml}", "-p", DEAD_URL]),
+    case("slo-lint-scalar", ["slo", "lint", "{yaml_scalar}", "-p", DEAD_URL]),
+    case("slo-lint-lookback-zero", ["slo", "lint", "{bad_json}", "-p", DEAD_URL, "--lookback", "0s"]),
+    case("slo-lint-no-files", ["slo", "lint", "-p", DEAD_URL]),
 ]
 
 

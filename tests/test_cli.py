@@ -10,7 +10,7 @@ import textwrap
 
 import pytest
 
-from .conftest import REPO, assert_one_line_error, run_x0ctl
+from .conftest import REPO, assert_one_line_error, liboqs_found_with, run_x0ctl
 
 HEAVY_MODULES = ("cryptography", "oqs", "requests", "prometheus_api_client")
 
@@ -82,11 +82,9 @@ def test_mock_override_in_production_exits_3(cli):
 
 
 def test_explicit_liboqs_without_the_library_exits_3(tmp_path):
-    import ctypes.util
-
-    if ctypes.util.find_library("oqs") or os.path.exists("/usr/local/lib/liboqs.so"):
-        pytest.skip("a system-wide liboqs is installed")
     env = {"OQS_INSTALL_PATH": str(tmp_path), "HOME": str(tmp_path)}
+    if liboqs_found_with(env):
+        pytest.skip("a system-wide liboqs is installed")
     done = run_x0ctl("--backend", "liboqs", "verify", "kat", "-a", "ML-KEM-768", env=env)
     assert done.returncode == 3, done.stderr
     assert_one_line_error(done.stderr, "liboqs backend unavailable", "OQS_INSTALL_PATH")
@@ -113,11 +111,10 @@ def test_doctor_in_production_runs_the_self_test(cli):
 
 
 def test_doctor_fails_when_the_selected_backend_is_missing(tmp_path):
-    import ctypes.util
-
-    if ctypes.util.find_library("oqs") or os.path.exists("/usr/local/lib/liboqs.so"):
+    env = {"OQS_INSTALL_PATH": str(tmp_path), "HOME": str(tmp_path)}
+    if liboqs_found_with(env):
         pytest.skip("a system-wide liboqs is installed")
-    done = run_x0ctl("--backend", "liboqs", "doctor", "-o", "json", env={"OQS_INSTALL_PATH": str(tmp_path), "HOME": str(tmp_path)})
+    done = run_x0ctl("--backend", "liboqs", "doctor", "-o", "json", env=env)
     assert done.returncode == 1
     data = json.loads(done.stdout)
     assert data["ok"] is False

@@ -30,7 +30,7 @@ from .promserver import (
 
 EXAMPLES = REPO / "examples"
 SCRIPTS = sorted(EXAMPLES.glob("*.sh"))
-TESTED_SCRIPTS = {"rotate-and-verify.sh", "pre-deploy-gate.sh"}
+TESTED_SCRIPTS = {"rotate-and-verify.sh", "pre-deploy-gate.sh", "mesh-audit.sh"}  # mesh-audit: test_mesh_example.py
 HEALTHY_AT = str(MESH_END - 2 * 3600)  # node-b degrades in the last hour of the history
 
 prometheus = prometheus_fixture(mesh_history, scope="module")
@@ -99,6 +99,20 @@ def test_rotate_and_verify_from_an_empty_node_then_when_due(tmp_path):
                              "-o", "json"], capture_output=True, text=True, cwd=REPO, check=True)
     states = sorted(key["state"] for key in json.loads(listed.stdout)["keys"])
     assert states == ["active", "active", "retired", "retired"]
+    assert metric(rotation, "x0ctl_key_active_created_timestamp_seconds") > MESH_END  # key-age gauges
+
+
+def test_rotate_and_verify_stops_on_a_keystore_older_than_its_checkpoint(tmp_path):
+    env = {"WORK_DIR": str(tmp_path / "work"), "NODE": "node-7"}
+    assert run_script("rotate-and-verify.sh", env).returncode == 0
+    keystore = tmp_path / "work" / "keystore"
+    shutil.copytree(keystore, tmp_path / "old-copy")
+    assert run_script("rotate-and-verify.sh", {**env, "ROTATE_IF_OLDER_THAN": "0s"}).returncode == 0
+    shutil.rmtree(keystore)
+    shutil.copytree(tmp_path / "old-copy", keystore)  # someone rolls the whole directory back
+    rolled_back = run_script("rotate-and-verify.sh", {**env, "ROTATE_IF_OLDER_THAN": "0s"})
+    assert rolled_back.returncode == 1
+    assert "older than checkpoint" in rolled_back.stderr
 
 
 def tamper_history(keystore: Path) -> None:

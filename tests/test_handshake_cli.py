@@ -129,6 +129,8 @@ def test_bad_key_files_are_usage_errors(cli, tmp_path):
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
     junk = tmp_path / "junk"
     junk.write_bytes(b"not a key")
+    ed25519.chmod(0o600)
+    junk.chmod(0o600)
     for option, path, fragment in (("--identity", ed25519, "not ML-DSA-65"), ("--identity", junk, "not a PEM"),
                                    ("--peer-key", junk, "neither PEM nor a raw"),
                                    ("--peer-key", ed25519, "not a PEM public key")):
@@ -187,3 +189,26 @@ def test_production_with_the_mock_override_is_refused_even_in_fallback(cli):
         result = cli("handshake", "selftest", "--count", "1", env={**env, **extra})
         assert result.exit_code == 3, (extra, result.stderr)
         assert "X0TTA6BL4_ALLOW_MOCK_PQC" in result.stderr
+
+
+def test_identity_file_others_can_read_is_refused(cli, tmp_path):
+    """Like ssh with a private key: a secret group or others can access is refused, with the fix."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import mldsa
+
+    identity = tmp_path / "node.pem"
+    identity.write_bytes(mldsa.MLDSA65PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    identity.chmod(0o644)
+    result = cli("handshake", "probe", "127.0.0.1:1", "--identity", str(identity), "--insecure-any-peer")
+    assert result.exit_code == 2, result.stderr
+    assert_one_line_error(result.stderr, "has mode 0644", "chmod 600")
+
+
+def test_keystore_identity_refused_when_the_keystore_fails_verify(cli, tmp_path):
+    keystore = tmp_path / "ks"
+    assert cli("keys", "generate", "--node", "n1", "--keystore", str(keystore)).exit_code == 0
+    (keystore / "history.jsonl").write_bytes(b"tampered\n")
+    result = cli("handshake", "probe", "127.0.0.1:1", "--keystore", str(keystore), "--insecure-any-peer")
+    assert result.exit_code == 1, result.stderr
+    assert_one_line_error(result.stderr, "fails verification")

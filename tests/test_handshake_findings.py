@@ -48,6 +48,7 @@ def keys(tmp_path_factory):
         path = folder / f"{name}.pem"
         path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                            serialization.NoEncryption()))
+        path.chmod(0o600)
         public = key.public_key().public_bytes_raw()
         found[name] = {"path": str(path), "public": public, "fingerprint": fingerprint("ML-DSA-65", public)}
     return found

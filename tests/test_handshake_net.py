@@ -95,6 +95,7 @@ def identity_files(tmp_path_factory):
     identity = folder / "node.pem"
     identity.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                            serialization.NoEncryption()))
+    identity.chmod(0o600)
     public_pem = folder / "node.pub.pem"
     public_pem.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
                                                          serialization.PublicFormat.SubjectPublicKeyInfo))

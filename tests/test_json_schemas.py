@@ -295,6 +295,12 @@ def test_keys_lifecycle(cli, tmp_path):
     verified = keys("verify")
     assert_valid("keys verify", verified)
     assert verified["ok"]
+    checkpoint = keys("checkpoint", "--out", str(tmp_path / "node.checkpoint"))
+    assert_valid("keys checkpoint", checkpoint)
+    anchored = keys("verify", "--checkpoint", str(tmp_path / "node.checkpoint"), "--metrics-file",
+                    str(tmp_path / "rotation.prom"))
+    assert_valid("keys verify", anchored)
+    assert anchored["checkpoints"][0]["ok"] and anchored["metrics"]["active_created"]
     assert_valid("keys export-public", keys("export-public"))
 
     identity = keys_anywhere("backup-identity", "--out", str(tmp_path / "recovery.txt"))
@@ -306,7 +312,8 @@ def test_keys_lifecycle(cli, tmp_path):
                          str(tmp_path / "passphrase"), "--scrypt-work-factor", "10")
     assert_valid("keys backup", by_passphrase)
     target = ["--keystore", str(tmp_path / "restored")]
-    restored = cli.json("keys", "restore", str(tmp_path / "pq.age"), "-i", str(tmp_path / "recovery.txt"), *target)
+    restored = cli.json("keys", "restore", str(tmp_path / "pq.age"), "-i", str(tmp_path / "recovery.txt"),
+                        "--expect-signer", backup["signer"], *target)
     assert_valid("keys restore", restored)
     replaced = cli.json("keys", "restore", str(tmp_path / "pass.age"), "--passphrase-file",
                         str(tmp_path / "passphrase"), "--force", *target)
@@ -329,6 +336,17 @@ def test_quorum_simulate(cli, args):
     assert_valid("quorum simulate", data)
 
 
+def test_quorum_adversary_fuzz_and_replay(cli, tmp_path):
+    adversary = str(REPO / "examples" / "quorum" / "adversaries" / "preempt.py")
+    assert_valid("quorum simulate", cli.json("quorum", "simulate", "-n", "7", "-f", "2", "--duration", "10s",
+                                             "--adversary", adversary))
+    target = tmp_path / "ce.json"
+    found = cli.json("quorum", "fuzz", "--byzantine", "beyond", "--counterexample", str(target))
+    assert_valid("quorum fuzz", found)
+    assert_valid("quorum fuzz", cli.json("quorum", "fuzz", "--trials", "1", "--counterexample", str(tmp_path / "n")))
+    assert_valid("quorum replay", cli.json("quorum", "replay", str(target)))
+
+
 # -- rollout: a promoted, a rolled-back and an operator-driven rollout ---------------------------
 
 
@@ -347,7 +365,7 @@ def test_rollout_commands(cli, prometheus, tmp_path):
     assert plan["gates"] and plan["gates"][0]["verdict"] == "pass"
 
     def canary(target: str, selector: str, expect: int) -> list[dict]:
-        result = cli("rollout", "canary", "--target", target, "--steps", "10:0.3s,100", "--interval", "0.1s",
+        result = cli("rollout", "canary", "--target", target, "--steps", "10:0.3s,100", "--interval", "0.1s", "--data-wait", "0",
                      "--selector", selector, "--cmd-retries", "0", *judged, *driver, *state, "-o", "json")
         assert result.exit_code == expect, result.stderr
         lines = ndjson(result.stdout)

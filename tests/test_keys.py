@@ -54,9 +54,6 @@ def _active(ks: Path, purpose: str) -> dict:
     return next(k for k in _state(ks)["keys"] if k["purpose"] == purpose and k["state"] == "active")
 
 
-# ---------------------------------------------------------------------- generate / layout
-
-
 def test_generate_creates_private_keystore_with_interoperable_key_files(generated, ks):
     from cryptography.hazmat.primitives.asymmetric import mldsa
     from cryptography.hazmat.primitives.serialization import (
@@ -113,9 +110,9 @@ def test_keystore_location_from_env_and_xdg(cli, tmp_path):
 
 
 def test_commands_on_missing_keystore_fail_cleanly(keys):
-    for args in (("list",), ("verify",), ("rotate",), ("history",), ("show", "abcd")):
+    for args in (("list",), ("verify",), ("rotate",), ("history",), ("show", "abcd"), ("checkpoint",)):
         result = keys(*args)
-        assert result.exit_code == 1, args
+        assert result.exit_code == 4, args  # README: 1 is "check failed"; a missing keystore is I/O
         assert_one_line_error(result.stderr, "no keystore")
 
 
@@ -130,9 +127,6 @@ def test_loose_permissions_refused_unless_insecure_flag(generated, ks):
     os.chmod(next((ks / "keys").iterdir()), 0o644)
     report = generated.json("verify", expect=1)
     assert any("0644" in p for p in report["problems"])
-
-
-# ---------------------------------------------------------------------- rotate
 
 
 def test_rotate_retires_old_keys_and_bumps_epoch(generated, ks):
@@ -236,9 +230,6 @@ def test_metrics_textfile_counts_across_runs(generated, tmp_path, ks):
     assert not list(metrics.parent.glob("*.tmp*"))  # written via temp file + rename
 
 
-# ---------------------------------------------------------------------- revoke / show / export
-
-
 def test_revoke_active_key_forces_new_active_key(generated, ks):
     old = _active(ks, "sig")
     out = generated.json("revoke", old["id"][7:19], "--reason", "disk image leaked")
@@ -281,9 +272,6 @@ def test_export_public_formats(generated, ks, tmp_path):
     result = generated("export-public", "--format", "raw")
     assert result.exit_code == 2
     assert_one_line_error(result.stderr, "exactly one key")
-
-
-# ---------------------------------------------------------------------- verify / tamper
 
 
 def test_swapped_private_key_file_is_detected(generated, ks):
@@ -397,9 +385,6 @@ def test_interrupted_transaction_leftovers_are_notes_then_cleaned(generated, ks)
     assert len(history.parse_lines((ks / "history.jsonl").read_bytes())) == _state(ks)["history"]["count"]
 
 
-# ---------------------------------------------------------------------- secrets and help
-
-
 def test_no_command_prints_key_material(cli, generated, ks, tmp_path):
     from x0ctl.keystore.keyfiles import seed_from_private_pem
 
@@ -456,7 +441,7 @@ def test_passphrase_from_environment_variable(generated, tmp_path):
                        env=env)
     assert result.exit_code == 0, result.stderr
     restored = generated("restore", str(out), "--passphrase-env", "BACKUP_PASS", "--keystore",
-                         str(tmp_path / "r"), env=env)
+                         str(tmp_path / "r"), "--trust-backup-signer", env=env)
     assert restored.exit_code == 0, restored.stderr
     unset = generated("backup", "--out", str(tmp_path / "c.age"), "--passphrase-env", "NOPE_NOT_SET")
     assert unset.exit_code == 2
@@ -484,7 +469,7 @@ def test_restore_never_replaces_a_keystore_created_while_it_waited(tmp_path, mon
     """A `keys generate` that commits just before restore takes the lock must win, not be deleted."""
     from x0ctl.errors import UsageError
     from x0ctl.keystore import Keystore, generate
-    from x0ctl.keystore import store as store_module
+    from x0ctl.keystore import backups as store_module
     from x0ctl.keystore.fsutil import KeystoreLock, make_private_dir
     from x0ctl.pqc import get_backend
 
@@ -500,12 +485,12 @@ def test_restore_never_replaces_a_keystore_created_while_it_waited(tmp_path, mon
         def acquire(self):
             if "done" not in created:
                 created["done"] = True  # generate takes this lock too: only the first acquire races
-                created.update(generate(Keystore(target, backend=backend)))
+                created.update(generate(Keystore(target, backend=backend)).to_dict())
             super().acquire()
 
     monkeypatch.setattr(store_module, "KeystoreLock", GenerateFirst)
     with pytest.raises(UsageError, match="refusing to overwrite"):
-        store_module.restore(payload, target, backend=backend)
+        store_module.restore(payload, target, backend=backend, trust_backup_signer=True)
     ids_now = {record.id for record in Keystore(target, backend=backend).records(Keystore(target).read_state())}
     assert {key["id"] for key in created["created"]} <= ids_now
     assert sorted(p.name for p in tmp_path.iterdir()) == ["source", "target"]  # no staging left behind
@@ -513,6 +498,7 @@ def test_restore_never_replaces_a_keystore_created_while_it_waited(tmp_path, mon
 
 def test_entries_signed_by_a_revoked_signing_key_are_rejected(tmp_path):
     """Un-revoking a compromised key by editing state.json must not let it sign history again."""
+    from x0ctl.errors import CheckFailed
     from x0ctl.keystore import Keystore, generate, revoke, rotate
     from x0ctl.pqc import get_backend
 
@@ -528,7 +514,22 @@ def test_entries_signed_by_a_revoked_signing_key_are_rejected(tmp_path):
         if key["purpose"] == "sig":
             key["state"] = "active" if key["id"] == compromised else "pending"
     (path / "state.json").write_text(json.dumps(state, indent=2, sort_keys=True) + "\n")
-    rotate(store, purpose="kem")  # signs its history entry with the un-revoked key
+    with pytest.raises(CheckFailed, match="fails verification"):
+        rotate(store, purpose="kem")  # x0ctl itself refuses to build on the edited state
+    # An attacker signs an entry with the un-revoked key by hand: the chain must reject it.
+    from x0ctl.keystore import history
+    from x0ctl.keystore.store import KeyRecord
+
+    lines = history.parse_lines((path / "history.jsonl").read_bytes())
+    signer = KeyRecord.from_dict(next(k for k in state["keys"] if k["id"] == compromised))
+    private = store.load_private(signer)
+    forged = history.make_entry(seq=len(lines) + 1, prev=history.entry_hash(lines[-1]), time="2030-01-01T00:00:00Z",
+                                event="prune", purpose="kem", old_id=None, new_id=None, reason="forged",
+                                epoch=state["epoch"], signer=compromised,
+                                sign=lambda message: private.sign(message, history.SIGNATURE_CONTEXT))
+    (path / "history.jsonl").write_bytes(b"".join(line + b"\n" for line in [*lines, forged]))
+    state["history"] = {"count": len(lines) + 1, "head": history.entry_hash(forged)}
+    (path / "state.json").write_text(json.dumps(state, indent=2, sort_keys=True) + "\n")
     report = store.verify()
     assert not report.ok
     assert any("which an earlier entry revoked" in problem for problem in report.problems), report.problems
@@ -557,7 +558,7 @@ def test_state_json_edits_are_caught_by_the_signed_history(tmp_path, edit):
         state["epoch"] -= 1
     else:
         pruned = next(k for k in state["keys"] if k.get("pruned"))
-        pruned["private_key"] = "keys/restored.key.pem"
+        pruned["private_key"] = pruned["public_key"].replace(".pub.pem", ".key.pem")
     (path / "state.json").write_text(json.dumps(state, indent=2, sort_keys=True) + "\n")
     report = store.verify()
     assert not report.ok

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import assert_one_line_error
-from .keys_helpers import keystore_view
+from .keys_helpers import keystore_view, restored_view
 
 TESTKIT = Path(__file__).parent / "keys_age_testkit"
 WORK_FACTOR = "10"  # the documented floor; keeps scrypt at milliseconds in tests
@@ -115,7 +115,9 @@ def _backup(cli, source, *extra) -> Path:
 
 
 def _restore(cli, source, backup: Path, target: Path, *extra):
-    return cli(*source["base"], "restore", str(backup), "--keystore", str(target), *extra)
+    """`keys restore`; without a pin of its own, the backup's signer is trusted (test_keys_hardening pins)."""
+    pin = () if "--expect-signer" in extra else ("--trust-backup-signer",)
+    return cli(*source["base"], "restore", str(backup), "--keystore", str(target), *pin, *extra)
 
 
 def test_pq_backup_round_trip(cli, source):
@@ -124,7 +126,7 @@ def test_pq_backup_round_trip(cli, source):
     target = source["tmp"] / "restored"
     result = _restore(cli, source, backup, target, "-i", str(source["identity"]), "-o", "json")
     assert result.exit_code == 0, result.stderr
-    assert keystore_view(target) == keystore_view(source["ks"])
+    assert keystore_view(target) == restored_view(keystore_view(source["ks"]))
     assert cli(*source["base"], "verify", "--keystore", str(target)).exit_code == 0
     assert oct(target.stat().st_mode & 0o777) == "0o700"
 
@@ -146,7 +148,7 @@ def test_passphrase_backup_round_trip_and_wrong_passphrase(cli, source):
     assert_one_line_error(result.stderr, "no identity matched")
     assert not target.exists()
     assert _restore(cli, source, backup, target, "--passphrase-file", str(source["pass"])).exit_code == 0
-    assert keystore_view(target) == keystore_view(source["ks"])
+    assert keystore_view(target) == restored_view(keystore_view(source["ks"]))
 
 
 def test_restore_refuses_existing_keystore_and_force_keeps_it_aside(cli, source):
@@ -167,7 +169,7 @@ def test_restore_refuses_existing_keystore_and_force_keeps_it_aside(cli, source)
     assert result.exit_code == 0, result.stderr
     aside = Path(json.loads(result.stdout)["replaced"])
     assert keystore_view(aside) == before
-    assert keystore_view(target) == keystore_view(source["ks"])
+    assert keystore_view(target) == restored_view(keystore_view(source["ks"]))
     assert not list(source["tmp"].glob(".target.restore-*"))
 
 
@@ -203,6 +205,10 @@ def test_tampered_or_truncated_backups_are_rejected_and_target_untouched(cli, so
 
 
 def test_backup_whose_content_does_not_verify_is_not_restored(cli, source, tmp_path):
+    import io
+    import tarfile
+
+    from x0ctl.errors import CheckFailed
     from x0ctl.keystore import Keystore, age
     from x0ctl.pqc import get_backend
 
@@ -212,7 +218,14 @@ def test_backup_whose_content_does_not_verify_is_not_restored(cli, source, tmp_p
     keys_dir = broken / "keys"
     kem_keys = sorted(keys_dir.glob("kem-*.key.pem"))
     shutil.copy(kem_keys[0], kem_keys[1])
-    payload = Keystore(broken, backend=get_backend("openssl")).snapshot()
+    # `keys backup` refuses a keystore that fails verify, so pack the sabotaged copy by hand.
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
+        for path in [broken / "state.json", broken / "history.jsonl", *sorted(keys_dir.iterdir())]:
+            archive.add(path, arcname=path.relative_to(broken).as_posix())
+    payload = buffer.getvalue()
+    with pytest.raises(CheckFailed, match="fails verification"):
+        Keystore(broken, backend=get_backend("openssl")).snapshot()
     identity = age.read_identity_file(source["identity"].read_text())[0]
     backup = tmp_path / "broken.age"
     backup.write_bytes(age.encrypt(payload, [identity.recipient()]))
@@ -221,9 +234,6 @@ def test_backup_whose_content_does_not_verify_is_not_restored(cli, source, tmp_p
     assert result.exit_code == 1
     assert_one_line_error(result.stderr, "does not verify")
     assert not target.exists()
-
-
-# ---------------------------------------------------------------------- independent age implementations
 
 
 def test_pyrage_decrypts_x0ctl_passphrase_backup_and_x0ctl_restores_pyrage_file(cli, source):
@@ -235,7 +245,7 @@ def test_pyrage_decrypts_x0ctl_passphrase_backup_and_x0ctl_restores_pyrage_file(
     target = source["tmp"] / "restored"
     result = _restore(cli, source, foreign, target, "--passphrase-file", str(source["pass"]))
     assert result.exit_code == 0, result.stderr
-    assert keystore_view(target) == keystore_view(source["ks"])
+    assert keystore_view(target) == restored_view(keystore_view(source["ks"]))
 
 
 def _age_tty(args: list[str], passphrase: bytes, prompts: int, timeout: float = 60) -> int:

@@ -64,15 +64,21 @@ def test_sigkill_during_restore_leaves_old_or_restored_keystore(keystore, tmp_pa
     assert run_x0ctl("--backend", "openssl", "keys", "generate", "--keystore", str(target)).returncode == 0
     rng = random.Random()
     olds = []
-    for _ in range(max(4, SUITE_KILLS // 2)):
-        result = kill_restore_once(backup, passfile, target, rng, window=1.5, backed_up=backed_up)
+    for run in range(max(4, SUITE_KILLS // 2)):
+        result = kill_restore_once(backup, passfile, target, rng, window=1.5, backed_up=backed_up, damaged=run % 2 == 1)
         assert result["problems"] == [], result
         assert result["exit"] in (0, -9), result
         assert result["outcome"] in ("old", "restored"), result
         olds.append(result["before"])
-    # Nothing was deleted: every replaced keystore is kept beside the target.
+    # Nothing was deleted: every replaced keystore is kept beside the target (a damaged one as it was).
     for aside in tmp_path.glob("target.replaced-*"):
-        assert keystore_view(aside) in olds
+        if (aside / "state.json").read_bytes().startswith(b"{ damaged"):
+            assert "damaged" in olds
+        else:
+            assert keystore_view(aside) in olds
+    # No staging copy (with private keys) survives once a restore or verify has run after the kills.
+    assert run_x0ctl("--backend", "openssl", "keys", "verify", "--keystore", str(target)).returncode in (0, 1)
+    assert not list(tmp_path.glob(".target.restore-*"))
 
 
 def test_two_rotations_never_both_proceed(keystore):

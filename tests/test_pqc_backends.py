@@ -13,7 +13,7 @@ import pytest
 from x0ctl.errors import EnvironmentProblem, UsageError
 from x0ctl.pqc import KEM_ALGORITHMS, SIG_ALGORITHMS, PQCError, UnsupportedAlgorithm, XWing, get_backend
 
-from .conftest import REPO
+from .conftest import REPO, liboqs_found_with
 
 
 def _offered(backend, names, kind):
@@ -266,16 +266,10 @@ def test_power_on_self_test_detects_a_wrong_implementation(openssl_backend):
         power_on_self_test(SeedIgnoringBackend())
 
 
-def _system_has_liboqs() -> bool:
-    import ctypes.util
-
-    return bool(ctypes.util.find_library("oqs")) or any(
-        os.path.exists(f"{prefix}/lib/liboqs.so") for prefix in ("/usr/local", "/usr", "/opt/liboqs")
-    )
 
 
 def test_missing_liboqs_is_reported_and_oqs_never_imported(tmp_path):
-    if _system_has_liboqs():
+    if liboqs_found_with({"OQS_INSTALL_PATH": str(tmp_path / "nowhere"), "HOME": str(tmp_path)}):
         pytest.skip("a system-wide liboqs is installed; the absent case cannot be shown here")
     code = textwrap.dedent(
         """

@@ -23,7 +23,6 @@ from x0ctl.quorum.consensus import (
     COUNTED,
     DUPLICATE,
     EQUIVOCATION,
-    EXCLUDED,
     NOT_MEMBER,
 )
 from x0ctl.quorum.protocol import Decoded, SignedMessage, decode_body, encode_body
@@ -247,18 +246,23 @@ def test_quorum_needs_two_thirds_of_distinct_members():
     assert outcome == COUNTED and decision is not None and len(decision.attesters) == 5
 
 
-def test_quarantined_votes_do_not_count_and_equivocation_is_punished():
+def test_equivocation_is_punished_and_every_signed_vote_still_counts():
+    """A member's second value is proof of equivocation (quarantine), and both its votes count: safe
+    within the bound (two quorums share an honest member) and what lets every honest node reach the
+    decision another one reached."""
     tracker, members = _tracker(4)  # threshold 3
     event = ("GOVERNANCE_PROPOSAL", "governance", 1)
     tracker.add(members[0], event, "A", 1.0)
     assert tracker.add(members[0], event, "B", 2.0) == (EQUIVOCATION, None)
+    assert tracker.add(members[0], event, "B", 2.5) == (DUPLICATE, None)
     assert tracker.reputation.is_quarantined(members[0])
-    assert tracker.equivocations[0].values == ("A", "B")
+    assert tracker.equivocations[0].values == ("A", "B") and len(tracker.equivocations) == 1
     tracker.add(members[1], event, "A", 3.0)
-    assert tracker.add(members[2], event, "A", 4.0) == (COUNTED, None)  # 3 votes, one from a quarantined node
-    assert tracker.add(members[0], ("LINK_DOWN", "x", 0), "down", 5.0) == (EXCLUDED, None)
-    _, decision = tracker.add(members[3], event, "A", 5.0)
-    assert decision is not None and members[0] not in decision.attesters
+    assert tracker.support(event, "A") == 2 and tracker.support(event, "B") == 1
+    outcome, decision = tracker.add(members[2], event, "A", 4.0)
+    assert outcome == COUNTED and decision.value == "A"
+    assert decision.attesters == frozenset(members[:3])  # the quarantined member's earlier vote included
+    assert tracker.add(members[3], event, "B", 5.0) == (COUNTED, None)  # decided once, never again
 
 
 def test_the_six_critical_event_types():

@@ -10,23 +10,29 @@ import pytest
 from .conftest import REPO, assert_one_line_error
 
 EXAMPLES = sorted((REPO / "examples" / "quorum").glob("*.yaml"))
+ADVERSARIES = REPO / "examples" / "quorum" / "adversaries"
 SMALL = ("quorum", "simulate", "--nodes", "7", "--byzantine", "2", "--duration", "15s", "--seed", "5")
 
 
 def test_single_run_json_schema(cli):
     data = cli.json(*SMALL, "--strategy", "replay,forge")
-    assert data["schema"] == "x0ctl.quorum.simulate/v1" and data["mode"] == "single"
-    assert data["backend"] in ("openssl", "liboqs")
+    assert data["schema"] == "x0ctl.quorum.simulate/v2" and data["mode"] == "single"
+    assert data["backend"] in ("openssl", "liboqs") and data["rules"] == "x0ctl" and data["adversary"] is None
     assert data["scenario"]["nodes"] == 7 and data["scenario"]["strategies"] == ["replay", "forge"]
+    assert data["verdict"] == {"ok": True, "failures": []}
     result = data["result"]
     assert set(result) == {"seed", "nodes", "byzantine", "honest", "duration_s", "quorum_threshold",
-                           "tolerated_faults", "within_bound", "safety", "liveness", "quarantine", "rejections",
-                           "equivocations_detected", "agreement", "messages", "strategies", "partitions", "timing"}
-    assert set(result["safety"]) == {"violations", "ok", "false_events_validated", "conflicting_decisions",
-                                     "honest_quarantined", "false_accusations_attempted"}
+                           "tolerated_faults", "within_bound", "safety", "agreement", "validity", "liveness",
+                           "failure_detector", "reputation", "rejections", "equivocations_detected", "messages",
+                           "strategies", "partitions", "timing"}
+    assert set(result["safety"]) == {"violations", "ok"}
+    assert set(result["agreement"]) == {"ok", "conflicting_decisions", "settled_events", "incomplete_events",
+                                        "totality"}
+    assert set(result["validity"]) == {"ok", "violations", "false_values", "false_failures"}
+    assert set(result["failure_detector"]["false_suspicions_by_cause"]) == {"partition", "loss", "adversary"}
     assert set(result["liveness"]["time_to_quorum_s"]) == {"p50", "p95", "count"}
     assert set(result["rejections"]["by_cause"]) == {"replay", "forgery", "rate_limit", "quarantine",
-                                                     "false_report", "equivocation", "other"}
+                                                     "equivocation", "other"}
     assert set(result["messages"]) == {"signed", "sent", "delivered", "verified", "verification_cache_hits"}
     assert result["rejections"]["by_cause"]["replay"] > 0 and result["rejections"]["by_cause"]["forgery"] > 0
 
@@ -34,7 +40,8 @@ def test_single_run_json_schema(cli):
 def test_table_output_names_the_outcome(cli):
     done = cli(*SMALL)
     assert done.exit_code == 0, done.stderr
-    for fragment in ("safety violations", "time to quorum", "Rejections by cause", "Byzantine strategies"):
+    for fragment in ("conflicting decisions", "validity violations", "time to quorum", "Rejections by cause",
+                     "Byzantine strategies", "honest nodes quarantined"):
         assert fragment in done.stdout
 
 
@@ -43,6 +50,7 @@ def test_trials_aggregate_with_confidence_intervals(cli):
     assert data["mode"] == "trials" and [run["seed"] for run in data["runs"]] == [5, 6]
     aggregate = data["aggregate"]
     assert aggregate["trials"] == 2 and aggregate["safety_violation"]["count"] == 0
+    assert aggregate["agreement"]["violation"]["of"] == aggregate["validity"]["violation"]["of"] == 2
     low, high = aggregate["safety_violation"]["ci95"]
     assert low == 0.0 and 0.5 < high < 1.0  # Wilson upper bound for 0 of 2
     assert "_time_to_quorum" not in data["runs"][0]
@@ -115,6 +123,10 @@ def test_bad_scenario_files_name_the_file_and_field(cli, tmp_path, content, frag
         (["--sweep-byzantine", "3..1"], 2, ["ascending"]),
         (["--strategy", "teleport"], 2, ["teleport"]),
         (["--scenario", "/nonexistent/s.yaml"], 4, ["/nonexistent/s.yaml"]),
+        (["--max-false-suspicion-rate", "1.5"], 2, ["--max-false-suspicion-rate", "[0, 1]"]),
+        (["--min-totality", "-1"], 2, ["--min-totality"]),
+        (["--max-honest-quarantined", "-1"], 2, ["--max-honest-quarantined"]),
+        (["--adversary", "x.py", "--strategy", "silent"], 2, ["--adversary", "--strategy"]),
     ],
 )
 def test_bad_flags_are_one_line_errors(cli, args, code, fragments):
@@ -143,6 +155,13 @@ def test_help_has_a_summary_and_examples(cli):
     assert "Examples:" in done.stdout and "--sweep-byzantine" in done.stdout
 
 
+def _without_timing(document: dict) -> dict:
+    for run in [document.get("result")] + list(document.get("runs") or []):
+        if run:
+            run.pop("timing")
+    return document
+
+
 def test_same_seed_same_result_across_processes_and_hash_seeds():
     import json
 
@@ -152,7 +171,126 @@ def test_same_seed_same_result_across_processes_and_hash_seeds():
     for hash_seed in ("1", "2"):
         done = run_x0ctl(*SMALL, "-o", "json", env={"PYTHONHASHSEED": hash_seed})
         assert done.returncode == 0, done.stderr
-        document = json.loads(done.stdout)
-        document["result"].pop("timing")
-        outputs.append(document)
+        outputs.append(_without_timing(json.loads(done.stdout)))
     assert outputs[0] == outputs[1]
+
+
+def test_an_adversary_run_is_identical_across_hash_seeds_jobs_and_backends(liboqs_backend):
+    """Same seed: the same JSON whatever PYTHONHASHSEED, --jobs (worker processes load the adversary
+    themselves) and backend (keys come from the seed, and nothing depends on signature bytes)."""
+    import json
+
+    from .conftest import run_x0ctl
+
+    args = ("quorum", "simulate", "-n", "7", "-f", "2", "--duration", "12s", "--seed", "4", "--trials", "2",
+            "--adversary", str(ADVERSARIES / "split_rotate_equivocate.py"), "-o", "json")
+    outputs = []
+    for backend, hash_seed, jobs in (("openssl", "1", "1"), ("openssl", "7", "2"), ("liboqs", "3", "1")):
+        done = run_x0ctl("--backend", backend, *args, "--jobs", jobs, env={"PYTHONHASHSEED": hash_seed})
+        assert done.returncode == 0, done.stderr
+        document = _without_timing(json.loads(done.stdout))
+        assert document.pop("backend") == backend
+        outputs.append(document)
+    assert outputs[0]["aggregate"]["equivocations_detected"] > 0
+    assert outputs[0] == outputs[1] == outputs[2]
+
+
+@pytest.mark.parametrize(
+    "spec, code, fragments",
+    [
+        ("{dir}/absent.py", 4, ["cannot read adversary", "absent.py"]),
+        ("{dir}/broken.py", 2, ["broken.py", "does not load", "SyntaxError"]),
+        ("{dir}/two.py", 2, ["two.py", "name the adversary class", "First, Second"]),
+        ("{dir}/two.py:Third", 2, ["no Adversary subclass named 'Third'"]),
+        ("{dir}/raises.py", 2, ["adversary raises.py:Raises failed", "ZeroDivisionError"]),
+        ("{dir}/notes.txt", 2, ["FILE.py[:Class]"]),
+    ],
+)
+def test_bad_adversaries_are_one_line_errors(cli, tmp_path, spec, code, fragments):
+    (tmp_path / "broken.py").write_text("def start(:\n")
+    (tmp_path / "two.py").write_text("from x0ctl.quorum.adversary import Adversary\n"
+                                     "class First(Adversary): pass\nclass Second(Adversary): pass\n")
+    (tmp_path / "raises.py").write_text("from x0ctl.quorum.adversary import Adversary\n"
+                                        "class Raises(Adversary):\n    def start(self, net): 1 / 0\n")
+    (tmp_path / "notes.txt").write_text("")
+    done = cli("quorum", "simulate", "-n", "4", "-f", "1", "--duration", "2s", "--adversary",
+               spec.format(dir=tmp_path))
+    assert done.exit_code == code, (done.stdout, done.stderr)
+    assert_one_line_error(done.stderr, *fragments)
+
+
+def test_fuzz_below_the_bound_finds_nothing_with_the_default_campaign(cli, tmp_path):
+    target = tmp_path / "ce.json"
+    data = cli.json("quorum", "fuzz", "--counterexample", str(target))
+    assert data["schema"] == "x0ctl.quorum.fuzz/v1" and data["settings"]["byzantine"] == "max"
+    assert data["trials_run"] == data["settings"]["trials"] == 12
+    assert not data["found"] and not target.exists()
+    assert sum(trial["steps"] for trial in data["trials"]) > 20  # the adversary did act
+
+
+def test_fuzz_beyond_the_bound_finds_shrinks_and_replays_exactly(cli, tmp_path):
+    import json
+
+    target = tmp_path / "ce.json"
+    data = cli.json("quorum", "fuzz", "--byzantine", "beyond", "--counterexample", str(target))
+    assert data["found"] and not data["within_bound"]  # beyond the bound: the expected find, exit 0
+    document = json.loads(target.read_text())
+    assert document == data["counterexample_document"]
+    assert document["schema"] == "x0ctl.quorum.counterexample/v1"
+    assert not document["expect"]["safety"]["ok"]
+    assert len(document["actions"]) < document["found"]["steps_before_shrink"]
+    replayed = cli.json("quorum", "replay", str(target))
+    assert replayed["reproduced"] and replayed["violated"]
+    assert replayed["digest"] == document["expect"]["digest"]
+
+    document["actions"] = document["actions"][:1]  # a different schedule: no longer what the file says
+    target.write_text(json.dumps(document))
+    done = cli("quorum", "replay", str(target))
+    assert done.exit_code == 1
+    assert_one_line_error(done.stderr, "does not reproduce")
+
+
+@pytest.mark.parametrize(
+    "example, extra, limit, fragment",
+    [
+        ("minority-partition.yaml", [], ["--max-false-suspicion-rate", "0.5"], "false suspicion rate 1.000 > 0.5"),
+        ("split-brain.yaml", ["--loss", "0.5"], ["--min-totality", "1"], "totality 0.889 < 1.0"),
+        ("minority-partition.yaml", [], ["--max-honest-quarantined", "0"], None),
+    ],
+)
+def test_thresholds_for_the_other_metrics_are_opt_in(cli, example, extra, limit, fragment):
+    path = str(REPO / "examples" / "quorum" / example)
+    assert cli("quorum", "simulate", "--scenario", path, *extra).exit_code == 0  # safe: no threshold, no failure
+    done = cli("quorum", "simulate", "--scenario", path, *extra, *limit)
+    if fragment is None:
+        assert done.exit_code == 0, done.stderr
+        return
+    assert done.exit_code == 1, (done.stdout, done.stderr)
+    assert_one_line_error(done.stderr, fragment)
+
+
+@pytest.mark.parametrize(
+    "content, code, fragment",
+    [
+        (None, 4, "cannot read counterexample"),
+        ("{", 2, "not valid JSON"),
+        ('{"schema": "other"}', 2, "not a counterexample file"),
+        ('{"schema": "x0ctl.quorum.counterexample/v1", "rules": "x0ctl", "scenario": {"nodes": "7"}}', 2,
+         "field 'nodes'"),
+        ('{"schema": "x0ctl.quorum.counterexample/v1", "rules": "x0ctl", "scenario": {"nodes": 7, "byzantine": 2},'
+         ' "actions": [{"op": "teleport"}]}', 2, "actions[0]"),
+    ],
+)
+def test_bad_counterexample_files(cli, tmp_path, content, code, fragment):
+    path = tmp_path / "ce.json"
+    if content is not None:
+        path.write_text(content)
+    done = cli("quorum", "replay", str(path))
+    assert done.exit_code == code, (done.stdout, done.stderr)
+    assert_one_line_error(done.stderr, fragment)
+
+
+def test_fuzz_time_budget_stops_starting_trials(cli, tmp_path):
+    data = cli.json("quorum", "fuzz", "--trials", "50", "--time-budget", "1ms",
+                    "--counterexample", str(tmp_path / "ce.json"))
+    assert data["trials_run"] == 1 and data["settings"]["time_budget_s"] == 0.001

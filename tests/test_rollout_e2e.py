@@ -23,14 +23,9 @@ from x0ctl.slo import client_from_options
 
 from .conftest import REPO, assert_one_line_error
 from .promserver import MESH_END, closed_port, mesh_history, prometheus_fixture
+from .rollout_helpers import BROKEN, DRIVER, END, HEALTHY, MISSING, ndjson, read_terminal, read_until
 
 prometheus = prometheus_fixture(mesh_history, scope="module")
-
-END = str(MESH_END)
-HEALTHY = '{instance="node-a"}'
-BROKEN = '{instance="node-b"}'
-MISSING = '{instance="node-z"}'
-DRIVER = {"set_weight": "true", "rollback": "true"}
 
 
 def driver_args(tmp_path) -> list[str]:
@@ -41,10 +36,6 @@ def driver_args(tmp_path) -> list[str]:
 
 def journal(tmp_path, rollout_id: str) -> list[dict]:
     return StateDir(tmp_path / "state").journal(rollout_id).events()
-
-
-def ndjson(stdout: str) -> list[dict]:
-    return [json.loads(line) for line in stdout.splitlines() if line.strip()]
 
 
 # -- gates ------------------------------------------------------------------------------------
@@ -83,8 +74,8 @@ def test_promql_and_baseline_gates(prometheus) -> None:
     assert bad["verdict"] == "error" and "rejected the query" in bad["reason"]
 
     baseline = Gate(name="baseline", kind="baseline", window=3600, resolution=300, higher_is_worse=False,
-                    canary='sum(rate(pqc_handshake_success_total{instance="node-b"}[{{window}}]))',
-                    stable='sum(rate(pqc_handshake_success_total{instance="node-a"}[{{window}}]))')
+                    canary='sum(rate(pqc_handshake_success_total{instance="node-b"}[{{resolution}}]))',
+                    stable='sum(rate(pqc_handshake_success_total{instance="node-a"}[{{resolution}}]))')
     worse = evaluate_gate(baseline, client, MESH_END)
     assert worse["verdict"] == "fail", worse
     assert worse["canary_samples"] == worse["stable_samples"] == 13
@@ -101,7 +92,8 @@ def test_plan_dry_run_queries_every_gate(cli, prometheus) -> None:
                     "--selector", HEALTHY)
     assert [g["verdict"] for g in data["gates"]] == ["pass"]
     result = cli("rollout", "plan", "--prometheus", prometheus.url, "--at", END, "--selector", MISSING)
-    assert result.exit_code == 6
+    assert result.exit_code == 5  # no data, as README says: never treated as ok
+    assert_one_line_error(result.stderr, "gate 'slo' has no data")
 
 
 # -- rollouts ---------------------------------------------------------------------------------
@@ -174,6 +166,7 @@ def test_breaking_canary_is_rolled_back_with_the_reason(cli, prometheus, tmp_pat
 def test_no_data_pauses_then_an_operator_aborts(cli, prometheus, tmp_path) -> None:
     state = str(tmp_path / "state")
     result = cli("rollout", "canary", "--steps", "10:0.5s,100", "--interval", "0.2s", "--selector", MISSING,
+                 "--data-wait", "0",
                  "--prometheus", prometheus.url, "--at", END, "--state-dir", state, *driver_args(tmp_path),
                  "-o", "json")
     assert result.exit_code == 6, result.stderr
@@ -200,16 +193,18 @@ def test_no_data_pauses_then_an_operator_aborts(cli, prometheus, tmp_path) -> No
 def test_no_data_with_rollback_action_and_prometheus_down(cli, prometheus, tmp_path) -> None:
     state = str(tmp_path / "state")
     result = cli("rollout", "canary", "--steps", "10:0.2s,100", "--interval", "0.1s", "--selector", MISSING,
-                 "--on-inconclusive", "rollback", "--prometheus", prometheus.url, "--at", END, "--target", "a",
+                 "--on-inconclusive", "rollback", "--data-wait", "0", "--prometheus", prometheus.url, "--at", END, "--target", "a",
                  "--state-dir", state, *driver_args(tmp_path), "-o", "json")
     assert result.exit_code == 6
     assert ndjson(result.stdout)[-1]["status"] == "rolled-back"
     down = cli("rollout", "canary", "--steps", "10:0.2s,100", "--interval", "0.1s", "--target", "b",
                "--prometheus", f"http://127.0.0.1:{closed_port()}", "--state-dir", state, *driver_args(tmp_path),
                "-o", "json")
-    assert down.exit_code == 4
+    assert down.exit_code == 6  # paused is 6 whatever paused it; the cause says a Prometheus error
     final = ndjson(down.stdout)[-1]
     assert (final["status"], final["cause"], final["weight"]) == ("paused", "error", 10)
+    status = cli("rollout", "status", final["id"], "--state-dir", state)
+    assert status.exit_code == 6  # paused by a Prometheus error: 6, as for every pause
 
 
 def test_nodes_driver_rollout(cli, prometheus, tmp_path) -> None:
@@ -238,23 +233,10 @@ def _spawn(tmp_path, prometheus, *extra) -> subprocess.Popen:
     )
 
 
-def _first_step(process: subprocess.Popen) -> list[dict]:
-    seen = []
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            break
-        seen.append(json.loads(line))
-        if seen[-1]["type"] == "gate":
-            return seen
-    raise AssertionError(f"no gate result from the rollout: {seen} {process.stderr.read()}")
-
-
 def test_sigkill_mid_bake_resumes_and_lock_excludes_a_second_rollout(cli, prometheus, tmp_path) -> None:
     process = _spawn(tmp_path, prometheus, "--steps", "10:3s,100", "--interval", "0.5s")
     try:
-        events = _first_step(process)
+        events = read_until(process, lambda e: e["type"] == "gate")
         rollout_id = events[0]["rollout"]
         bake_until = next(e for e in events if e["type"] == "step")["bake_until"]
         second = cli("rollout", "canary", "--target", "mesh", "--steps", "10,100", "--state-dir",
@@ -269,7 +251,12 @@ def test_sigkill_mid_bake_resumes_and_lock_excludes_a_second_rollout(cli, promet
         process.stdout.close()
         process.stderr.close()
     state = str(tmp_path / "state")
-    assert cli.json("rollout", "status", rollout_id, "--state-dir", state)["status"] == "running"
+    # nothing drives it any more: status says so, with the dead owner, and exits 6 (resume it)
+    orphaned = cli.json("rollout", "status", rollout_id, "--state-dir", state, expect=6)
+    assert orphaned["status"] == "orphaned" and orphaned["owner"]["pid"] == process.pid
+    assert f"process {process.pid}" in orphaned["reason"] and "is gone" in orphaned["reason"]
+    listed = cli.json("rollout", "list", "--state-dir", state)["rollouts"]
+    assert [r["status"] for r in listed] == ["orphaned"]
     (tmp_path / "weight").unlink()  # proves resume applies the current weight again
     resumed = cli("rollout", "resume", rollout_id, "--state-dir", state, "--prometheus", prometheus.url, "-o", "json")
     assert resumed.exit_code == 0, resumed.stderr
@@ -282,24 +269,11 @@ def test_sigkill_mid_bake_resumes_and_lock_excludes_a_second_rollout(cli, promet
     assert (tmp_path / "weight").read_text() == "100\n"
 
 
-def _wait_for(process: subprocess.Popen, predicate) -> list[dict]:
-    seen = []
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            break
-        seen.append(json.loads(line))
-        if predicate(seen[-1]):
-            return seen
-    raise AssertionError(f"the rollout never got there: {seen} {process.stderr.read()}")
-
-
 def test_operator_pause_promote_and_full_promotion_reach_a_running_rollout(cli, prometheus, tmp_path) -> None:
     state = str(tmp_path / "state")
     process = _spawn(tmp_path, prometheus, "--steps", "10:30s,50:30s,100", "--interval", "0.5s")
     try:
-        rollout_id = _wait_for(process, lambda e: e["type"] == "gate")[0]["rollout"]
+        rollout_id = read_until(process, lambda e: e["type"] == "gate")[0]["rollout"]
         paused = cli.json("rollout", "pause", rollout_id, "--reason", "look at dashboards", "--state-dir", state)
         assert paused["delivered"] == "running"
         assert process.wait(timeout=15) == 6  # the loop picked it up and stopped at 10%
@@ -317,7 +291,7 @@ def test_operator_pause_promote_and_full_promotion_reach_a_running_rollout(cli, 
         [sys.executable, "-m", "x0ctl", "rollout", "resume", rollout_id, "--state-dir", state, "--prometheus",
          prometheus.url, "-o", "json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
     try:
-        step = _wait_for(resumed, lambda e: e["type"] == "step")[-1]
+        step = read_until(resumed, lambda e: e["type"] == "step")[-1]
         assert step["weight"] == 50 and step["note"] == "operator promoted the step"
         full = cli.json("rollout", "promote", rollout_id, "--full", "--reason", "hotfix", "--state-dir", state)
         assert full["delivered"] == "running"
@@ -365,18 +339,9 @@ def test_live_view_on_a_terminal(prometheus, tmp_path) -> None:
          *driver_args(tmp_path)], stdout=subprocess.PIPE, stderr=terminal, stdin=subprocess.DEVNULL, cwd=REPO,
         env={**os.environ, "COLUMNS": "160", "TERM": "xterm"})
     os.close(terminal)
-    chunks = []
-    while True:
-        try:
-            chunk = os.read(controller, 65536)
-        except OSError:  # EIO: the other side closed
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
+    screen = read_terminal(controller)
     assert process.wait(timeout=30) == 1
     os.close(controller)
-    screen = b"".join(chunks).decode(errors="replace")
     assert "step 1/2 at 10%" in screen and "verdict" in screen  # the live table, not event lines
     assert "handshake-success" in screen and "rolled-back" in screen
     assert process.stdout.read() == b""  # people's output goes to the terminal on stderr only

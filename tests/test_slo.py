@@ -53,7 +53,7 @@ def test_history_holds_every_sample(prometheus):
 def test_status_in_the_degraded_period(status):
     data = status("--at", END)
     assert data["at"] == "2025-06-05T00:00:00Z" and data["at_unix"] == MESH_END
-    assert data["summary"] == {"ok": 2, "breach": 2, "no_data": 0}
+    assert data["summary"] == {"ok": 2, "breach": 2, "no_data": 0, "no_events": 0}
     slos = by_name(data)
 
     success = slos[("handshake-success", ())]
@@ -99,7 +99,7 @@ def test_status_in_the_degraded_period(status):
 
 def test_status_in_the_healthy_period(status):
     data = status("--at", HEALTHY)
-    assert data["summary"] == {"ok": 4, "breach": 0, "no_data": 0}
+    assert data["summary"] == {"ok": 4, "breach": 0, "no_data": 0, "no_events": 0}
     slos = by_name(data)
     success = slos[("handshake-success", ())]
     assert all(w["error_ratio"] == 0 and w["burn_rate"] == 0 for w in success["windows"])
@@ -132,9 +132,9 @@ def test_by_instance_ranks_the_worst_offender_first(status):
 
 def test_selector_narrows_every_series(status):
     data = status("--at", END, "--selector", '{instance="node-a",job="x0"}')
-    assert data["summary"] == {"ok": 4, "breach": 0, "no_data": 0}
+    assert data["summary"] == {"ok": 4, "breach": 0, "no_data": 0, "no_events": 0}
     none = status("--at", END, "--selector", '{job="elsewhere"}')
-    assert none["summary"] == {"ok": 0, "breach": 0, "no_data": 4}
+    assert none["summary"] == {"ok": 0, "breach": 0, "no_data": 4, "no_events": 0}
     assert all(s["verdict"] == "no-data" and s["budget_remaining"] is None for s in none["slos"])
 
 
@@ -279,11 +279,15 @@ def test_bad_promql_exits_2(cli, prometheus, tmp_path, argv):
 @pytest.mark.parametrize("command", [["status"], ["check"], ["query", "up"]])
 def test_unreachable_server_exits_4_without_secrets(cli, command):
     port = closed_port()
-    result = cli("slo", *command, "-p", f"http://admin:hunter2@127.0.0.1:{port}",
-                 env={"X0CTL_PROMETHEUS_TOKEN": "s3cr3t-token"})
+    result = cli("slo", *command, "-p", f"http://admin:hunter2@127.0.0.1:{port}/?token=s3cr3t-token")
     assert result.exit_code == 4
     assert_one_line_error(result.stderr, "cannot reach Prometheus", f"127.0.0.1:{port}", "connection refused")
     assert "hunter2" not in result.stderr + result.stdout and "s3cr3t" not in result.stderr + result.stdout
+    # credentials in the URL and a token too: refused, like a token and basic auth together
+    both = cli("slo", *command, "-p", f"http://admin:hunter2@127.0.0.1:{port}",
+               env={"X0CTL_PROMETHEUS_TOKEN": "s3cr3t-token"})
+    assert both.exit_code == 2
+    assert "hunter2" not in both.stderr + both.stdout and "s3cr3t" not in both.stderr + both.stdout
 
 
 def test_http_error_exits_4(cli, prometheus):

@@ -21,6 +21,7 @@ class ExitCode(IntEnum):
     PAUSED = 6  # a rollout stopped paused or inconclusive: neither promoted nor rolled back
     INTERNAL = 70  # EX_SOFTWARE: a bug in x0ctl, never an expected failure
     INTERRUPTED = 130  # Ctrl-C or an aborted prompt (128 + SIGINT)
+    BROKEN_PIPE = 141  # stdout closed by its reader (`x0ctl ... | head`): 128 + SIGPIPE, quietly, as any Unix tool
 
 
 class X0ctlError(Exception):

@@ -13,6 +13,8 @@ x0ctl.errors.IOFailure: cannot read plan /nonexistent/plan.yaml: No such file or
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,26 @@ def read_bytes(path: str | Path, what: str) -> bytes:
         return Path(path).read_bytes()
     except OSError as exc:
         raise IOFailure(f"cannot read {what} {path}: {exc.strerror or type(exc).__name__}") from None
+
+
+def read_private_bytes(path: str | Path, what: str) -> bytes:
+    """A private key or identity file's bytes, refused (UsageError, exit 2) when group or others can
+    access it, as ssh refuses such a key: a secret others could read is already exposed, and one
+    others can write may have been replaced. Missing or unreadable: IOFailure (exit 4).
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError as exc:
+        raise IOFailure(f"cannot read {what} {path}: {exc.strerror or type(exc).__name__}") from None
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise IOFailure(f"cannot read {what} {path}: not a regular file")
+        mode = stat.S_IMODE(info.st_mode)
+        if mode & 0o077:
+            raise UsageError(f"{what} {path} has mode {mode:04o}: group/others can access it",
+                             hint=f"chmod 600 {path}; treat a secret others could read as exposed")
+        return handle.read()
 
 
 def read_text(path: str | Path, what: str) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ except ImportError:  # pragma: no cover - older typer depends on click
     import click
 
 OUTPUT_FORMATS = ("table", "json")
+PIPED_WIDTH = 4096  # columns of a table written to a pipe or file: wide enough that nothing is cut
 
 
 def _one_line(text: str) -> str:
@@ -67,12 +69,24 @@ class App:
         if self._console is None:
             from rich.console import Console
 
-            self._console = Console(no_color=not self.color, highlight=False, soft_wrap=False)
+            class PipeConsole(Console):
+                def on_broken_pipe(self) -> None:  # rich exits 1 here; x0ctl exits 141 (see X0ctlGroup.main)
+                    raise BrokenPipeError
+
+            # Piped output is for programs: never shrink a column (ids would be cut with an ellipsis).
+            width = None if sys.stdout.isatty() else PIPED_WIDTH
+            self._console = PipeConsole(no_color=not self.color, highlight=False, soft_wrap=False, width=width)
         return self._console
 
-    def emit(self, data: dict, table: Callable[[Any], None] | None = None) -> None:
-        """Print a result: JSON (the stable schema) or, for people, `table(console)`."""
-        if self.json:
+    def emit(self, data: dict, table: Callable[[Any], None] | None = None, ids: list[str] | None = None) -> None:
+        """Print a result: JSON (the stable schema) or, for people, `table(console)`.
+
+        A list command passes `ids`: with --quiet they are printed one per line (like `docker ps -q`).
+        """
+        if ids is not None and self.quiet and not self.json:
+            sys.stdout.write("".join(f"{item}\n" for item in ids))
+            sys.stdout.flush()
+        elif self.json:
             sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
             sys.stdout.flush()
         elif not self.quiet:
@@ -261,8 +275,69 @@ class LazyGroup:
 LAZY_GROUPS: dict[str, LazyGroup] = {}
 
 
+def _set_quiet(ctx, _param, value: bool) -> None:
+    root = ctx.find_root()
+    if value and isinstance(root.obj, App):
+        root.obj.quiet = True
+
+
+_ENUM_METAVAR = re.compile(r"^[a-z0-9][a-z0-9-]*(?:\|[a-z0-9][a-z0-9-]*)+$")
+
+
+def _choices_completion(choices: tuple[str, ...]):
+    def complete(_ctx, _param, incomplete: str):
+        from typer._completion_classes import CompletionItem
+
+        return [CompletionItem(choice) for choice in choices if choice.startswith(incomplete)]
+    return complete
+
+
+def _no_completion(_ctx, _param, _incomplete: str) -> list:
+    """No candidates: bash (-o default), zsh (_files) and fish then complete file names themselves."""
+    return []
+
+
+def complete_values(command) -> None:
+    """Shell completion for option values, in every command below `command`:
+
+    an option whose metavar lists its values (`kem|sig|all`, `table|json`) completes those values
+    (and only those); a Path option completes file names, each shell's own way (x0ctl offers nothing,
+    so bash's `-o default`, zsh's `_files` and fish's file completion take over).
+    """
+    for sub in _built_commands(command):
+        for param in sub.params:
+            if getattr(param, "_custom_shell_complete", None) is not None:
+                continue
+            metavar = getattr(param, "metavar", None) or ""
+            if _ENUM_METAVAR.match(metavar):
+                param._custom_shell_complete = _choices_completion(tuple(metavar.split("|")))
+            elif type(param.type).__name__ == "Path":
+                param._custom_shell_complete = _no_completion
+
+
+def accept_quiet_after_the_command(command) -> None:
+    """Every command takes `-q/--quiet` after its name too, as it takes `-o` (the global flag wins nothing)."""
+    for sub in _built_commands(command):
+        if hasattr(sub, "commands") or any("--quiet" in getattr(p, "opts", ()) for p in sub.params):
+            continue
+        from typer.core import TyperOption
+
+        sub.params.append(TyperOption(param_decls=["--quiet", "-q"], is_flag=True, expose_value=False, callback=_set_quiet,
+                                       help="Only errors and requested data (list commands: just the ids)."))
+
+
+class StdoutClosed(Exception):  # noqa: N818 - a condition, not a failure
+    """The reader of stdout went away. Not an OSError: click would turn that into a silent exit 1."""
+
+
 class X0ctlGroup(TyperGroup):
     """Root command: one error path and exit codes, for the console script and CliRunner alike."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:
+            raise StdoutClosed from None
 
     def list_commands(self, ctx) -> list[str]:
         return [*super().list_commands(ctx), *(name for name in LAZY_GROUPS if name not in self.commands)]
@@ -280,6 +355,8 @@ class X0ctlGroup(TyperGroup):
             group.name = name
             group.rich_help_panel = lazy.panel
             keep_example_layout(group)
+            accept_quiet_after_the_command(group)
+            complete_values(group)
             self.commands[name] = group
         return super().get_command(ctx, name)
 
@@ -308,12 +385,17 @@ class X0ctlGroup(TyperGroup):
                 from x0ctl.cli.completion import enable_runtime_completion
 
                 enable_runtime_completion()
+            for name in list(self.commands):
+                if name not in LAZY_GROUPS:
+                    accept_quiet_after_the_command(self.commands[name])
+            complete_values(self)
             default_map = profile_default_map(self, args)
             if default_map is not None:
                 extra["default_map"] = default_map
             result = super().main(args=args, prog_name=prog_name or "x0ctl", complete_var=complete_var,
                                   standalone_mode=False, **extra)
             code = result if isinstance(result, int) else ExitCode.OK
+            sys.stdout.flush()  # a reader that went away is noticed here, not by the interpreter at exit
         except X0ctlError as exc:
             print_error(str(exc))
             code = exc.exit_code
@@ -332,11 +414,12 @@ class X0ctlGroup(TyperGroup):
         except KeyboardInterrupt:
             print_error("interrupted")
             code = ExitCode.INTERRUPTED
-        except BrokenPipeError:
-            # The reader went away (`x0ctl ... | head`): not an error worth a message.
-            with contextlib.suppress(Exception):
-                sys.stdout = open(os.devnull, "w")  # noqa: SIM115
-            code = ExitCode.OK
+        except (BrokenPipeError, StdoutClosed):
+            # The reader went away (`x0ctl ... | head`): no message, and 141 like any tool killed by SIGPIPE,
+            # so a `pipefail` runbook never reads it as 1 (a breach, a rollback).
+            with contextlib.suppress(OSError, ValueError):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # unflushed bytes go nowhere
+            code = ExitCode.BROKEN_PIPE
         except Exception as exc:  # a bug: one line, no traceback (it could carry secrets)
             if os.environ.get("X0CTL_DEBUG"):
                 raise

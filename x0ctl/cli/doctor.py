@@ -9,12 +9,13 @@ import typer
 
 from x0ctl import __version__
 from x0ctl.cli.app import OutputOption, get_app
+from x0ctl.cli.options import PrometheusConnection, prometheus_options
 from x0ctl.errors import CheckFailed, X0ctlError
 
 SHORT = "Check this node: backends, guard, vectors, keystore, Prometheus."
 HELP = """Check this node: x0ctl and Python versions, each PQC backend (available?, library version, algorithms, why not), the production guard, the known-answer vector sources, the keystore and Prometheus reachability.
 
-Exit 1 when something required is broken: no usable backend, an explicitly selected backend missing, a guard setting that is invalid or refuses to run, no embedded vectors, a keystore that exists but fails `keys verify`, or a Prometheus named by --prometheus / X0CTL_PROMETHEUS_URL / a profile that does not answer. A node with no keystore yet, or no Prometheus configured, only gets a note.
+Exit 1 when something required is broken: no usable backend, an explicitly selected backend missing, a guard setting that is invalid or refuses to run, a production node (X0TTA6BL4_PRODUCTION on for x0ctl or any mesh component) with an insecure mesh switch set (X0TTA6BL4_ALLOW_SIMULATED_PQC, X0TTA6BL4_ALLOW_INSECURE_PQC_VERIFY, X0T_PQC_ENABLED=false, X0TTA6BL4_ALLOW_MOCK_PQC, X0TTA6BL4_DISABLE_PQC), no embedded vectors, a keystore that exists but fails `keys verify`, or a Prometheus named by --prometheus / X0CTL_PROMETHEUS_URL / a profile that does not answer. A node with no keystore yet, or no Prometheus configured, only gets a note.
 
 Examples:
   x0ctl doctor
@@ -22,16 +23,14 @@ Examples:
 """
 
 
+@prometheus_options
 def doctor(
     ctx: typer.Context,
+    prom: PrometheusConnection,
     measure: Annotated[bool, typer.Option("--measure/--no-measure", help="Time the backends to show what auto picks.")] = True,
     keystore: Annotated[
         str | None, typer.Option("--keystore", envvar="X0CTL_KEYSTORE", show_default=False,
                                  help="Keystore to check (default $XDG_DATA_HOME/x0ctl).")
-    ] = None,
-    prometheus: Annotated[
-        str | None, typer.Option("--prometheus", envvar="X0CTL_PROMETHEUS_URL", show_default=False,
-                                 help="Prometheus to probe (checked only when given here, by env or a profile).")
     ] = None,
     output: OutputOption = None,
 ) -> None:
@@ -69,9 +68,10 @@ def doctor(
         check("backend auto", "fail", "no PQC backend is usable")
 
     guard = _guard(check, app_.backend)
+    mesh_switches = _mesh_switches(check)
     sources = _vector_sources(check)
     keystore_summary = _keystore(check, keystore)
-    prometheus_summary = _prometheus(check, prometheus)
+    prometheus_summary = _prometheus(check, prom)
 
     ok = not any(c["status"] == "fail" for c in checks)
     data = {
@@ -86,6 +86,7 @@ def doctor(
             for s in backends
         ],
         "guard": guard,
+        "mesh_switches": mesh_switches,
         "vector_sources": sources,
         "keystore": keystore_summary,
         "prometheus": prometheus_summary,
@@ -122,6 +123,16 @@ def _guard(check, selection: str) -> dict:
     return data
 
 
+def _mesh_switches(check) -> dict:
+    from x0ctl.mesh import assess_switches
+
+    report = assess_switches()
+    for finding in report.findings:
+        if finding.set:
+            check(f"mesh switch {finding.variable}", finding.status, finding.detail)
+    return report.to_dict()
+
+
 def _vector_sources(check) -> list[dict]:
     from x0ctl.kat import discover_sources
 
@@ -151,16 +162,20 @@ def _keystore(check, path: str | None) -> dict:
     return summary
 
 
-def _prometheus(check, url: str | None) -> dict:
-    if not url:
+def _prometheus(check, prom: PrometheusConnection) -> dict:
+    """Probe the Prometheus named by --prometheus, X0CTL_PROMETHEUS_URL or a profile (else only a note)."""
+    if not prom.url:
         check("prometheus", "info", "not configured (--prometheus, X0CTL_PROMETHEUS_URL or a profile)")
         return {"configured": False, "url": None, "reachable": None}
-    from x0ctl.slo.client import client_from_options, redact_url
+    from x0ctl.urls import redact_url
 
-    summary = {"configured": True, "url": redact_url(url), "reachable": False, "seconds": None}
+    summary = {"configured": True, "url": redact_url(prom.url), "reachable": False, "seconds": None}
     try:
-        client = client_from_options(url, timeout=3.0)
-        answer = client.query("vector(1)")  # any Prometheus-API server answers this; it reads no data
+        client = prom.client()
+        try:
+            answer = client.query("vector(1)")  # any Prometheus-API server answers this; it reads no data
+        finally:
+            client.close()
         summary.update(reachable=True, seconds=round(answer.seconds, 4))
         check("prometheus", "ok", f"{summary['url']} answered in {answer.seconds * 1000:.0f} ms")
     except X0ctlError as exc:

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from x0ctl.cli.app import OutputOption, get_app
+from x0ctl.errors import UsageError
 
 app = typer.Typer(help="""Hybrid post-quantum handshake: self-test, serve, probe a peer, metrics.
 
@@ -289,6 +290,14 @@ def probe(
                           "below this (default 100; with --inventory checked per peer only when given).",
                           show_default=False)] = None,
     backend: BackendOption = None,
+    protocol: Annotated[str, typer.Option("--protocol", help="x0ctl (this toolkit's hybrid handshake over TCP) or "
+                                          "mesh-agent-udp (the deployed Go agent's UDP handshake, port 5000 by "
+                                          "default; docs/mesh.md).")] = "x0ctl",
+    audit: Annotated[bool, typer.Option("--audit", help="mesh-agent-udp: also test what the agent's protocol leaves "
+                                        "open (replayed init, unknown or changed keys) and exit 1 on findings.")] = False,
+    node_id: Annotated[str | None, typer.Option("--node-id", help="mesh-agent-udp: the node id to present (default: "
+                                                "a random x0ctl-probe-... id; never reuse a live node's id, the agent "
+                                                "replaces its session).", show_default=False)] = None,
     output: OutputOption = None,
     inventory: Annotated[Path | None, typer.Option("--inventory", help="Probe every peer of this inventory "
                          "(YAML or CSV: HOST:PORT and the peer's fingerprint per entry, or rollout's nodes: "
@@ -304,11 +313,25 @@ def probe(
 
     With --inventory FILE every peer listed there is probed, --concurrency at a time, each pinned to its own fingerprint; a table shows per peer ok, latency p50/p95 and the failure reason, the metrics carry a `peer` label (the entry's name), and exit 1 names every failed peer.
 
+    With --protocol mesh-agent-udp it speaks the deployed Go agent's UDP handshake instead (0x10 init / 0x11 response, ML-KEM-768, ML-DSA-65, HKDF-SHA256) and --audit reports what that protocol leaves open.
+
     Examples:
       x0ctl handshake probe 10.0.0.7:7443 --peer-fingerprint sha256:3f2a9c1b7d4e5f60718293a4b5c6d7e8
       x0ctl handshake probe 127.0.0.1:7443 --count 100 --peer-key peer.pub.pem -o json
       x0ctl handshake probe --inventory peers.yaml --concurrency 50 --metrics-file /var/lib/node_exporter/fleet.prom
+      x0ctl handshake probe --protocol mesh-agent-udp 10.0.0.7:5000 --peer-key agent.pub.hex --audit
     """
+    from x0ctl.cli.handshake_mesh import check_protocol, probe_mesh_agent
+
+    if check_protocol(protocol) == "mesh-agent-udp":
+        if inventory is not None or target is None:
+            raise UsageError("--protocol mesh-agent-udp probes one HOST:PORT; --inventory is for x0ctl's protocol")
+        probe_mesh_agent(get_app(ctx, output), target, count=count, peer_key=peer_key,
+                         peer_fingerprint=peer_fingerprint, timeout=timeout, audit=audit, node_id=node_id,
+                         insecure_any_peer=insecure_any_peer)
+        return
+    if audit or node_id is not None:
+        raise UsageError("--audit and --node-id apply to --protocol mesh-agent-udp only")
     from x0ctl.handshake import service
 
     app_ = get_app(ctx, output)

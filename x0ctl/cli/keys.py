@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import os
 import sys
-from datetime import UTC
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from x0ctl.cli.app import OutputOption, get_app
-from x0ctl.errors import CheckFailed, ExitCode, IOFailure, UsageError, X0ctlError
+from x0ctl.errors import CheckFailed, UsageError
 from x0ctl.textfile import read_bytes, read_text
 
 app = typer.Typer(help="""Node keys: generate, rotate, back up and restore (X-Wing and ML-DSA-65).
@@ -68,10 +67,14 @@ PassphraseEnvOption = Annotated[
 
 def _store(ctx: typer.Context, keystore: Path | None, *, wait: bool = False, insecure: bool = False):
     from x0ctl.keystore import Keystore
-    from x0ctl.pqc import get_backend
 
-    backend = get_backend(get_app(ctx).backend)
-    return Keystore(keystore, backend=backend, insecure_permissions=insecure, wait=wait)
+    return Keystore(keystore, backend=get_backend(get_app(ctx).backend), insecure_permissions=insecure, wait=wait)
+
+
+def get_backend(name: str):
+    from x0ctl.pqc import get_backend as pqc_backend
+
+    return pqc_backend(name)
 
 
 def _read_passphrase(passphrase_file: Path | None, passphrase_env: str | None) -> bytes | None:
@@ -104,17 +107,26 @@ def _prompt_passphrase(confirm: bool) -> bytes:
     return first.encode()
 
 
-def _short(key_id: str | None) -> str:
-    return key_id.removeprefix("sha256:")[:16] if key_id else "-"
+def _safe(text) -> str:
+    """Untrusted keystore text for a terminal: control characters escaped, rich markup inert."""
+    from rich.markup import escape
+
+    value = str(text)
+    if not value.isprintable():
+        value = "".join(c if c.isprintable() else repr(c)[1:-1] for c in value)
+    return escape(value)
 
 
-def _key_dict(record) -> dict:
-    data = record.to_dict()
-    data["short_id"] = record.short
-    return data
+def _short_or_dash(key_id) -> str:
+    from x0ctl.pqc.fingerprint import short_id
+
+    return _safe(short_id(key_id)) if isinstance(key_id, str) else "-"
 
 
-# ---------------------------------------------------------------------- generate
+MetricsFileOption = Annotated[
+    Path | None, typer.Option("--metrics-file", show_default=False,
+                              help="Prometheus textfile to update: key_rotation_success_total / key_rotation_failure_total{reason} "
+                                   "(rotate) and the active keys' creation and not-after times per purpose (gauges).")]
 
 
 @app.command("generate")
@@ -132,7 +144,7 @@ def generate_cmd(
 ) -> None:
     """Generate the node key set: an X-Wing (ML-KEM-768 + X25519) key and an ML-DSA-65 signing key.
 
-    Creates the keystore (directory 0700, files 0600) if needed. Refuses to replace an existing active set unless --force, which retires the old keys instead of deleting them. Exit 2 if a set exists, 4 if the keystore is locked.
+    Creates the keystore (directory 0700, files 0600) if needed. An existing keystore must pass `keys verify` first (else exit 1). Refuses to replace an existing active set unless --force, which retires the old keys instead of deleting them. Exit 2 if a set exists, 4 if the keystore is locked.
 
     Examples:
       x0ctl keys generate --node node-17
@@ -146,13 +158,10 @@ def generate_cmd(
                       validity=parse_validity(validity) if validity else None)
 
     def table(console) -> None:
-        console.print(f"Keystore {result['keystore']} (node {result['node']}, epoch {result['epoch']})")
-        for key in result["created"]:
+        console.print(f"Keystore {_safe(result.keystore)} (node {_safe(result.node)}, epoch {result.epoch})")
+        for key in result.created:
             console.print(f"  {key['purpose']}  {key['algorithm']:<10} v{key['version']}  {key['short_id']}  {key['state']}")
-    app_.emit(result, table)
-
-
-# ---------------------------------------------------------------------- rotate
+    app_.emit(result.to_dict(), table)
 
 
 @app.command("rotate")
@@ -167,8 +176,7 @@ def rotate_cmd(
                                              help="Keep private keys of the N newest retired versions; prune older ones (public keys stay).")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would happen; change nothing.")] = False,
     reason: Annotated[str | None, typer.Option("--reason", help="Reason recorded in the history.", show_default=False)] = None,
-    metrics_file: Annotated[Path | None, typer.Option("--metrics-file", show_default=False,
-                                                      help="Update key_rotation_success_total / key_rotation_failure_total{reason} in this Prometheus textfile.")] = None,
+    metrics_file: MetricsFileOption = None,
     validity: ValidityOption = None,
     keystore: KeystoreOption = None,
     wait: WaitOption = False,
@@ -177,7 +185,7 @@ def rotate_cmd(
 ) -> None:
     """Rotate node keys: prepare a new key, activate it, retire the old one (kept for recovery).
 
-    Meant for cron: with --if-older-than a young key is left alone (exit 0, reported as skipped). A staged rotation runs --stage prepare (publish the pending key to peers) and later --stage activate. Every rotation is atomic: a crash leaves the old or the new key set. Exit 4 if another x0ctl holds the keystore lock (use --wait).
+    Meant for cron: with --if-older-than a young key is left alone (exit 0, reported as skipped). A staged rotation runs --stage prepare (publish the pending key to peers) and later --stage activate. Every rotation is atomic: a crash leaves the old or the new key set. The keystore must pass `keys verify` first (else exit 1, nothing changed). Exit 4 if another x0ctl holds the keystore lock (use --wait).
 
     Examples:
       x0ctl keys rotate --if-older-than 30d --keep 3 --metrics-file /var/lib/node_exporter/x0ctl_keys.prom
@@ -189,58 +197,24 @@ def rotate_cmd(
 
     app_ = get_app(ctx, output)
     older_than = parse_duration(if_older_than, "--if-older-than") if if_older_than is not None else None
-    if purpose not in ("kem", "sig", "all"):
-        raise UsageError(f"unknown purpose {purpose!r}; use kem, sig or all")
-    try:
-        store = _store(ctx, keystore, wait=wait, insecure=insecure_permissions)
-        result = rotate(store, purpose=purpose, stage=stage, older_than=older_than, keep=keep, dry_run=dry_run,
-                        reason=reason, validity=parse_validity(validity) if validity else None)
-    except X0ctlError as exc:
-        if metrics_file is not None and not dry_run:
-            _record_failure(metrics_file, exc)
-        raise
-    except Exception:
-        if metrics_file is not None and not dry_run:
-            from x0ctl.keystore.metrics import record_rotation
-
-            record_rotation(metrics_file, failure_reason="internal")
-        raise
-    if metrics_file is not None and not dry_run:
-        from x0ctl.keystore.metrics import record_rotation
-
-        result["metrics"] = record_rotation(metrics_file, successes=len(result["rotated"]))
+    result = rotate(_store(ctx, keystore, wait=wait, insecure=insecure_permissions), purpose=purpose, stage=stage,
+                    older_than=older_than, keep=keep, dry_run=dry_run, reason=reason,
+                    validity=parse_validity(validity) if validity else None, metrics_file=metrics_file)
 
     def table(console) -> None:
         prefix = "would rotate" if dry_run else "rotated"
-        for item in result["rotated"]:
+        for item in result.rotated:
             new = item["new"]["short_id"] if item.get("new") else "(new key)"
-            console.print(f"{prefix} {item['purpose']}: {_short(item['old']['id']) if item['old'] else '-'} -> {new}")
-        for item in result["prepared"]:
+            console.print(f"{prefix} {item['purpose']}: {item['old']['short_id'] if item['old'] else '-'} -> {new}")
+        for item in result.prepared:
             console.print(f"{'would prepare' if dry_run else 'prepared'} {item['purpose']}: {item.get('short_id', '(new key)')} (pending)")
-        for item in result["skipped"]:
+        for item in result.skipped:
             console.print(f"skipped {item['purpose']}: {item['reason']}")
-        for item in result["pruned"]:
+        for item in result.pruned:
             console.print(f"pruned private key of {item['purpose']} v{item['version']} {item['short_id']}")
-        if not (result["rotated"] or result["prepared"]):
-            console.print("nothing rotated: " + ("rotation not due" if result["skipped"] else "no change"))
-    app_.emit(result, table)
-
-
-def _record_failure(metrics_file: Path, exc: X0ctlError) -> None:
-    from x0ctl.keystore.metrics import record_rotation
-
-    if isinstance(exc, IOFailure) and "keystore locked" in exc.message:
-        reason = "locked"
-    else:
-        reason = {ExitCode.CHECK_FAILED: "invalid_keystore", ExitCode.USAGE: "usage", ExitCode.IO: "io",
-                  ExitCode.ENVIRONMENT: "environment"}.get(exc.exit_code, "internal")
-    try:
-        record_rotation(metrics_file, failure_reason=reason)
-    except X0ctlError:
-        pass  # the rotation error is the one to report
-
-
-# ---------------------------------------------------------------------- revoke
+        if not (result.rotated or result.prepared):
+            console.print("nothing rotated: " + ("rotation not due" if result.skipped else "no change"))
+    app_.emit(result.to_dict(), table)
 
 
 @app.command("revoke")
@@ -256,7 +230,7 @@ def revoke_cmd(
 ) -> None:
     """Revoke a key after a compromise; a revoked active key is replaced by a new active key at once.
 
-    The revoked key stays in the keystore, marked revoked, for forensics; it is never used again.
+    The revoked key stays in the keystore, marked revoked, for forensics; it is never used again, and no restore through x0ctl makes it usable again.
 
     Examples:
       x0ctl keys revoke 3f9a1c2b --reason "disk image leaked"
@@ -267,13 +241,10 @@ def revoke_cmd(
     result = revoke(_store(ctx, keystore, wait=wait, insecure=insecure_permissions), key_id, reason=reason)
 
     def table(console) -> None:
-        console.print(f"revoked {result['revoked']['purpose']} key {result['revoked']['short_id']}")
-        if result["replacement"]:
-            console.print(f"new active {result['replacement']['purpose']} key {result['replacement']['short_id']}")
-    app_.emit(result, table)
-
-
-# ---------------------------------------------------------------------- list / show / history
+        console.print(f"revoked {result.revoked['purpose']} key {result.revoked['short_id']}")
+        if result.replacement:
+            console.print(f"new active {result.replacement['purpose']} key {result.replacement['short_id']}")
+    app_.emit(result.to_dict(), table)
 
 
 @app.command("list")
@@ -291,25 +262,24 @@ def list_cmd(
       x0ctl keys list
       x0ctl keys list -o json | jq '.keys[] | select(.state == "active") | .id'
     """
+    from x0ctl.keystore import list_keys
+
     app_ = get_app(ctx, output)
-    store = _store(ctx, keystore, insecure=insecure_permissions)
-    with store.reading() as (state, _lines):
-        records = store.records(state)
-    result = {"keystore": str(store.path), "node": state.get("node"), "epoch": state.get("epoch"),
-              "keys": [_key_dict(r) for r in records]}
+    result = list_keys(_store(ctx, keystore, insecure=insecure_permissions))
 
     def table(console) -> None:
         from rich.table import Table
 
-        grid = Table(title=f"Keys of {result['node']} (epoch {result['epoch']})", title_justify="left")
+        grid = Table(title=f"Keys of {_safe(result.node)} (epoch {result.epoch})", title_justify="left")
         for column in ("id", "purpose", "algorithm", "version", "state", "created", "activated", "retired"):
             grid.add_column(column)
-        for r in records:
+        for r in result.keys:
             state_text = r.state + (" (pruned)" if r.pruned else "")
             grid.add_row(r.short, r.purpose, r.algorithm, str(r.version), state_text, r.created, r.activated or "-",
                          r.retired or r.revoked or "-")
         console.print(grid)
-    app_.emit(result, table)
+    data = result.to_dict()
+    app_.emit(data, table, ids=[key["id"] for key in data["keys"]])
 
 
 @app.command("show")
@@ -329,17 +299,14 @@ def show_cmd(
       x0ctl keys show 3f9a1c2b
       x0ctl keys show sha256:3f9a1c2b -o json
     """
-    from x0ctl.keystore import resolve
+    from x0ctl.keystore import key_details, show_key
 
     app_ = get_app(ctx, output)
-    store = _store(ctx, keystore, insecure=insecure_permissions)
-    with store.reading() as (state, _lines):
-        record = resolve(store.records(state), key_id)
-    result = _key_dict(record)
+    result = key_details(show_key(_store(ctx, keystore, insecure=insecure_permissions), key_id))
 
     def table(console) -> None:
         for name, value in result.items():
-            console.print(f"{name:<12} {value if value is not None else '-'}")
+            console.print(f"{name:<12} {_safe(value) if value is not None else '-'}")
     app_.emit(result, table)
 
 
@@ -357,15 +324,10 @@ def history_cmd(
       x0ctl keys history -n 10
       x0ctl keys history -o json
     """
-    import json
+    from x0ctl.keystore import read_history
 
     app_ = get_app(ctx, output)
-    store = _store(ctx, keystore, insecure=insecure_permissions)
-    with store.reading() as (_state, lines):
-        entries = [json.loads(line) for line in lines]
-    if limit is not None:
-        entries = entries[-limit:] if limit > 0 else []
-    result = {"keystore": str(store.path), "entries": entries}
+    result = read_history(_store(ctx, keystore, insecure=insecure_permissions), limit)
 
     def table(console) -> None:
         from rich.table import Table
@@ -373,14 +335,12 @@ def history_cmd(
         grid = Table(title="Key history", title_justify="left")
         for column in ("seq", "time", "event", "purpose", "old", "new", "actor", "reason"):
             grid.add_column(column)
-        for e in entries:
-            grid.add_row(str(e["seq"]), e["time"], e["event"], e.get("purpose") or "-", _short(e.get("old_id")),
-                         _short(e.get("new_id")), e.get("actor") or "-", e.get("reason") or "")
+        for e in result.entries:
+            grid.add_row(_safe(e.get("seq")), _safe(e.get("time")), _safe(e.get("event")), _safe(e.get("purpose") or "-"),
+                         _short_or_dash(e.get("old_id")), _short_or_dash(e.get("new_id")), _safe(e.get("actor") or "-"),
+                         _safe(e.get("reason") or ""))
         console.print(grid)
-    app_.emit(result, table)
-
-
-# ---------------------------------------------------------------------- export-public
+    app_.emit(result.to_dict(), table)
 
 
 @app.command("export-public")
@@ -406,83 +366,93 @@ def export_public_cmd(
       x0ctl keys export-public --purpose kem --format raw --out kem.bin
       x0ctl keys export-public --format json
     """
-    import base64
-    import json
-
-    from x0ctl.keystore import resolve
+    from x0ctl.keystore import export_public
 
     app_ = get_app(ctx, output)
     fmt = "json" if app_.json and fmt == "pem" else fmt
-    if fmt not in ("pem", "raw", "json"):
-        raise UsageError(f"unknown format {fmt!r}; use pem, raw or json")
-    if purpose not in (None, "kem", "sig"):
-        raise UsageError(f"unknown purpose {purpose!r}; use kem or sig")
-    store = _store(ctx, keystore, insecure=insecure_permissions)
-    with store.reading() as (state, _lines):
-        records = store.records(state)
-        if key_id:
-            chosen = [resolve(records, key_id)]
-        else:
-            chosen = [r for r in records if r.state == "active" and (purpose is None or r.purpose == purpose)]
-        pems = {r.id: (store.path / r.public_key).read_bytes() for r in chosen}
-        raws = {r.id: store.load_public(r) for r in chosen}
-    if fmt == "raw":
-        if len(chosen) != 1:
-            raise UsageError("--format raw exports exactly one key: give an ID or --purpose")
-        data = raws[chosen[0].id]
-    elif fmt == "pem":
-        data = b"".join(pems[r.id] for r in chosen)
-    else:
-        data = (json.dumps({"node": state.get("node"), "epoch": state.get("epoch"), "keys": [
-            {"id": r.id, "short_id": r.short, "purpose": r.purpose, "algorithm": r.algorithm, "version": r.version,
-             "state": r.state, "public_key": base64.b64encode(raws[r.id]).decode(), "pem": pems[r.id].decode()}
-            for r in chosen]}, indent=2) + "\n").encode()
+    result = export_public(_store(ctx, keystore, insecure=insecure_permissions), key_id, purpose=purpose, fmt=fmt)
     if out is not None:
         from x0ctl.keystore.fsutil import atomic_write
 
-        atomic_write(out, data, mode=0o644)
-        app_.info(f"wrote {len(chosen)} public key(s) to {out}")
+        atomic_write(out, result.data, mode=0o644)
+        app_.info(f"wrote {len(result.keys)} public key(s) to {out}")
     else:
-        sys.stdout.buffer.write(data) if hasattr(sys.stdout, "buffer") else sys.stdout.write(data.decode("latin-1"))
+        sys.stdout.buffer.write(result.data) if hasattr(sys.stdout, "buffer") else sys.stdout.write(result.data.decode("latin-1"))
         sys.stdout.flush()
-
-
-# ---------------------------------------------------------------------- verify
 
 
 @app.command("verify")
 def verify_cmd(
     ctx: typer.Context,
+    checkpoint: Annotated[list[Path] | None, typer.Option(
+        "--checkpoint", metavar="FILE", show_default=False,
+        help="A statement from `keys checkpoint` kept outside this node; fail if the keystore is older than it or "
+             "diverges from it. Repeatable.")] = None,
+    metrics_file: MetricsFileOption = None,
     keystore: KeystoreOption = None,
     insecure_permissions: InsecureOption = False,
     output: OutputOption = None,
 ) -> None:
-    """Check the whole keystore: permissions, each private key against its public key and id, one active key per purpose, the history chain and signatures.
+    """Check the whole keystore against its signed history, and against checkpoints kept elsewhere.
 
-    Read-only. Exit 1 with the list of problems. Leftovers of an interrupted operation are reported as notes (the next change removes them).
+    Checks permissions, key files inside keys/, each private key against its public key and id, one active key per purpose, the history chain and signatures, and state.json against the replayed history (every key it introduced still there, or pruned/revoked by a signed entry). Exit 1 with the list of problems; exit 4 when there is no keystore. Leftovers of an interrupted operation are notes (the next change removes them); staging copies left by an interrupted restore are removed (they hold private keys) and said so in a note. Alone, verify cannot tell a whole keystore rolled back to an older copy of itself: keep `keys checkpoint` statements elsewhere and pass them with --checkpoint.
 
     Examples:
       x0ctl keys verify
+      x0ctl keys verify --checkpoint /srv/cmdb/node-17.checkpoint
       x0ctl keys verify --keystore /mnt/restore-test -o json
     """
+    from x0ctl.keystore import verify_keystore
+
     app_ = get_app(ctx, output)
-    store = _store(ctx, keystore, insecure=insecure_permissions)
-    report = store.verify()
-    result = report.to_dict()
+    report = verify_keystore(_store(ctx, keystore, insecure=insecure_permissions), checkpoints=checkpoint or [],
+                             metrics_file=metrics_file)
 
     def table(console) -> None:
         for problem in report.problems:
-            console.print(f"[red]PROBLEM[/red] {problem}")
+            console.print(f"[red]PROBLEM[/red] {_safe(problem)}")
         for note in report.notes:
-            console.print(f"note: {note}")
+            console.print(f"note: {_safe(note)}")
         verdict = "OK" if report.ok else f"{len(report.problems)} problem(s)"
-        console.print(f"{verdict}: {report.keys_checked} keys, {report.history_entries} history entries in {report.path}")
-    app_.emit(result, table)
+        extra = f", {len(report.checkpoints)} checkpoint(s)" if report.checkpoints else ""
+        console.print(f"{verdict}: {report.keys_checked} keys, {report.history_entries} history entries{extra} in {_safe(report.path)}")
+    app_.emit(report.to_dict(), table)
     if not report.ok:
         raise CheckFailed(f"keystore verification failed: {len(report.problems)} problem(s); first: {report.problems[0]}")
 
 
-# ---------------------------------------------------------------------- backup / restore
+@app.command("checkpoint")
+def checkpoint_cmd(
+    ctx: typer.Context,
+    out: Annotated[Path | None, typer.Option("--out", help="Write the statement to this file (else stdout).",
+                                             show_default=False)] = None,
+    keystore: KeystoreOption = None,
+    insecure_permissions: InsecureOption = False,
+    output: OutputOption = None,
+) -> None:
+    """Sign a checkpoint: node, epoch, history head hash and time, by the active signing key.
+
+    Keep it outside the node (a peer, a git repository, the CMDB); `keys verify --checkpoint FILE` then detects a keystore rolled back to before it, or replaced by another (even complete and self-consistent) keystore. The statement holds no secret. The keystore must pass `keys verify` first.
+
+    Examples:
+      x0ctl keys checkpoint --out /srv/cmdb/$(hostname).checkpoint
+      x0ctl keys checkpoint | ssh peer 'cat > node-17.checkpoint'
+    """
+    import json
+
+    from x0ctl.keystore import make_checkpoint
+
+    app_ = get_app(ctx, output)
+    result = make_checkpoint(_store(ctx, keystore, insecure=insecure_permissions))
+    if out is not None:
+        from x0ctl.keystore.fsutil import atomic_write
+
+        atomic_write(out, (json.dumps(result.to_dict(), indent=2, sort_keys=True) + "\n").encode(), mode=0o644)
+        app_.info(f"wrote checkpoint of epoch {result.epoch} (history entry {result.count}) to {out}")
+        if app_.json:
+            app_.emit(result.to_dict())
+    else:
+        app_.emit(result.to_dict(), lambda console: console.print_json(json.dumps(result.to_dict(), sort_keys=True)))
 
 
 @app.command("backup-identity")
@@ -490,29 +460,29 @@ def backup_identity_cmd(
     ctx: typer.Context,
     out: Annotated[Path, typer.Option("--out", help="Where to write the identity (mode 0600). Keep it offline.")],
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+    keystore: KeystoreOption = None,
     output: OutputOption = None,
 ) -> None:
     """Create a post-quantum age recovery identity (AGE-SECRET-KEY-PQ-1...) and print its recipient (age1pq1...).
 
-    Store the identity file offline; give the recipient to `keys backup --recipient`. The file is in age's own format, so `age -d -i FILE` (age >= 1.3) reads backups too.
+    Store the identity file offline; give the recipient to `keys backup --recipient`. The file is in age's own format, so `age -d -i FILE` (age >= 1.3) reads backups too. With a keystore at --keystore, also prints the node's signer fingerprint and writes it into the file as a comment: keep it with the identity, a restore onto an empty disk needs it (`keys restore --expect-signer`).
 
     Examples:
       x0ctl keys backup-identity --out /media/usb/x0ctl-recovery.txt
     """
-    from datetime import datetime
-
-    from x0ctl.keystore import age
-    from x0ctl.keystore.fsutil import atomic_write
+    from x0ctl.keystore import Keystore, backup_identity
 
     app_ = get_app(ctx, output)
-    if out.exists() and not force:
-        raise UsageError(f"{out} exists; refusing to overwrite an identity (pass --force)")
-    identity = age.HybridIdentity.generate()
-    recipient = str(identity.recipient())
-    created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    atomic_write(out, f"# created: {created}\n# public key: {recipient}\n{identity.encode()}\n".encode(), mode=0o600)
-    result = {"identity_file": str(out), "recipient": recipient}
-    app_.emit(result, lambda console: console.print(recipient, soft_wrap=True))
+    result = backup_identity(out, force=force, store=Keystore(keystore, backend=get_backend(app_.backend)))
+    for note in result.notes:
+        app_.warn(note)
+
+    def table(console) -> None:
+        console.print(result.recipient, soft_wrap=True)
+        if result.node_signer:
+            console.print(f"node signer (keep with the identity; restore --expect-signer): {result.node_signer}",
+                          soft_wrap=True)
+    app_.emit(result.to_dict(), table)
 
 
 @app.command("backup")
@@ -528,6 +498,8 @@ def backup_cmd(
     passphrase: Annotated[bool, typer.Option("--passphrase", "-p", help="Encrypt to a passphrase typed at the terminal.")] = False,
     scrypt_work_factor: Annotated[int, typer.Option("--scrypt-work-factor", metavar="N",
                                                     help="log2 of the scrypt cost for passphrases (10..22; age uses 18).")] = 18,
+    exclude_revoked: Annotated[bool, typer.Option(
+        "--exclude-revoked", help="Leave revoked keys' private files out (their records and public keys stay).")] = False,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing --out file.")] = False,
     keystore: KeystoreOption = None,
     insecure_permissions: InsecureOption = False,
@@ -535,37 +507,33 @@ def backup_cmd(
 ) -> None:
     """Back up the whole keystore (all versions, history, metadata) as an age v1 file.
 
-    Encrypted to post-quantum recipients (age1pq1..., from `keys backup-identity`) or to a passphrase (age scrypt; by the age spec a passphrase must be the only recipient). The standard `age` tool decrypts it: `age -d -i identity.txt` or `age -d` with the passphrase.
+    Encrypted to post-quantum recipients (age1pq1..., from `keys backup-identity`) or to a passphrase (age scrypt; by the age spec a passphrase must be the only recipient). The standard `age` tool decrypts it: `age -d` with the passphrase (any age version), `age -d -i identity.txt` for post-quantum recipients (needs age >= 1.3; older age cannot read them). The keystore must pass `keys verify` first. Prints the node's signer fingerprint: a restore onto an empty disk needs it (--expect-signer).
 
     Examples:
       x0ctl keys backup --out /media/usb/node-17.age -r age1pq1...
-      x0ctl keys backup --out node-17.age --passphrase-file /run/secrets/backup-pass
+      x0ctl keys backup --out node-17.age --passphrase-file /run/secrets/backup-pass --exclude-revoked
     """
-    from x0ctl.keystore import age
-    from x0ctl.keystore.fsutil import atomic_write
+    from x0ctl.keystore import age, backup
 
     app_ = get_app(ctx, output)
-    recipients = []
     texts = list(recipient or [])
     if recipients_file:
         texts += [line.strip() for line in read_text(recipients_file, "recipients file").splitlines()
                   if line.strip() and not line.strip().startswith("#")]
-    recipients += [age.HybridRecipient.parse(text) for text in texts]
+    recipients = [age.HybridRecipient.parse(text) for text in texts]
     secret = _read_passphrase(passphrase_file, passphrase_env)
     if secret is None and (passphrase or not recipients):
         secret = _prompt_passphrase(confirm=True)
     if secret is not None:
         recipients.append(age.ScryptRecipient(secret, scrypt_work_factor))
-    if out.exists() and not force:
-        raise UsageError(f"{out} exists; refusing to overwrite a backup (pass --force)")
-    store = _store(ctx, keystore, insecure=insecure_permissions)
-    payload = store.snapshot()
-    data = age.encrypt(payload, recipients)
-    atomic_write(out, data, mode=0o600)
-    result = {"backup": str(out), "bytes": len(data), "keystore": str(store.path),
-              "recipients": [str(r) if isinstance(r, age.HybridRecipient) else f"scrypt (work factor {r.work_factor})"
-                             for r in recipients]}
-    app_.emit(result, lambda console: console.print(f"wrote {out} ({len(data)} bytes) for {len(recipients)} recipient(s)"))
+    result = backup(_store(ctx, keystore, insecure=insecure_permissions), out, recipients, force=force,
+                    exclude_revoked=exclude_revoked)
+
+    def table(console) -> None:
+        console.print(f"wrote {_safe(result.backup)} ({result.bytes} bytes) for {len(result.recipients)} recipient(s)")
+        if result.signer:
+            console.print(f"node signer (restore --expect-signer): {result.signer}", soft_wrap=True)
+    app_.emit(result.to_dict(), table)
 
 
 @app.command("restore")
@@ -573,19 +541,23 @@ def restore_cmd(
     ctx: typer.Context,
     backup: Annotated[Path, typer.Argument(metavar="FILE", help="An age file made by `keys backup` (or by age from one).")],
     identity: Annotated[list[Path] | None, typer.Option("--identity", "-i", show_default=False,
-                                                        help="age identity file (AGE-SECRET-KEY-PQ-1...); repeatable.")] = None,
+                                                        help="age identity file (AGE-SECRET-KEY-PQ-1..., mode 0600); repeatable.")] = None,
     passphrase_file: PassphraseFileOption = None,
     passphrase_env: PassphraseEnvOption = None,
-    force: Annotated[bool, typer.Option("--force", help="Move an existing keystore aside (kept; path printed) and restore.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Move an existing keystore aside (kept; path printed) and restore. "
+                                                        "Skips no check.")] = False,
     expect_signer: Annotated[str | None, typer.Option(
         "--expect-signer", metavar="FINGERPRINT", show_default=False,
-        help="The node's first signing key id (>= 32 hex digits; `keys history` shows it): refuse a backup started "
-             "by any other key.")] = None,
+        help="The node's first signing key id (>= 32 hex digits; printed by `keys backup` and `keys backup-identity`): "
+             "refuse a backup started by any other key.")] = None,
+    trust_backup_signer: Annotated[bool, typer.Option(
+        "--trust-backup-signer", help="Into an empty keystore without --expect-signer: accept whoever signed the backup "
+                                      "(printed, and recorded in the history).")] = False,
     allow_other_node: Annotated[bool, typer.Option(
         "--allow-other-node", help="Allow replacing a keystore with one whose history another node's key started.")] = False,
     allow_rollback: Annotated[bool, typer.Option(
-        "--allow-rollback", help="With --force: allow a backup older than the keystore it replaces (un-revoking keys, "
-                                 "lowering the epoch).")] = False,
+        "--allow-rollback", help="With --force: allow a backup older than the keystore it replaces (lowering the epoch); "
+                                 "keys revoked since are revoked again.")] = False,
     keystore: KeystoreOption = None,
     wait: WaitOption = False,
     insecure_permissions: InsecureOption = False,
@@ -593,33 +565,52 @@ def restore_cmd(
 ) -> None:
     """Restore a keystore from an age backup, after checking everything `keys verify` checks on it.
 
-    The target changes atomically and only after the backup decrypted and verified; otherwise (wrong passphrase or identity, truncated, tampered or non-age file) exit 1 and the target is untouched. An existing keystore is replaced only with --force, and is moved aside, never deleted. A backup older than the keystore it replaces (one that would un-revoke a key or lower the epoch) also needs --allow-rollback. Origin: a backup replacing a keystore must come from the same node (the same first signing key; else --allow-other-node); into an empty keystore, pin the node with --expect-signer, since anyone holding the public age recipient can encrypt a keystore of their own.
+    The target changes atomically and only after the backup decrypted and verified; otherwise (wrong passphrase or identity, truncated, tampered or non-age file) exit 1 and the target is untouched. An existing keystore is replaced only with --force, and is moved aside, never deleted. A backup older than the keystore it replaces (one that would un-revoke a key or lower the epoch; decided from every signed source still readable, even when state.json is damaged) also needs --allow-rollback, and revokes are then re-applied. Origin: a backup replacing a keystore must come from the same node (the same first signing key; else --allow-other-node); into an empty keystore, pin the node with --expect-signer (or accept the backup's signer with --trust-backup-signer), since anyone holding the public age recipient can encrypt a keystore of their own. The restore is recorded in the signed history.
 
     Examples:
-      x0ctl keys restore /media/usb/node-17.age -i /media/usb/x0ctl-recovery.txt
+      x0ctl keys restore /media/usb/node-17.age -i /media/usb/x0ctl-recovery.txt --expect-signer sha256:3f9a...
       x0ctl keys restore node-17.age --passphrase-file pass.txt --keystore /var/lib/x0ctl/keys --force
     """
-    from x0ctl.keystore import age, restore
-    from x0ctl.keystore.store import default_path
-    from x0ctl.pqc import get_backend
+    import hashlib
+
+    from x0ctl.keystore import age, backup_kind, default_path, restore
+    from x0ctl.textfile import read_private_bytes
 
     app_ = get_app(ctx, output)
+    data = read_bytes(backup, "backup")
+    kind = backup_kind(data)
+    if kind == "passphrase" and identity and not (passphrase_file or passphrase_env):
+        raise UsageError(f"{backup} is encrypted to a passphrase, not to an age identity",
+                         hint="give --passphrase-file FILE or --passphrase-env VAR instead of --identity")
+    if kind == "recipients" and not identity:
+        raise UsageError(f"{backup} is encrypted to age recipients (age1pq1...), not to a passphrase",
+                         hint="give --identity FILE (the recovery identity from `keys backup-identity`)")
     identities = []
     for path in identity or []:
-        identities += age.read_identity_file(read_text(path, "identity file"))
+        try:
+            identities += age.read_identity_file(read_private_bytes(path, "identity file").decode())
+        except UnicodeDecodeError:
+            raise UsageError(f"{path}: not an age identity file (not text)") from None
     secret = _read_passphrase(passphrase_file, passphrase_env)
     if secret is None and not identities:
         secret = _prompt_passphrase(confirm=False)
     if secret is not None:
         identities.append(age.ScryptIdentity(secret))
-    payload = age.decrypt(read_bytes(backup, "backup"), identities)
-    target = keystore.expanduser() if keystore else default_path()
-    result = restore(payload, target, backend=get_backend(app_.backend), force=force, wait=wait, allow_rollback=allow_rollback,
-                     expect_signer=expect_signer, allow_other_node=allow_other_node,
-                     insecure_permissions=insecure_permissions)
+    payload = age.decrypt(data, identities)
+    result = restore(payload, keystore.expanduser() if keystore else default_path(), backend=get_backend(app_.backend),
+                     force=force, wait=wait, allow_rollback=allow_rollback, expect_signer=expect_signer,
+                     trust_backup_signer=trust_backup_signer, allow_other_node=allow_other_node,
+                     insecure_permissions=insecure_permissions, backup_sha256=hashlib.sha256(data).hexdigest())
 
     def table(console) -> None:
-        console.print(f"restored {result['keys']} keys and {result['history_entries']} history entries into {result['keystore']}")
-        if result["replaced"]:
-            console.print(f"the previous keystore was moved to {result['replaced']}")
-    app_.emit(result, table)
+        console.print(f"restored {result.keys} keys and {result.history_entries} history entries into {_safe(result.keystore)}")
+        console.print(f"backup signer: {result.signer}", soft_wrap=True)
+        for short in result.reapplied_revokes:
+            console.print(f"re-applied the revoke of key {short} (revoked after this backup was taken)")
+        if result.replaced:
+            console.print(f"the previous keystore was moved to {_safe(result.replaced)}")
+        for problem in result.replaced_problems:
+            console.print(f"the previous keystore failed verification: {_safe(problem)}")
+        for note in result.notes:
+            console.print(f"note: {_safe(note)}")
+    app_.emit(result.to_dict(), table)

@@ -22,7 +22,7 @@ from typing import Annotated, Any
 
 import typer
 
-from x0ctl.slo.client import BASIC_AUTH_ENV, DEFAULT_TIMEOUT, TOKEN_ENV, URL_ENV
+from x0ctl.connection import BASIC_AUTH_ENV, DEFAULT_TIMEOUT, TOKEN_ENV, URL_ENV
 
 
 @dataclass(frozen=True)
@@ -115,7 +115,14 @@ def prometheus_options(command: Callable) -> Callable:
     return _bundle(command, "prom", PrometheusConnection, _PROMETHEUS_PARAMETERS)
 
 
-def _bundle(command: Callable, target: str, factory: Callable, parameters: dict[str, tuple[Any, Any]]) -> Callable:
+def option_bundle(command: Callable, target: str, factory: Callable, parameters: dict[str, tuple[Any, Any]],
+                  prefix: str) -> Callable:
+    """A command group's own bundle, built like `prometheus_options` (`prefix` keeps its names apart)."""
+    return _bundle(command, target, factory, parameters, prefix)
+
+
+def _bundle(command: Callable, target: str, factory: Callable, parameters: dict[str, tuple[Any, Any]],
+            prefix: str = _PREFIX) -> Callable:
     """Replace `command`'s `target` parameter by the options in `parameters`, gathered into `factory(...)`.
 
     Typer reads a command's options from its signature, so the wrapper presents the command's own
@@ -127,7 +134,7 @@ def _bundle(command: Callable, target: str, factory: Callable, parameters: dict[
     # module only imports for type checking, so it is left out before anything is evaluated.
     own = [p.replace(annotation=eval(p.annotation, command.__globals__)) if isinstance(p.annotation, str) else p  # noqa: S307
            for name, p in signature.parameters.items() if name != target]
-    added = [inspect.Parameter(_PREFIX + name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+    added = [inspect.Parameter(prefix + name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
              for name, (annotation, default) in parameters.items()]
     trailing = [p for p in own if p.name == "output"]
     leading = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) if p.kind == inspect.Parameter.POSITIONAL_OR_KEYWORD
@@ -136,7 +143,7 @@ def _bundle(command: Callable, target: str, factory: Callable, parameters: dict[
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
-        values = {name: kwargs.pop(_PREFIX + name) for name in parameters}
+        values = {name: kwargs.pop(prefix + name) for name in parameters}
         kwargs[target] = factory(**values)
         return command(*args, **kwargs)
 

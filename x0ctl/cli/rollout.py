@@ -10,17 +10,25 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from x0ctl.cli.app import OutputOption, get_app
-from x0ctl.errors import IOFailure, UsageError
+from x0ctl.cli.options import PrometheusConnection, option_bundle, prometheus_options
+from x0ctl.cli.rollout_state import StateOption, group_options, open_store, state_app
+from x0ctl.errors import UsageError
+from x0ctl.urls import url_needs_secrets
+
+if TYPE_CHECKING:
+    from x0ctl.rollout import PlanRequest
 
 HELP = """Staged canary rollouts gated on SLOs, with automatic rollback.
 
-Moves a new version onto the mesh in stages (default 1% -> 10% -> 50% -> 100%), bakes at each one while SLO, PromQL and baseline gates are judged against Prometheus, and rolls back by itself when they break. Every decision goes to a crash-safe journal under --state-dir. Exit codes: 0 promoted, 1 rolled back, 2 bad plan, 4 error, 6 paused or inconclusive.
+Moves a new version onto the mesh in stages (default 1% -> 10% -> 50% -> 100%), bakes at each one while SLO, PromQL and baseline gates are judged against Prometheus, and rolls back by itself when they break. Every decision goes to a crash-safe journal under --state: a local directory, or etcd:// shared by every machine. Exit codes: 0 promoted, 1 rolled back, 2 bad plan, 4 error, 6 paused or inconclusive.
 
 Examples:
   x0ctl rollout plan --steps 1:5m,10:10m,50:15m,100 --selector '{version="v2"}'
@@ -29,28 +37,86 @@ Examples:
 """
 
 app = typer.Typer(help=HELP, no_args_is_help=True)
+app.callback(help=HELP)(group_options)
+app.add_typer(state_app, name="state")
 
-StateDirOption = Annotated[
-    Path | None,
-    typer.Option("--state-dir", envvar="X0CTL_STATE_DIR", show_default=False, metavar="DIR",
-                 help="Where journals and locks live. Default: $XDG_STATE_HOME/x0ctl (~/.local/state/x0ctl)."),
-]
-PrometheusOption = Annotated[
-    str | None,
-    typer.Option("--prometheus", "-p", envvar="X0CTL_PROMETHEUS_URL", show_default=False, metavar="URL",
-                 help="Prometheus-API base URL. Default: the plan's, else http://127.0.0.1:9090."),
-]
-TimeoutOption = Annotated[float, typer.Option("--timeout", metavar="SECONDS", min=0.001, max=3600,
-                                              help="Per-query timeout.")]
+StateDirOption = StateOption
 ReasonOption = Annotated[
     str | None, typer.Option("--reason", "-r", show_default=False, help="Why (kept in the journal with your user)."),
 ]
+
+
+def _option(name: str, help_text: str, metavar: str | None = None, *aliases: str, kind=str | None):
+    return (Annotated[kind, typer.Option(name, *aliases, show_default=False, metavar=metavar, help=help_text)], None)
+
+
+# The flags that make a plan, declared once: `canary` and `plan` both take exactly these, so any canary
+# command line dry-runs unchanged. A command gets them as one `request: PlanRequest`.
+_PLAN_PARAMETERS = {
+    "step": _option("--step", "Equal steps: 10 means 10, 20, ..., 100.", "PERCENT"),
+    "steps": _option("--steps", "Weights with optional bake times: 1:5m,10:10m,50:15m,100. Default: 1,10,50,100.",
+                     "LIST"),
+    "plan_file": _option("--plan", "Plan file (YAML); flags override its keys.", "FILE", "-f", kind=Path | None),
+    "target": _option("--target", "What is rolled out (one rollout per target at a time).", "NAME", "-t"),
+    "version": _option("--version", "The new version ({version} in commands, {{version}} in gate PromQL).",
+                       "VERSION"),
+    "bake": _option("--bake", "Bake time of steps without one. Default: 5m.", "DURATION"),
+    "interval": _option("--interval", "Gate evaluation interval during a bake. Default: 30s.", "DURATION"),
+    "initial_delay": _option("--initial-delay", "Wait after each weight change before the first gate round. "
+                             "Default: 0.", "DURATION"),
+    "data_wait": _option("--data-wait", "After each weight change, gates without data yet are waited out this long "
+                         "before their inconclusive action. Default: 2m (two 1m scrapes).", "DURATION"),
+    "set_weight_cmd": _option("--set-weight-cmd", "Command driver: sets the canary weight ({weight}).", "CMD"),
+    "promote_cmd": _option("--promote-cmd", "Command driver: run once at 100%.", "CMD"),
+    "rollback_cmd": _option("--rollback-cmd", "Command driver: back to the stable version.", "CMD"),
+    "cmd_timeout": _option("--cmd-timeout", "Timeout of each driver command. Default: 60s.", "DURATION"),
+    "cmd_retries": _option("--cmd-retries", "Retries of a failed driver command. Default: 2.", "N", kind=int | None),
+    "inventory": _option("--inventory", "Nodes driver: the inventory of nodes.", "FILE", kind=Path | None),
+    "upgrade_cmd": _option("--upgrade-cmd", "Nodes driver: upgrade one node ({node}, {host}).", "CMD"),
+    "downgrade_cmd": _option("--downgrade-cmd", "Nodes driver: roll one node back.", "CMD"),
+    "concurrency": _option("--concurrency", "Nodes driver: nodes acted on at once. Default: 4.", "N",
+                           kind=int | None),
+    "selector": _option("--selector", "The canary's series for the SLO gate.", "'{label=\"v\"}'", "-l"),
+    "gate_promql": _option("--gate-promql", "A PromQL gate: '[NAME=]PROMQL < THRESHOLD' (repeatable).", "EXPR",
+                           kind=list[str] | None),
+    "on_fail": _option("--on-fail", "Action on a failing gate: rollback (default), pause or warn.",
+                       "rollback|pause|warn"),
+    "on_inconclusive": _option("--on-inconclusive", "Action on a gate without data: pause (default), rollback or "
+                               "warn.", "rollback|pause|warn"),
+    "on_error": _option("--on-error", "Action when a gate cannot be evaluated: pause (default), rollback or warn.",
+                        "rollback|pause|warn"),
+    "consecutive": _option("--consecutive", "Consecutive bad results before acting. Default: 1.", "N",
+                           kind=int | None),
+    "min_requests": _option("--min-requests", "Fewer requests over the window: inconclusive. Default: 1 for SLO "
+                            "gates.", "N", kind=float | None),
+    "window": _option("--window", "Gate window. Default: 5m.", "DURATION"),
+    "notify_webhook": _option("--notify-webhook", "JSON POST on step, pause, rollback, promote (its secrets are "
+                              "never printed or journaled).", "URL"),
+}
+
+
+def _plan_request(**values) -> PlanRequest:
+    from x0ctl.rollout import PlanRequest
+
+    return PlanRequest(**{**values, "gate_promql": tuple(values["gate_promql"] or ())})
+
+
+def plan_options(command: Callable) -> Callable:
+    """Give `command` every plan flag; it receives them as `request: PlanRequest`."""
+    return option_bundle(command, "request", _plan_request, _PLAN_PARAMETERS, prefix="plan_")
+
+
+AtOption = Annotated[str | None, typer.Option("--at", show_default=False, metavar="TIME", help=(
+    "Judge recorded history from this instant (RFC 3339 or unix seconds) instead of now."))]
+ReplaySpeedOption = Annotated[float, typer.Option("--replay-speed", metavar="FACTOR",
+                                                  help="With --at: history seconds per wall second (0 = fixed).")]
+NotifyWebhookOption = _PLAN_PARAMETERS["notify_webhook"][0]
+
+
 def _complete_rollout_ids(ctx: typer.Context, incomplete: str) -> list[str]:
     """Rollout ids in the state directory the command line names (or the default), newest last."""
     try:
-        from x0ctl.rollout.journal import StateDir
-
-        ids = StateDir(ctx.params.get("state_dir")).ids()
+        ids = open_store(ctx.params.get("state_dir")).ids()
     except Exception:  # noqa: BLE001 - completion must never print an error into the shell
         return []
     return [rollout_id for rollout_id in ids if rollout_id.startswith(incomplete)]
@@ -60,82 +126,11 @@ IdArgument = Annotated[str, typer.Argument(metavar="ID", help="Rollout id (see '
                                            autocompletion=_complete_rollout_ids)]
 
 
-def _state_dir(path: Path | None):
-    from x0ctl.rollout import StateDir
-
-    directory = StateDir(path)
-    if directory.root.exists() and not directory.root.is_dir():
-        raise IOFailure(f"--state-dir {directory.root} is not a directory")
-    return directory
+def _state_dir(path: str | None):
+    return open_store(path)
 
 
-def _client(url: str | None, timeout: float):
-    from x0ctl.slo import client_from_options
-
-    return client_from_options(url, timeout=timeout)
-
-
-def _gather_plan(plan_file, step, steps, target, version, bake, interval, initial_delay, set_weight_cmd,
-                 promote_cmd, rollback_cmd, cmd_timeout, cmd_retries, inventory, upgrade_cmd, downgrade_cmd,
-                 concurrency, selector, gate_promql, on_fail, on_inconclusive, on_error, consecutive, min_requests,
-                 window, prometheus, notify_webhook):
-    from x0ctl.rollout import build_plan, load_plan
-
-    if step is not None and steps is not None:
-        raise UsageError("give --step or --steps, not both")
-    driver = {key: value for key, value in (
-        ("set_weight", set_weight_cmd), ("promote", promote_cmd), ("rollback", rollback_cmd),
-        ("timeout", cmd_timeout), ("retries", cmd_retries), ("inventory", str(inventory) if inventory else None),
-        ("upgrade", upgrade_cmd), ("downgrade", downgrade_cmd), ("concurrency", concurrency)) if value is not None}
-    if inventory is not None:
-        driver["kind"] = "nodes"
-    gate_defaults = {key: value for key, value in (
-        ("on_fail", on_fail), ("on_inconclusive", on_inconclusive), ("on_error", on_error),
-        ("consecutive", consecutive), ("min_requests", min_requests), ("window", window)) if value is not None}
-    gates = None
-    if gate_promql or selector is not None:
-        gates = [{"name": "slo", "kind": "slo", **({"selector": selector} if selector else {})}]
-        for index, text in enumerate(gate_promql or []):
-            gates.append(_promql_gate(text, index))
-        if gate_promql and selector is None:
-            gates = gates[1:]
-        if min_requests is not None:
-            gate_defaults.pop("min_requests")
-            for gate in gates:
-                if gate["kind"] == "slo":
-                    gate["min_requests"] = min_requests
-    flags = {"target": target, "version": version, "bake": bake, "interval": interval,
-             "initial_delay": initial_delay, "prometheus": prometheus, "notify_webhook": notify_webhook,
-             "step": step, "steps": steps}
-    if plan_file is not None:
-        overrides = {k: v for k, v in flags.items() if v is not None}
-        if driver:
-            overrides["driver"] = driver
-        if gates is not None:
-            overrides["gates"] = gates
-        if gate_defaults:
-            overrides["gate_defaults"] = gate_defaults
-        return load_plan(plan_file, overrides)
-    data = {k: v for k, v in flags.items() if v is not None}
-    data["driver"] = driver
-    if gates is not None:
-        data["gates"] = gates
-    data["gate_defaults"] = gate_defaults
-    if data["gate_defaults"].get("min_requests") is not None and gates is None:
-        data["gates"] = [{"name": "slo", "kind": "slo", "min_requests": data["gate_defaults"].pop("min_requests")}]
-    return build_plan(data)
-
-
-def _promql_gate(text: str, index: int) -> dict:
-    """'[NAME=]PROMQL OP THRESHOLD', e.g. 'errors=sum(rate(x[5m])) < 0.01'."""
-    import re
-
-    match = re.match(r"^(?:([A-Za-z][\w.-]*)=(?![=~]))?(.*?)\s*(<=|>=|==|!=|<|>)\s*(-?[0-9.]+(?:[eE][+-]?\d+)?)\s*$",
-                     text, re.DOTALL)
-    if not match or not match.group(2).strip():
-        raise UsageError(f"--gate-promql: {text!r} is not 'PROMQL < THRESHOLD' (optionally NAME=PROMQL ...)")
-    return {"name": match.group(1) or f"promql-{index}", "kind": "promql", "query": match.group(2).strip(),
-            "pass_when": f"{match.group(3)} {match.group(4)}"}
+QUIET_EVENTS = ("handled", "step-intent", "rollback-intent", "heartbeat")
 
 
 def _when(ts) -> str:
@@ -165,6 +160,13 @@ def _event_line(event: dict) -> str:
         return f"warning: gate {event.get('gate')} {event.get('verdict')}: {event.get('reason')}"
     if kind == "created":
         return f"rollout {event['rollout']} of {event['plan']['target']} created"
+    if kind == "interrupted":
+        return f"interrupted: {event.get('reason')}"
+    if kind == "unwatched":
+        return (f"resumed after {event.get('seconds', 0):.0f}s unwatched: the next round judges all of it, the "
+                f"step waits {event.get('wait', 0):g}s more at least")
+    if kind == "owner":
+        return f"driven by pid {event.get('pid')} on {event.get('host')}"
     return f"{kind}"
 
 
@@ -176,7 +178,7 @@ def _event_printer(current, live=None):
             sys.stdout.flush()
         elif live is not None:
             live.update(event)
-        elif event["type"] not in ("handled", "step-intent", "rollback-intent"):
+        elif event["type"] not in QUIET_EVENTS:
             current.info(_event_line(event))
     return on_event
 
@@ -184,11 +186,15 @@ def _event_printer(current, live=None):
 class LiveView:
     """The current step, progress through the bake and the last gate results, redrawn twice a second."""
 
-    def __init__(self, current) -> None:
+    def __init__(self, current, start: dict) -> None:
+        """`start`: the rollout as it is before the loop runs (a status dict; for a new one, its weights)."""
         self.current = current
-        self.rollout = ""
-        self.steps: list[int] = []
+        self.rollout = start.get("id", "")
+        self.steps: list[int] = list(start.get("weights", []))
         self.step: dict = {}
+        if start.get("step") and start.get("step_started") is not None:
+            self.step = {"step": start["step"], "weight": start["weight"], "started": start["step_started"],
+                         "bake_until": start.get("bake_until") or start["step_started"]}
         self.gates: dict[str, dict] = {}
         self.log: list[str] = []
 
@@ -201,7 +207,7 @@ class LiveView:
             self.step = event
         elif kind == "gate":
             self.gates[event["gate"]] = event
-        if kind in ("step", "paused", "rolled-back", "promoted", "failed", "operator", "warning"):
+        if kind in ("step", "paused", "rolled-back", "promoted", "failed", "operator", "warning", "unwatched"):
             self.log = [*self.log, f"{_when(event.get('ts'))} {_event_line(event)}"][-5:]
 
     def __rich__(self):
@@ -229,14 +235,14 @@ class LiveView:
         return Group(*parts)
 
 
-def _run_with_view(current, action):
+def _run_with_view(current, start: dict, action):
     """Run action(on_event) under a live view when stderr is a terminal and output is for people."""
     if current.json or current.quiet or not sys.stderr.isatty():
         return action(_event_printer(current))
     from rich.console import Console
     from rich.live import Live
 
-    view = LiveView(current)
+    view = LiveView(current, start)
     with Live(view, console=Console(stderr=True, no_color=not current.color), refresh_per_second=2,
               transient=False):
         return action(_event_printer(current, view))
@@ -257,94 +263,37 @@ def _finish(current, state) -> int:
 
 
 @app.command("canary")
+@prometheus_options
+@plan_options
 def canary(
     ctx: typer.Context,
-    step: Annotated[str | None, typer.Option("--step", metavar="PERCENT", show_default=False,
-                                             help="Equal steps: 10 means 10, 20, ..., 100.")] = None,
-    steps: Annotated[str | None, typer.Option("--steps", metavar="LIST", show_default=False,
-                                              help="Weights with optional bake times: 1:5m,10:10m,50:15m,100. "
-                                                   "Default: 1,10,50,100.")] = None,
-    plan_file: Annotated[Path | None, typer.Option("--plan", "-f", show_default=False, metavar="FILE",
-                                                   help="Plan file (YAML); flags override its keys.")] = None,
-    target: Annotated[str | None, typer.Option("--target", "-t", show_default=False,
-                                               help="What is rolled out (one rollout per target at a time).")] = None,
-    version: Annotated[str | None, typer.Option("--version", show_default=False,
-                                                help="The new version ({version} in commands).")] = None,
-    bake: Annotated[str | None, typer.Option("--bake", show_default=False, metavar="DURATION",
-                                             help="Bake time of steps without one. Default: 5m.")] = None,
-    interval: Annotated[str | None, typer.Option("--interval", show_default=False, metavar="DURATION",
-                                                 help="Gate evaluation interval during a bake. Default: 30s.")] = None,
-    initial_delay: Annotated[str | None, typer.Option("--initial-delay", show_default=False, metavar="DURATION",
-                                                      help="Wait after each weight change before judging.")] = None,
-    set_weight_cmd: Annotated[str | None, typer.Option("--set-weight-cmd", show_default=False, metavar="CMD",
-                                                       help="Command driver: sets the canary weight ({weight}).")] = None,
-    promote_cmd: Annotated[str | None, typer.Option("--promote-cmd", show_default=False, metavar="CMD",
-                                                    help="Command driver: run once at 100%.")] = None,
-    rollback_cmd: Annotated[str | None, typer.Option("--rollback-cmd", show_default=False, metavar="CMD",
-                                                     help="Command driver: back to the stable version.")] = None,
-    cmd_timeout: Annotated[str | None, typer.Option("--cmd-timeout", show_default=False, metavar="DURATION",
-                                                    help="Timeout of each driver command. Default: 60s.")] = None,
-    cmd_retries: Annotated[int | None, typer.Option("--cmd-retries", show_default=False,
-                                                    help="Retries of a failed driver command. Default: 2.")] = None,
-    inventory: Annotated[Path | None, typer.Option("--inventory", show_default=False, metavar="FILE",
-                                                   help="Nodes driver: the inventory of nodes.")] = None,
-    upgrade_cmd: Annotated[str | None, typer.Option("--upgrade-cmd", show_default=False, metavar="CMD",
-                                                    help="Nodes driver: upgrade one node ({node}, {host}).")] = None,
-    downgrade_cmd: Annotated[str | None, typer.Option("--downgrade-cmd", show_default=False, metavar="CMD",
-                                                      help="Nodes driver: roll one node back.")] = None,
-    concurrency: Annotated[int | None, typer.Option("--concurrency", show_default=False,
-                                                    help="Nodes driver: nodes acted on at once. Default: 4.")] = None,
-    selector: Annotated[str | None, typer.Option("--selector", "-l", show_default=False, metavar="'{label=\"v\"}'",
-                                                 help="The canary's series for the SLO gate.")] = None,
-    gate_promql: Annotated[list[str] | None, typer.Option("--gate-promql", show_default=False, metavar="EXPR",
-                                                          help="A PromQL gate: '[NAME=]PROMQL < THRESHOLD' "
-                                                               "(repeatable).")] = None,
-    on_fail: Annotated[str | None, typer.Option("--on-fail", show_default=False, metavar="ACTION",
-                                                help="rollback (default), pause or warn.")] = None,
-    on_inconclusive: Annotated[str | None, typer.Option("--on-inconclusive", show_default=False, metavar="ACTION",
-                                                        help="pause (default), rollback or warn.")] = None,
-    on_error: Annotated[str | None, typer.Option("--on-error", show_default=False, metavar="ACTION",
-                                                 help="pause (default), rollback or warn.")] = None,
-    consecutive: Annotated[int | None, typer.Option("--consecutive", show_default=False,
-                                                    help="Consecutive bad results before acting. Default: 1.")] = None,
-    min_requests: Annotated[float | None, typer.Option("--min-requests", show_default=False,
-                                                       help="Fewer requests over the window: inconclusive.")] = None,
-    window: Annotated[str | None, typer.Option("--window", show_default=False, metavar="DURATION",
-                                               help="Gate window. Default: 5m.")] = None,
-    prometheus: PrometheusOption = None,
-    timeout: TimeoutOption = 5.0,
-    at: Annotated[str | None, typer.Option("--at", show_default=False, metavar="TIME",
-                                           help="Judge recorded history from this instant (RFC 3339 or unix "
-                                                "seconds) instead of now.")] = None,
-    replay_speed: Annotated[float, typer.Option("--replay-speed", metavar="FACTOR",
-                                                help="With --at: history seconds per wall second (0 = fixed).")] = 0.0,
-    notify_webhook: Annotated[str | None, typer.Option("--notify-webhook", show_default=False, metavar="URL",
-                                                       help="JSON POST on step, pause, rollback, promote.")] = None,
+    prom: PrometheusConnection,
+    request: PlanRequest,
+    at: AtOption = None,
+    replay_speed: ReplaySpeedOption = 0.0,
     state_dir: StateDirOption = None,
     output: OutputOption = None,
 ) -> None:
     """Roll out in stages, judge gates, roll back on a breach.
 
-    Every weight change, gate result (PromQL as sent, value, threshold, verdict, reason) and decision goes to a crash-safe journal; after a crash, 'x0ctl rollout resume ID' continues from the saved deadlines. With -o json, events stream as NDJSON and the last line is the result. Exit: 0 promoted, 1 rolled back, 2 bad plan, 4 error, 6 paused or inconclusive.
+    Every weight change, gate result (PromQL as sent, value, threshold, verdict, reason) and decision goes to a crash-safe journal with the owning process and a heartbeat; after a crash, 'x0ctl rollout resume ID' continues from the saved deadlines and first judges the time nobody watched. With -o json, events stream as NDJSON and the last line is the result. Exit: 0 promoted, 1 rolled back, 2 bad plan, 4 error, 6 paused or inconclusive, 130 interrupted (SIGINT/SIGTERM, journaled).
 
     Examples:
       x0ctl rollout canary --steps 10:30s,50:1m,100 --set-weight-cmd 'kubectl argo rollouts set weight app {weight}' --rollback-cmd 'kubectl argo rollouts abort app' --prometheus http://prom:9090 --interval 10s
       x0ctl rollout canary --plan rollout.yaml -o json
     """
     current = get_app(ctx, output)
-    from x0ctl.rollout import start
+    from x0ctl.rollout import plan_from_request, start
     from x0ctl.durations import parse_time
 
-    plan = _gather_plan(plan_file, step, steps, target, version, bake, interval, initial_delay, set_weight_cmd,
-                        promote_cmd, rollback_cmd, cmd_timeout, cmd_retries, inventory, upgrade_cmd, downgrade_cmd,
-                        concurrency, selector, gate_promql, on_fail, on_inconclusive, on_error, consecutive,
-                        min_requests, window, prometheus, notify_webhook)
+    plan = plan_from_request(replace(request, prometheus=prom.url))
     moment = parse_time(at, "--at") if at is not None else None
     if replay_speed < 0:
         raise UsageError("--replay-speed must be 0 or more")
-    client = _client(prometheus or plan.prometheus, timeout)
+    client = prom.with_default_url(plan.prometheus).client()
     try:
-        state = _run_with_view(current, lambda on_event: start(
+        weights = {"weights": [s.weight for s in plan.steps]}
+        state = _run_with_view(current, weights, lambda on_event: start(
             plan, client, state_dir=_state_dir(state_dir), at=moment, replay_speed=replay_speed, on_event=on_event))
     finally:
         client.close()
@@ -352,32 +301,41 @@ def canary(
 
 
 @app.command("resume")
+@prometheus_options
 def resume_command(
     ctx: typer.Context,
     rollout_id: IdArgument,
+    prom: PrometheusConnection,
     reason: ReasonOption = None,
-    prometheus: PrometheusOption = None,
-    timeout: TimeoutOption = 5.0,
+    notify_webhook: NotifyWebhookOption = None,
+    take_over: Annotated[bool, typer.Option("--take-over", help="Continue an orphaned rollout another process "
+                                            "or machine left running (refused while its lease lives).")] = False,
     state_dir: StateDirOption = None,
     output: OutputOption = None,
 ) -> None:
     """Continue a rollout after a crash or a pause.
 
-    After a crash the current weight is applied again (harmless by the drivers' contract) and the saved bake deadline holds; after a pause the step's bake starts again, or the next step starts when 'promote' was given meanwhile.
+    After a crash the current weight is applied again (harmless by the drivers' contract) and the saved bake deadline holds; after a pause the step's bake starts again, or the next step starts when 'promote' was given meanwhile. Either way the first gate round judges the whole time nobody watched, and the step cannot end before one full gate window after the resume. Secrets are not in the journal: give --prometheus (or X0CTL_PROMETHEUS_URL, a token file ...) and --notify-webhook again when they had credentials. With etcd state, a rollout whose owner died is orphaned: '--take-over' continues it from this machine, restarting the current step's bake so the gates are judged afresh.
 
     Examples:
       x0ctl rollout resume app-20250601T000000Z-1a2b --reason 'metrics fixed'
+      x0ctl rollout resume app-20250601T000000Z-1a2b --take-over --state etcd://etcd:2379
     """
     current = get_app(ctx, output)
-    from x0ctl.rollout import Plan, load_state, resume
+    from x0ctl.rollout import load_state, plan_for_resume, resume
 
     directory = _state_dir(state_dir)
     state = load_state(directory, rollout_id)
-    plan = Plan.from_dict(state.plan)
-    client = _client(prometheus or plan.prometheus, timeout)
+    plan = plan_for_resume(state, notify_webhook=notify_webhook)
+    prom = prom.with_default_url(plan.prometheus)  # --prometheus or X0CTL_PROMETHEUS_URL win over the plan's
+    if url_needs_secrets(prom.url):
+        raise UsageError(f"rollout {rollout_id}: its Prometheus URL ({prom.url}) had secrets, which the journal does "
+                         "not keep: give --prometheus URL (or X0CTL_PROMETHEUS_URL) again")
+    client = prom.client()
     try:
-        state = _run_with_view(current, lambda on_event: resume(
-            rollout_id, client, state_dir=directory, reason=reason, on_event=on_event))
+        state = _run_with_view(current, state.to_dict(), lambda on_event: resume(
+            rollout_id, client, state_dir=directory, reason=reason, on_event=on_event,
+            notify_webhook=notify_webhook, take_over=take_over))
     finally:
         client.close()
     raise typer.Exit(_finish(current, state))
@@ -392,6 +350,10 @@ def _status_table(state) -> callable:
                       f"  weight {data['weight']}%  step {data['step']}/{data['steps']} {data['weights']}")
         if data["reason"]:
             console.print(f"reason: {data['reason']}")
+        if data["owner"] and data["status"] in ("running", "orphaned"):
+            owner = data["owner"]
+            console.print(f"owner: pid {owner.get('pid')} on {owner.get('host')}, last event {_when(data['last_event'])}",
+                          markup=False)
         if data["status"] == "running" and data["bake_until"]:
             remaining = max(0.0, data["bake_until"] - time.time())
             console.print(f"bake ends {_when(data['bake_until'])} ({remaining:.0f}s left)")
@@ -417,7 +379,7 @@ def status(
 ) -> None:
     """Show a rollout's status, weight, bake deadline and last gates.
 
-    The default rollout is the newest one in the state directory. With --watch, the view refreshes every 2 s until the rollout ends or pauses (with -o json, one JSON line per refresh). Exit: 0 promoted or running, 1 rolled back, 4 failed, 6 paused.
+    The default rollout is the newest one in the state directory. A running rollout whose process is gone (killed, host down: no heartbeat for 30 s) shows as orphaned; 'x0ctl rollout resume ID' takes it over. With --watch, the view refreshes every 2 s until the rollout ends, pauses or is orphaned (with -o json, one JSON line per refresh). Exit: 0 promoted or running, 1 rolled back, 4 failed (a driver error), 6 paused, inconclusive or orphaned.
 
     Examples:
       x0ctl rollout status
@@ -433,7 +395,7 @@ def status(
             raise UsageError(f"no rollouts in {directory.root}")
         rollout_id = ids[-1]
     state = load_state(directory, rollout_id)
-    while watch and not state.finished and state.status != "paused":
+    while watch and state.status == "running" and not state.orphaned:
         if current.json:
             sys.stdout.write(json.dumps(state.to_dict(), default=str, separators=(",", ":")) + "\n")
             sys.stdout.flush()
@@ -442,7 +404,7 @@ def status(
         time.sleep(2)
         state = load_state(directory, rollout_id)
     current.emit(state.to_dict(), _status_table(state))
-    code = 0 if state.status == "running" else exit_code_for(state)
+    code = 0 if state.status == "running" and not state.orphaned else exit_code_for(state)
     raise typer.Exit(code)
 
 
@@ -479,7 +441,7 @@ def list_command(
                          f"{item['step']}/{item['steps']}", _when(item["updated"]))
         console.print(grid)
 
-    current.emit({"state_dir": str(directory.root), "rollouts": states}, table)
+    current.emit({"state_dir": str(directory.root), "rollouts": states}, table, ids=[item["id"] for item in states])
 
 
 @app.command("history")
@@ -505,6 +467,8 @@ def history(
 
     def table(console) -> None:
         for event in events:
+            if event.get("type") == "heartbeat":
+                continue
             console.print(f"{_when(event.get('ts'))}  {_event_line({'rollout': rollout_id, **event})}",
                           markup=False)
 
@@ -582,82 +546,61 @@ def promote(
 
 
 @app.command("plan")
+@prometheus_options
+@plan_options
 def plan_command(
     ctx: typer.Context,
-    step: Annotated[str | None, typer.Option("--step", metavar="PERCENT", show_default=False,
-                                             help="Equal steps: 10 means 10, 20, ..., 100.")] = None,
-    steps: Annotated[str | None, typer.Option("--steps", metavar="LIST", show_default=False,
-                                              help="Weights with optional bake times: 1:5m,10:10m,100.")] = None,
-    plan_file: Annotated[Path | None, typer.Option("--plan", "-f", show_default=False, metavar="FILE",
-                                                   help="Plan file (YAML).")] = None,
-    bake: Annotated[str | None, typer.Option("--bake", show_default=False, metavar="DURATION")] = None,
-    interval: Annotated[str | None, typer.Option("--interval", show_default=False, metavar="DURATION")] = None,
-    initial_delay: Annotated[str | None, typer.Option("--initial-delay", show_default=False,
-                                                      metavar="DURATION")] = None,
-    set_weight_cmd: Annotated[str | None, typer.Option("--set-weight-cmd", show_default=False, metavar="CMD")] = None,
-    rollback_cmd: Annotated[str | None, typer.Option("--rollback-cmd", show_default=False, metavar="CMD")] = None,
-    selector: Annotated[str | None, typer.Option("--selector", "-l", show_default=False)] = None,
-    gate_promql: Annotated[list[str] | None, typer.Option("--gate-promql", show_default=False,
-                                                          metavar="EXPR")] = None,
-    prometheus: PrometheusOption = None,
-    timeout: TimeoutOption = 5.0,
+    prom: PrometheusConnection,
+    request: PlanRequest,
     at: Annotated[str | None, typer.Option("--at", show_default=False, metavar="TIME",
-                                           help="Run the gate queries at this instant.")] = None,
+                                           help="Run the gate queries at this instant (RFC 3339 or unix "
+                                                "seconds).")] = None,
+    replay_speed: Annotated[float, typer.Option("--replay-speed", metavar="FACTOR",
+                                                help="Accepted as 'canary' takes it; a dry run judges one "
+                                                     "instant.")] = 0.0,
+    state_dir: Annotated[str | None, typer.Option("--state", "--state-dir", envvar=["X0CTL_STATE", "X0CTL_STATE_DIR"],
+                                                  show_default=False, metavar="DIR|URL",
+                                                  help="Accepted as 'canary' takes it; a dry run writes no "
+                                                       "state.")] = None,
     no_query: Annotated[bool, typer.Option("--no-query", help="Only validate; do not query Prometheus.")] = False,
     output: OutputOption = None,
 ) -> None:
     """Dry run: validate a plan, show its schedule and test its gates.
 
-    Prints the schedule, the ETA and the worst-case time to rollback, and runs every gate query once to prove it is valid and returns data. Nothing is changed on the mesh. Exit: 0 valid and every gate returned data; 2 invalid plan; 4 a gate query failed; 6 a gate returned no data.
+    Takes every flag 'canary' takes, so any canary command line dry-runs unchanged with 'plan'. Prints the schedule, the ETA, the worst-case time to rollback and when gates are first judged, and runs every gate query once to prove it is valid and returns data. Nothing is changed on the mesh. Exit: 0 valid and every gate returned data; 2 invalid plan; 4 a gate query failed; 5 a gate returned no data.
 
     Examples:
       x0ctl rollout plan --steps 1:5m,10:10m,50:15m,100 --prometheus http://prom:9090 --set-weight-cmd 'echo {weight}' --rollback-cmd true
       x0ctl rollout plan -f rollout.yaml -o json
     """
     current = get_app(ctx, output)
-    from x0ctl.rollout import evaluate_gate
+    from x0ctl.rollout import dry_run, plan_from_request
     from x0ctl.durations import format_duration
     from x0ctl.durations import parse_time
 
-    if plan_file is None:
-        set_weight_cmd = set_weight_cmd or "true"
-        rollback_cmd = rollback_cmd or "true"
-    plan = _gather_plan(plan_file, step, steps, None, None, bake, interval, initial_delay, set_weight_cmd, None,
-                        rollback_cmd, None, None, None, None, None, None, selector, gate_promql, None, None, None,
-                        None, None, None, prometheus, None)
-    schedule, elapsed = [], 0.0
-    for index, item in enumerate(plan.steps):
-        elapsed += plan.initial_delay + item.bake
-        schedule.append({"step": index + 1, "weight": item.weight, "bake_seconds": item.bake,
-                         "ends_after_seconds": elapsed})
-    checks = []
-    if not no_query:
-        moment = parse_time(at, "--at") if at is not None else None
-        client = _client(prometheus or plan.prometheus, timeout)
-        try:
-            checks = [evaluate_gate(gate, client, moment) for gate in plan.gates]
-        finally:
-            client.close()
-    data = {"plan": plan.to_dict(), "schedule": schedule, "eta_seconds": plan.eta_seconds(),
-            "worst_case_rollback_seconds": plan.worst_case_rollback_seconds(), "gates": checks}
+    del replay_speed, state_dir  # a dry run judges one instant and writes nothing
+    plan = plan_from_request(replace(request, prometheus=prom.url), dry_run=True)
+    client = prom.with_default_url(plan.prometheus).client()  # the connection options are checked either way
+    try:
+        result = dry_run(plan, None if no_query else client, parse_time(at, "--at") if at is not None else None)
+    finally:
+        client.close()
+    data = result.to_dict()
 
     def table(console) -> None:
         from rich.table import Table
 
         grid = Table("step", "weight", "bake", "done after")
-        for row in schedule:
-            grid.add_row(str(row["step"]), f"{row['weight']}%", format_duration(row["bake_seconds"]),
-                         format_duration(row["ends_after_seconds"]))
+        for row in result.schedule:
+            grid.add_row(str(row.step), f"{row.weight}%", format_duration(row.bake_seconds),
+                         format_duration(row.ends_after_seconds))
         console.print(grid)
         console.print(f"ETA {format_duration(data['eta_seconds'])}; worst case to rollback "
                       f"{format_duration(data['worst_case_rollback_seconds'])}")
-        for check in checks:
+        console.print(f"first judgement {format_duration(plan.initial_delay)} after each weight change; gates "
+                      f"without data yet are waited out for up to {format_duration(plan.data_wait)}", markup=False)
+        for check in result.gates:
             console.print(f"gate {check['gate']}: {check['verdict']} ({check['reason']})", markup=False)
 
     current.emit(data, table)
-    failed = [c for c in checks if c["verdict"] == "error"]
-    if failed:
-        raise IOFailure(f"gate {failed[0]['gate']!r} could not be evaluated: {failed[0]['reason']}"
-                        + (f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""))
-    if any(c["verdict"] == "inconclusive" for c in checks):
-        raise typer.Exit(6)
+    result.raise_for_gates()

@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from x0ctl.cli.app import OutputOption, get_app
+from x0ctl.cli.options import PrometheusConnection, prometheus_options
 from x0ctl.durations import promql_duration
 from x0ctl.errors import IOFailure, UsageError
 
@@ -33,39 +34,6 @@ SpecOption = Annotated[
     typer.Option("--spec", "-f", show_default=False, metavar="FILE",
                  help="SLO spec (x0ctl YAML or OpenSLO v1). Default: the mesh's built-in SLOs."),
 ]
-PrometheusOption = Annotated[
-    str | None,
-    typer.Option("--prometheus", "-p", envvar="X0CTL_PROMETHEUS_URL", show_default=False, metavar="URL",
-                 help="Prometheus-API base URL (Prometheus, Thanos Query, Mimir, VictoriaMetrics). "
-                      "Default: http://127.0.0.1:9090."),
-]
-TimeoutOption = Annotated[
-    float, typer.Option("--timeout", metavar="SECONDS", help="Per-request timeout; failures are not retried."),
-]
-TokenFileOption = Annotated[
-    Path | None, typer.Option("--token-file", show_default=False, help="Bearer token file."),
-]
-TokenEnvOption = Annotated[
-    str, typer.Option("--token-env", metavar="VAR", help="Environment variable holding a bearer token (its name)."),
-]
-BasicAuthFileOption = Annotated[
-    Path | None, typer.Option("--basic-auth-file", show_default=False, help="File holding 'user:password'."),
-]
-BasicAuthEnvOption = Annotated[
-    str, typer.Option("--basic-auth-env", metavar="VAR",
-                      help="Environment variable holding 'user:password' (its name)."),
-]
-CaBundleOption = Annotated[
-    Path | None, typer.Option("--ca-bundle", show_default=False,
-                              help="CA bundle to verify the server's TLS certificate."),
-]
-ClientCertOption = Annotated[
-    Path | None, typer.Option("--client-cert", show_default=False, help="Client certificate (PEM) for mutual TLS."),
-]
-ClientKeyOption = Annotated[
-    Path | None, typer.Option("--client-key", show_default=False,
-                              help="Client private key (PEM), if not in --client-cert."),
-]
 AtOption = Annotated[
     str | None,
     typer.Option("--at", metavar="TIME", show_default=False,
@@ -81,18 +49,6 @@ ByOption = Annotated[
     typer.Option("--by", metavar="LABEL", show_default=False,
                  help="One result per value of this label (repeatable or comma-separated), worst first."),
 ]
-
-
-def _client(prometheus, timeout, token_file, token_env, basic_auth_file, basic_auth_env, ca_bundle, client_cert,
-            client_key):
-    from x0ctl.slo import client_from_options
-
-    return client_from_options(
-        prometheus, token_file=token_file, token_env=token_env, basic_auth_file=basic_auth_file,
-        basic_auth_env=basic_auth_env, ca_bundle=str(ca_bundle) if ca_bundle else None,
-        client_cert=str(client_cert) if client_cert else None, client_key=str(client_key) if client_key else None,
-        timeout=timeout,
-    )
 
 
 def _spec(path: Path | None):
@@ -111,57 +67,29 @@ def _by(values: list[str] | None) -> tuple[str, ...]:
     return labels
 
 
-def _evaluate(spec_path, at, selector, by, client_args) -> dict:
-    import time
-
-    from x0ctl.slo import evaluate
-    from x0ctl.durations import format_time, parse_time
+def _report(spec_path, at, selector, by, prom: PrometheusConnection):
+    from x0ctl.durations import parse_time
+    from x0ctl.slo import status_report
 
     spec = _spec(spec_path)
     labels = _by(by)
-    moment = parse_time(at, "--at") if at is not None else time.time()
-    client = _client(*client_args)
+    moment = parse_time(at, "--at") if at is not None else None
+    client = prom.client()
     try:
-        results = evaluate(spec, client, at=moment, selector=selector, by=labels)
+        return status_report(spec, client, at=moment, selector=selector, by=labels)
     finally:
         client.close()
-    counts = {verdict: sum(r.verdict == verdict for r in results) for verdict in ("ok", "breach", "no-data")}
-    slo_of_query = {r.query: r.slo.name for r in results}
-    queries = [{"slo": slo_of_query.get(t.query), "seconds": round(t.seconds, 6)} for t in client.timings]
-    return {
-        "prometheus": client.display_url,
-        "spec": spec.source,
-        "at": format_time(moment),
-        "at_unix": moment,
-        "selector": selector,
-        "by": list(labels),
-        "slos": [r.to_dict() for r in results],
-        "summary": {"ok": counts["ok"], "breach": counts["breach"], "no_data": counts["no-data"]},
-        "queries": queries,
-        "_results": results,
-    }
-
-
-def _public(data: dict) -> dict:
-    return {k: v for k, v in data.items() if not k.startswith("_")}
 
 
 @app.command("status")
+@prometheus_options
 def status(
     ctx: typer.Context,
+    prom: PrometheusConnection,
     spec: SpecOption = None,
     at: AtOption = None,
     selector: SelectorOption = None,
     by: ByOption = None,
-    prometheus: PrometheusOption = None,
-    timeout: TimeoutOption = 5.0,
-    token_file: TokenFileOption = None,
-    token_env: TokenEnvOption = "X0CTL_PROMETHEUS_TOKEN",
-    basic_auth_file: BasicAuthFileOption = None,
-    basic_auth_env: BasicAuthEnvOption = "X0CTL_PROMETHEUS_BASIC_AUTH",
-    ca_bundle: CaBundleOption = None,
-    client_cert: ClientCertOption = None,
-    client_key: ClientKeyOption = None,
     output: OutputOption = None,
 ) -> None:
     """Show each SLO's SLI and burn rate over 5m, 30m, 1h, 2h, 6h, 1d, 3d and its window, the error budget left, and a verdict.
@@ -175,27 +103,19 @@ def status(
       x0ctl slo status --spec slos.yaml --at 2025-06-05T00:00:00Z
     """
     app_ = get_app(ctx, output)
-    data = _evaluate(spec, at, selector, by, (prometheus, timeout, token_file, token_env, basic_auth_file,
-                                              basic_auth_env, ca_bundle, client_cert, client_key))
-    app_.emit(_public(data), lambda console: _status_table(console, data))
+    report = _report(spec, at, selector, by, prom)
+    app_.emit(report.to_dict(), lambda console: _status_table(console, report))
 
 
 @app.command("check")
+@prometheus_options
 def check(
     ctx: typer.Context,
+    prom: PrometheusConnection,
     spec: SpecOption = None,
     at: AtOption = None,
     selector: SelectorOption = None,
     by: ByOption = None,
-    prometheus: PrometheusOption = None,
-    timeout: TimeoutOption = 5.0,
-    token_file: TokenFileOption = None,
-    token_env: TokenEnvOption = "X0CTL_PROMETHEUS_TOKEN",
-    basic_auth_file: BasicAuthFileOption = None,
-    basic_auth_env: BasicAuthEnvOption = "X0CTL_PROMETHEUS_BASIC_AUTH",
-    ca_bundle: CaBundleOption = None,
-    client_cert: ClientCertOption = None,
-    client_key: ClientKeyOption = None,
     output: OutputOption = None,
 ) -> None:
     """Gate on the SLOs: silent and exit 0 when all are ok, exit 1 on any breach, exit 5 when any has no data.
@@ -207,14 +127,11 @@ def check(
       x0ctl slo check --selector '{instance="node-7"}'; echo "exit $?"
       x0ctl slo check --spec slos.yaml -o json
     """
-    from x0ctl.slo import raise_for_verdicts
-
     app_ = get_app(ctx, output)
-    data = _evaluate(spec, at, selector, by, (prometheus, timeout, token_file, token_env, basic_auth_file,
-                                              basic_auth_env, ca_bundle, client_cert, client_key))
+    report = _report(spec, at, selector, by, prom)
     if app_.json:
-        app_.emit(_public(data))
-    raise_for_verdicts(data["_results"], data["prometheus"])
+        app_.emit(report.to_dict())
+    report.raise_for_verdicts()
 
 
 @app.command("rules")
@@ -256,19 +173,12 @@ def rules(
 
 
 @app.command("query")
+@prometheus_options
 def query(
     ctx: typer.Context,
     promql: Annotated[str, typer.Argument(metavar="PROMQL", help="Any PromQL expression.")],
+    prom: PrometheusConnection,
     at: AtOption = None,
-    prometheus: PrometheusOption = None,
-    timeout: TimeoutOption = 5.0,
-    token_file: TokenFileOption = None,
-    token_env: TokenEnvOption = "X0CTL_PROMETHEUS_TOKEN",
-    basic_auth_file: BasicAuthFileOption = None,
-    basic_auth_env: BasicAuthEnvOption = "X0CTL_PROMETHEUS_BASIC_AUTH",
-    ca_bundle: CaBundleOption = None,
-    client_cert: ClientCertOption = None,
-    client_key: ClientKeyOption = None,
     output: OutputOption = None,
 ) -> None:
     """Run one instant PromQL query and show the series as a table or JSON.
@@ -287,8 +197,7 @@ def query(
     if not promql.strip():
         raise UsageError("PROMQL is empty")
     moment = parse_time(at, "--at") if at is not None else time.time()
-    client = _client(prometheus, timeout, token_file, token_env, basic_auth_file, basic_auth_env, ca_bundle,
-                     client_cert, client_key)
+    client = prom.client()
     try:
         result = client.query(promql, moment)
     finally:
@@ -350,16 +259,19 @@ def _named(result) -> str:
     return result_name(result)
 
 
-def _status_table(console, data: dict) -> None:
+def _status_table(console, report) -> None:
     from rich.table import Table
 
-    marks = {"ok": "[green]ok[/green]", "breach": "[red]BREACH[/red]", "no-data": "[yellow]no-data[/yellow]"}
-    table = Table(title=f"SLOs at {data['at']} from {data['prometheus']}", title_justify="left")
+    from x0ctl.durations import format_time
+
+    marks = {"ok": "[green]ok[/green]", "breach": "[red]BREACH[/red]", "no-data": "[yellow]no-data[/yellow]",
+             "no-events": "[cyan]no-events[/cyan]"}
+    table = Table(title=f"SLOs at {format_time(report.at)} from {report.prometheus}", title_justify="left")
     for column, justify in (("slo", "left"), ("verdict", "left"), ("SLI", "right"), ("objective", "right"),
                             ("budget left", "right"), ("burn 5m/1h/6h/1d/3d", "right")):
         table.add_column(column, justify=justify)
     notes = []
-    for result in data["_results"]:
+    for result in report.results:
         burns = " ".join(_burn(result.window(w)) for w in ("5m", "1h", "6h", "1d", "3d"))
         window = promql_duration(result.slo.window)
         table.add_row(_named(result), marks[result.verdict], f"{_percent(result.sli)} {window}",
@@ -389,3 +301,61 @@ def _query_table(console, data: dict) -> None:
     console.print(table)
     if not data["series"]:
         console.print("(no series)")
+
+
+@app.command("lint")
+@prometheus_options
+def lint(
+    ctx: typer.Context,
+    prom: PrometheusConnection,
+    files: Annotated[list[Path], typer.Argument(metavar="FILE...", help="Prometheus rule files, PrometheusRule "
+                                                "objects (YAML) and Grafana dashboards (JSON).")],
+    lookback: Annotated[str, typer.Option("--lookback", metavar="DURATION",
+                                          help="A selector is dead when it matched no series over this long.")] = "1d",
+    at: AtOption = None,
+    output: OutputOption = None,
+) -> None:
+    """Find alerts, recording rules and dashboard panels that query series the Prometheus does not have.
+
+    Like pint: every series selector of every rule and panel query is looked up over --lookback. Findings: dead_selector (matches no series: the alert never fires, the panel stays empty; the metric's real label values, or the name the mesh exports instead, are named), unknown_label (a matcher on a label the metric does not have), rate_over_gauge (rate/irate/increase over a gauge or a name not following counter naming). Exit 1 on any finding, 2 on an unreadable rule or dashboard, 4 when Prometheus cannot be queried.
+
+    Examples:
+      x0ctl slo lint monitoring/prometheus/alerts.yaml dashboards/pqc.json -p http://prometheus:9090
+      x0ctl slo lint rules.yml --lookback 7d -o json
+    """
+    import time
+
+    from x0ctl.durations import parse_duration, parse_time
+    from x0ctl.errors import CheckFailed
+    from x0ctl.slo.lint import lint as run_lint
+
+    app_ = get_app(ctx, output)
+    lookback_seconds = int(parse_duration(lookback, "--lookback", allow_zero=False))
+    moment = parse_time(at, "--at") if at is not None else time.time()
+    client = prom.client()
+    try:
+        report = run_lint([str(f) for f in files], client, at=moment, lookback=lookback_seconds)
+    finally:
+        client.close()
+    data = report.to_dict()
+    app_.emit(data, lambda console: _lint_table(console, data))
+    if not report.ok:
+        codes = ", ".join(f"{code} {count}" for code, count in data["summary"]["by_code"].items())
+        raise CheckFailed(f"{len(report.findings)} findings in {data['summary']['expressions']} expressions ({codes})")
+
+
+def _lint_table(console, data: dict) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"slo lint against {data['prometheus']}", title_justify="left")
+    for column in ("file", "rule / panel", "check", "selector", "detail"):
+        table.add_column(column, overflow="fold")
+    for item in data["findings"]:
+        table.add_row(item["file"], f"{item['kind']} {item['name']}", item["code"], item["selector"], item["detail"])
+    if data["findings"]:
+        console.print(table)
+    summary = data["summary"]
+    console.print(f"{summary['expressions']} expressions, {summary['selectors']} selectors: "
+                  f"{summary['findings']} findings", markup=False)
+    for skipped in data["skipped"]:
+        console.print(f"  skipped {skipped['file']} {skipped['name']}: {skipped['reason']}", markup=False)

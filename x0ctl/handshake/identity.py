@@ -1,7 +1,8 @@
 """Identity and peer-key files for serve/probe: ML-DSA-65 keys as pyca/cryptography writes them.
 
 - `--identity FILE`: a PKCS#8 PEM private key in seed form; the 32-byte seed is loaded into the
-  selected backend, so the same file works with openssl and liboqs.
+  selected backend, so the same file works with openssl and liboqs. Refused (exit 2) when group or
+  others can access it, as ssh refuses such a key.
 - `--keystore DIR`: the keystore's active ML-DSA-65 signing key (`x0ctl keys`), read under its
   shared lock, loaded into the suite's backend.
 - `--peer-key FILE`: the peer's SubjectPublicKeyInfo PEM, or its raw 1952-byte public key.
@@ -14,7 +15,7 @@ from pathlib import Path
 from x0ctl.errors import UsageError
 from x0ctl.handshake.protocol import Identity
 from x0ctl.handshake.suites import HybridSuite
-from x0ctl.textfile import read_bytes
+from x0ctl.textfile import read_bytes, read_private_bytes
 
 ALGORITHM = "ML-DSA-65"
 
@@ -23,7 +24,7 @@ def load_identity(path: Path, suite: HybridSuite) -> Identity:
     from cryptography.hazmat.primitives.asymmetric import mldsa
     from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
-    data = read_bytes(path, "identity file")
+    data = read_private_bytes(path, "identity file")
     try:
         key = load_pem_private_key(data, password=None)
     except TypeError:
@@ -64,6 +65,7 @@ def keystore_identity(path: Path, suite: HybridSuite) -> Identity:
     from x0ctl.pqc import get_backend
 
     store = Keystore(path, backend=get_backend(suite.backend_name))
+    store.require_verified()  # a tampered keystore must not lend its key to a handshake
     with store.reading() as (state, _):
         active = [record for record in store.records(state) if record.purpose == "sig" and record.state == "active"]
         if not active:

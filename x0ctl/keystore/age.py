@@ -117,9 +117,6 @@ def header_mac(file_key: bytes, signed_part: bytes) -> bytes:
     return hmac.new(_hkdf(file_key, b"", b"header"), signed_part, hashlib.sha256).digest()
 
 
-# ---------------------------------------------------------------------------- header parsing
-
-
 def parse_header(data: bytes) -> tuple[Header, int]:
     """The header and the offset where the payload starts; AgeHeaderError when malformed."""
     if not data.startswith(INTRO + b"\n"):
@@ -164,9 +161,6 @@ def parse_header(data: bytes) -> tuple[Header, int]:
         raise AgeHeaderError("age header: unexpected line")
 
 
-# ---------------------------------------------------------------------------- payload (STREAM)
-
-
 def _stream_nonce(counter: int, last: bool) -> bytes:
     return counter.to_bytes(11, "big") + (b"\x01" if last else b"\x00")
 
@@ -201,9 +195,6 @@ def _open_payload(file_key: bytes, payload: bytes) -> bytes:
         except InvalidTag:
             raise AgePayloadError("age payload failed authentication: the file is truncated or tampered with") from None
     return b"".join(out)
-
-
-# ---------------------------------------------------------------------------- recipients
 
 
 def _bech32_polymod(values) -> int:
@@ -446,9 +437,6 @@ class ScryptIdentity:
             return _chacha(key).decrypt(b"\x00" * 12, stanza.body, None)
         except InvalidTag:
             return None
-
-
-# ---------------------------------------------------------------------------- encrypt / decrypt
 
 
 def encrypt(plaintext: bytes, recipients: list) -> bytes:

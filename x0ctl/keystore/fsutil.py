@@ -118,10 +118,11 @@ class KeystoreLock:
         deadline = None if self.timeout is None else time.monotonic() + self.timeout
         while True:
             try:
+                # O_NOFOLLOW: a symlinked .lock must not make x0ctl create or lock a file elsewhere.
                 if self.exclusive or not path.exists():
-                    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+                    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
                 else:
-                    fd = os.open(path, os.O_RDONLY)
+                    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
             except OSError as exc:
                 raise IOFailure(f"cannot open the keystore lock {path}: {exc.strerror or exc}") from None
             operation = fcntl.LOCK_EX if self.exclusive else fcntl.LOCK_SH

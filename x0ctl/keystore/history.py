@@ -17,6 +17,7 @@ import json
 import os
 import socket
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 GENESIS_PREV = "0" * 64
 SIGNATURE_CONTEXT = b"x0ctl-keys-history-v1"
@@ -40,8 +41,10 @@ def actor() -> str:
 
 def make_entry(*, seq: int, prev: str, time: str, event: str, purpose: str | None, old_id: str | None,
                new_id: str | None, reason: str | None, epoch: int, signer: str, sign: Callable[[bytes], bytes],
-               who: str | None = None) -> bytes:
+               who: str | None = None, extra: dict | None = None) -> bytes:
+    """One signed line. `extra`: event-specific fields (a restore's source, a generate's node), signed too."""
     body = {
+        **(extra or {}),
         "seq": seq, "prev": prev, "time": time, "actor": who or actor(), "event": event, "purpose": purpose,
         "old_id": old_id, "new_id": new_id, "reason": reason, "epoch": epoch, "signer": signer,
     }
@@ -96,38 +99,55 @@ def verify_chain(lines: list[bytes], *, sig_public_keys: dict[str, bytes], verif
     return problems, trusted
 
 
-def expected_states(lines: list[bytes]) -> tuple[dict[str, str], set[str], int]:
-    """What the history says state.json must hold: (key id -> state, pruned key ids, epoch).
+ACTIVATING_EVENTS = ("generate", "rotate", "activate")
+
+
+@dataclass
+class Replay:
+    """What the signed history says the keystore must hold (see `replay`)."""
+
+    states: dict[str, str] = field(default_factory=dict)  # key id -> pending/active/retired/revoked
+    purposes: dict[str, str] = field(default_factory=dict)  # every introduced key id -> its purpose
+    introduced_at: dict[str, int] = field(default_factory=dict)  # key id -> seq of the entry that introduced it
+    pruned: set[str] = field(default_factory=set)
+    revoked: dict[str, str | None] = field(default_factory=dict)  # key id -> reason
+    epoch: int = 0
+    node: str | None = None  # the node id the last `generate` entry recorded (None in older keystores)
+
+
+def replay(lines: list[bytes]) -> Replay:
+    """Replay verified history lines: key states, pruned and revoked keys, the epoch, the node.
 
     state.json is the commit point but is not signed; the signed history is the authority. Replaying
-    it catches an edit of state.json alone, such as un-revoking a compromised key.
+    it catches an edit of state.json alone: an un-revoked key, a deleted record, a key marked pruned
+    without a prune entry.
     """
-    states: dict[str, str] = {}
-    pruned: set[str] = set()
-    epoch = 0
+    result = Replay()
 
     def make_active(purpose: str, key_id: str) -> None:
-        nonlocal epoch
-        for other, state in list(states.items()):
-            if state == "active" and purposes.get(other) == purpose:
-                states[other] = "retired"
-        states[key_id] = "active"
-        epoch += 1
+        for other, state in list(result.states.items()):
+            if state == "active" and result.purposes.get(other) == purpose:
+                result.states[other] = "retired"
+        result.states[key_id] = "active"
+        result.epoch += 1
 
-    purposes: dict[str, str] = {}
     for line in lines:
         entry = json.loads(line)
         event, purpose, old_id, new_id = entry.get("event"), entry.get("purpose"), entry.get("old_id"), entry.get("new_id")
         if new_id:
-            purposes[new_id] = purpose
-        if event in ("generate", "rotate", "activate"):
+            result.purposes[new_id] = purpose
+            result.introduced_at.setdefault(new_id, entry.get("seq"))
+        if event == "generate" and isinstance(entry.get("node"), str):
+            result.node = entry["node"]
+        if event in ACTIVATING_EVENTS:
             make_active(purpose, new_id)
         elif event == "prepare":
-            states[new_id] = "pending"
+            result.states[new_id] = "pending"
         elif event == "revoke":
             if new_id:
                 make_active(purpose, new_id)
-            states[old_id] = "revoked"
+            result.states[old_id] = "revoked"
+            result.revoked[old_id] = entry.get("reason")
         elif event == "prune":
-            pruned.add(old_id)
-    return states, pruned, epoch
+            result.pruned.add(old_id)
+    return result

@@ -34,6 +34,20 @@ def env_flag(name: str) -> bool:
     raise UsageError(f"{name}={raw!r} is not a boolean; use true or false")
 
 
+def mesh_switch(name: str) -> bool:
+    """A switch the mesh reads too, as `value.lower() == "true"`: only true or false (any case; unset or
+    empty is false). The mesh takes `1`, `yes` or `on` as off, so x0ctl refuses them rather than read a
+    node's safety switch differently from the mesh (../shared/mesh-interop.md)."""
+    raw = os.environ.get(name, "")
+    value = raw.strip().lower()
+    if value in ("true", "false", ""):
+        return value == "true"
+    if value in _TRUE | _FALSE:
+        raise UsageError(f"{name}={raw!r}: use true or false (the mesh reads anything but 'true' as false, so "
+                         f"'{raw.strip()}' would mean something else to it)")
+    raise UsageError(f"{name}={raw!r} is not a boolean; use true or false")
+
+
 @dataclass
 class GuardState:
     production: bool
@@ -50,7 +64,7 @@ class GuardState:
 
 
 def state() -> GuardState:
-    return GuardState(env_flag(PRODUCTION_VAR), env_flag(ALLOW_MOCK_VAR))
+    return GuardState(mesh_switch(PRODUCTION_VAR), mesh_switch(ALLOW_MOCK_VAR))
 
 
 _passed: set[str] = set()

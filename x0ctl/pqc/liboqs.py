@@ -20,6 +20,7 @@ import ctypes
 import ctypes.util
 import io
 import os
+import shutil
 import tempfile
 import threading
 import warnings
@@ -52,6 +53,7 @@ INSTALL_HINT = (
 )
 
 _STANDARD_PREFIXES = ("/usr/local", "/usr", "/opt/liboqs", str(Path.home() / "_oqs"))
+_LIB_DIRS = ("lib", "lib64", "lib/x86_64-linux-gnu", "lib/aarch64-linux-gnu")  # under each standard prefix
 _LIB_NAMES = ("liboqs.so", "liboqs.dylib")
 
 
@@ -78,7 +80,7 @@ def _candidate_paths() -> list[Path]:
     if found:
         candidates.append(Path(found) if os.path.isabs(found) else Path(found))
     for prefix in _STANDARD_PREFIXES:
-        for sub in ("lib", "lib64", "lib/x86_64-linux-gnu", "lib/aarch64-linux-gnu"):
+        for sub in _LIB_DIRS:
             candidates += [Path(prefix) / sub / name for name in _LIB_NAMES]
     return candidates
 
@@ -123,27 +125,42 @@ _oqs_module = None
 _oqs_lock = threading.Lock()
 
 
+@contextlib.contextmanager
+def _oqs_search_finds(path: Path):
+    """While oqs is imported, make its own search ($OQS_INSTALL_PATH/lib/liboqs.so) find `path`.
+
+    When `path` is not already there, a private prefix holding exactly that file is used and removed
+    again right after the import (oqs loads the library once, at import), and OQS_INSTALL_PATH is
+    restored: nothing is left in /tmp, and driver commands never inherit a prefix that is gone.
+    """
+    install_path = os.environ.get("OQS_INSTALL_PATH")
+    if not path.is_absolute() or (path.parent.name in ("lib", "lib64") and install_path == str(path.parent.parent)):
+        # a bare soname is resolved by the loader, inside oqs the same way; or oqs already looks there
+        yield
+        return
+    prefix = Path(tempfile.mkdtemp(prefix="x0ctl-oqs-"))
+    try:
+        (prefix / "lib").mkdir()
+        (prefix / "lib" / "liboqs.so").symlink_to(path.resolve())
+        os.environ["OQS_INSTALL_PATH"] = str(prefix)
+        yield
+    finally:
+        if install_path is None:
+            os.environ.pop("OQS_INSTALL_PATH", None)
+        else:
+            os.environ["OQS_INSTALL_PATH"] = install_path
+        shutil.rmtree(prefix, ignore_errors=True)
+
+
 def _import_oqs(location: LiboqsLocation):
     """Import oqs, pointing its own search at the library we already loaded and checked."""
     global _oqs_module
     with _oqs_lock:
         if _oqs_module is not None:
             return _oqs_module
-        path = Path(location.path)
-        if not path.is_absolute():
-            # A bare soname resolved by the loader: find_library inside oqs resolves it the same way.
-            prefix = None
-        elif path.parent.name in ("lib", "lib64") and os.environ.get("OQS_INSTALL_PATH") == str(path.parent.parent):
-            prefix = None
-        else:
-            # oqs looks in $OQS_INSTALL_PATH/lib/liboqs.so: give it a private prefix that holds exactly
-            # the file we probed, so it can never fall through to its download-and-build path.
-            prefix = Path(tempfile.mkdtemp(prefix="x0ctl-oqs-"))
-            (prefix / "lib").mkdir()
-            (prefix / "lib" / "liboqs.so").symlink_to(path.resolve())
-            os.environ["OQS_INSTALL_PATH"] = str(prefix)
         captured = io.StringIO()
-        with warnings.catch_warnings(record=True) as caught, contextlib.redirect_stdout(captured):
+        with warnings.catch_warnings(record=True) as caught, contextlib.redirect_stdout(captured), \
+                _oqs_search_finds(Path(location.path)):
             warnings.simplefilter("always")
             import oqs  # noqa: PLC0415 - deliberately late, see module docstring
         # oqs attaches a stdout log handler at import; stdout belongs to our JSON output.

@@ -11,12 +11,28 @@ Library (no CLI dependencies):
     inbox = Verifier(bob.node_id, {alice.node_id: alice.public_key, bob.node_id: bob.public_key}, cache)
     verdict = inbox.check(alice.sign("beacon", "n-1", 1000, {}), via=alice.node_id, now_ms=1000)
 
-Simulation: `x0ctl.quorum.simulator.simulate(Scenario(...), backend)`, Monte Carlo and the
-Byzantine sweep in `x0ctl.quorum.montecarlo`, scenario files in `x0ctl.quorum.scenario`.
+Simulation (what `x0ctl quorum simulate`, `fuzz` and `replay` run):
+
+    from x0ctl.quorum import Scenario, run_simulation
+    report = run_simulation(Scenario(nodes=7, byzantine=2, duration_s=10.0), "openssl")
+    report.failures          # [] unless agreement or validity broke within the bound
+    report.to_dict()         # the `-o json` document
+
+The rules honest nodes follow are one object (`Rules`, `X0CTL_RULES`) the simulator takes;
+operator-written adversaries subclass `Adversary` (see docs/quorum.md).
 """
 
 from __future__ import annotations
 
+from x0ctl.quorum.adversary import (
+    Adversary,
+    AdversaryControl,
+    AdversaryError,
+    HonestView,
+    Observed,
+    ScriptedAdversary,
+    load_adversary,
+)
 from x0ctl.quorum.consensus import (
     Decision,
     Equivocation,
@@ -24,10 +40,18 @@ from x0ctl.quorum.consensus import (
     quorum_threshold,
     tolerated_faults,
 )
+from x0ctl.quorum.events import (
+    CRITICAL_EVENT_TYPES,
+    DOWN,
+    GOVERNANCE_PROPOSAL,
+    NODE_FAILURE,
+    failure_event,
+    proposal_event,
+)
+from x0ctl.quorum.fuzz import FuzzReport, FuzzSettings, ReplayReport, fuzz, replay
 from x0ctl.quorum.protocol import (
     ATTEST,
     BEACON,
-    CRITICAL_EVENT_TYPES,
     SIGNATURE_ALGORITHM,
     SIGNING_CONTEXT,
     Identity,
@@ -35,7 +59,9 @@ from x0ctl.quorum.protocol import (
     SignedMessage,
 )
 from x0ctl.quorum.reputation import PENALTIES, QUARANTINE_BELOW, Reputation
+from x0ctl.quorum.rules import RULES, X0CTL_RULES, Rules, rules_named
 from x0ctl.quorum.scenario import STRATEGIES, Scenario, load_scenario
+from x0ctl.quorum.verdict import SimulationReport, Thresholds, build_scenario, run_simulation
 from x0ctl.quorum.verifier import (
     RATE_LIMIT_PER_SECOND,
     REJECTION_CAUSES,
@@ -44,8 +70,11 @@ from x0ctl.quorum.verifier import (
 )
 
 __all__ = [
-    "ATTEST", "BEACON", "CRITICAL_EVENT_TYPES", "PENALTIES", "QUARANTINE_BELOW", "RATE_LIMIT_PER_SECOND",
-    "REJECTION_CAUSES", "SIGNATURE_ALGORITHM", "SIGNING_CONTEXT", "STRATEGIES", "Decision", "Equivocation",
-    "Identity", "MessageCache", "QuorumTracker", "Reputation", "Scenario", "SignedMessage", "Verdict", "Verifier",
-    "load_scenario", "quorum_threshold", "tolerated_faults",
+    "ATTEST", "BEACON", "CRITICAL_EVENT_TYPES", "DOWN", "GOVERNANCE_PROPOSAL", "NODE_FAILURE", "PENALTIES",
+    "QUARANTINE_BELOW", "RATE_LIMIT_PER_SECOND", "REJECTION_CAUSES", "RULES", "SIGNATURE_ALGORITHM", "SIGNING_CONTEXT",
+    "STRATEGIES", "X0CTL_RULES", "Adversary", "AdversaryControl", "AdversaryError", "Decision", "Equivocation",
+    "FuzzReport", "FuzzSettings", "HonestView", "Identity", "MessageCache", "Observed", "QuorumTracker", "ReplayReport",
+    "Reputation", "Rules", "Scenario", "ScriptedAdversary", "SignedMessage", "SimulationReport", "Thresholds",
+    "Verdict", "Verifier", "build_scenario", "failure_event", "fuzz", "load_adversary", "load_scenario", "proposal_event",
+    "quorum_threshold", "replay", "rules_named", "run_simulation", "tolerated_faults",
 ]

@@ -4,8 +4,8 @@ The rule, for a membership of n registered nodes (fixed for the epoch, quarantin
 
     threshold(n) = ceil(2n / 3)        tolerated_faults(n) = floor((n - 1) / 3)
 
-An event is validated, with a value, once attestations for that value from `threshold(n)` distinct,
-registered, non-quarantined members are held. Why this is safe for f < n/3 Byzantine members: two
+An event is validated, with a value, once signed attestations for that value from `threshold(n)`
+distinct registered members are held. Why this is safe for f < n/3 Byzantine members: two
 quorums of size q share at least 2q - n members, and 2 * ceil(2n/3) - n >= f + 1 whenever
 f <= floor((n - 1) / 3), so any two quorums share an honest member; an honest member attests at most
 one value per event, hence two conflicting values can never both be validated. Liveness: the
@@ -53,20 +53,28 @@ class Equivocation:
 
 
 # What QuorumTracker.add() says about one attestation.
-COUNTED, DUPLICATE, EQUIVOCATION, NOT_MEMBER, EXCLUDED = "counted", "duplicate", "equivocation", "not_member", "excluded"
+COUNTED, DUPLICATE, EQUIVOCATION, NOT_MEMBER = "counted", "duplicate", "equivocation", "not_member"
 
 
 @dataclass
 class QuorumTracker:
-    """One node's tally of verified attestations. Feed it only attestations the Verifier accepted."""
+    """One node's tally of verified attestations. Feed it only attestations the Verifier accepted.
+
+    Every validly signed vote counts, once per (member, value), whoever holds it and whatever
+    happened to its signer since: a second value from one member is recorded as equivocation (and
+    punished through `reputation`) and counted too. That is safe for f <= tolerated_faults(n): two
+    quorums for different values share an honest member, who signs one value only. Counting every
+    signed vote is what lets every honest node reach the decision some honest node reached
+    (totality), even when the member that helped it there was quarantined in between.
+    """
 
     members: frozenset
     reputation: Reputation
     threshold: int = 0
-    votes: dict = field(default_factory=dict)  # event -> {attester: value}
+    votes: dict = field(default_factory=dict)  # event -> {attester: [values, in the order seen]}
     decisions: dict = field(default_factory=dict)  # event -> Decision
     equivocations: list = field(default_factory=list)
-    _counts: dict = field(default_factory=dict)  # (event, value) -> votes, quarantine not yet subtracted
+    _counts: dict = field(default_factory=dict)  # (event, value) -> votes
 
     def __post_init__(self) -> None:
         if not self.threshold:
@@ -76,31 +84,28 @@ class QuorumTracker:
         """Count one attestation; returns (outcome, the Decision if this vote validated the event)."""
         if attester not in self.members:
             return NOT_MEMBER, None
-        if attester in self.reputation.quarantined:
-            return EXCLUDED, None
         ballots = self.votes.get(event)
         if ballots is None:
             ballots = self.votes[event] = {}
         previous = ballots.get(attester)
-        if previous is not None:
-            if previous == value:
-                return DUPLICATE, None
-            self.equivocations.append(Equivocation(attester, event, (previous, value), at_ms))
+        outcome = COUNTED
+        if previous is None:
+            ballots[attester] = [value]
+        elif value in previous:
+            return DUPLICATE, None
+        else:
+            self.equivocations.append(Equivocation(attester, event, (previous[0], value), at_ms))
             self.reputation.penalise(attester, "equivocation", int(at_ms))
-            return EQUIVOCATION, None
-        ballots[attester] = value
+            previous.append(value)
+            outcome = EQUIVOCATION
         key = (event, value)
         count = self._counts[key] = self._counts.get(key, 0) + 1
         if count < self.threshold or event in self.decisions:
-            return COUNTED, None
-        quarantined = self.reputation.quarantined
-        supporters = frozenset(node for node, vote in ballots.items() if vote == value and node not in quarantined)
-        if len(supporters) < self.threshold:
-            return COUNTED, None
+            return outcome, None
+        supporters = frozenset(node for node, values in ballots.items() if value in values)
         decision = self.decisions[event] = Decision(event, value, at_ms, supporters)
-        return COUNTED, decision
+        return outcome, decision
 
     def support(self, event: tuple, value: str) -> int:
-        """Valid votes for `value` right now (quarantined members excluded)."""
-        quarantined = self.reputation.quarantined
-        return sum(1 for node, vote in self.votes.get(event, {}).items() if vote == value and node not in quarantined)
+        """Signed votes for `value` held right now."""
+        return self._counts.get((event, value), 0)

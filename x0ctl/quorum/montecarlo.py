@@ -14,9 +14,12 @@ import multiprocessing
 from collections import Counter
 
 from x0ctl.errors import UsageError
-from x0ctl.quorum.consensus import quorum_threshold, tolerated_faults
-from x0ctl.quorum.report import CAUSE_NAMES, percentile
+from x0ctl.pqc import get_backend
+from x0ctl.quorum.adversary import ScriptedAdversary, instantiate, load_adversary
+from x0ctl.quorum.report import CAUSE_NAMES, SUSPICION_CAUSES, percentile
+from x0ctl.quorum.rules import X0CTL_RULES, rules_named
 from x0ctl.quorum.scenario import Scenario
+from x0ctl.quorum.simulator import Simulation
 
 Z_95 = 1.959963984540054
 
@@ -38,30 +41,47 @@ def _rate(successes: int, trials: int) -> dict:
             "ci95": list(interval) if interval else None}
 
 
-def _run_one(task: tuple) -> dict:
-    """Worker entry point (module level, so `spawn` can import it)."""
-    scenario, backend_name = task
-    from x0ctl.pqc import get_backend
-    from x0ctl.quorum.simulator import Simulation
+@dataclasses.dataclass(frozen=True)
+class Task:
+    """One simulation for a worker: everything crosses the process boundary by value or by name."""
 
-    simulation = Simulation(scenario, get_backend(backend_name))
+    scenario: Scenario
+    backend: str
+    rules: str = X0CTL_RULES.name
+    adversary: str | None = None  # FILE.py[:Class], loaded in the worker
+    script: tuple | None = None  # an action log played back by ScriptedAdversary
+
+
+def run_task(task: Task, progress=None) -> dict:
+    """Run one task (the worker entry point: module level, so `spawn` can import it);
+    `progress(at_ms, end_ms)` follows the simulated clock."""
+    adversary = label = None
+    if task.adversary is not None:
+        adversary_class, label = load_adversary(task.adversary)
+        adversary = instantiate(adversary_class, label)
+    elif task.script is not None:
+        adversary, label = ScriptedAdversary(list(task.script)), "scripted"
+    simulation = Simulation(task.scenario, get_backend(task.backend), rules=rules_named(task.rules),
+                            adversary=adversary, adversary_label=label, progress=progress)
     result = simulation.run()
     result["_time_to_quorum"] = simulation.time_to_quorum_samples
+    if simulation.adversary is not None:
+        result["_actions"] = simulation.adversary.actions
     return result
 
 
-def run_many(tasks: list[tuple], jobs: int, progress=None) -> list[dict]:
-    """Run (scenario, backend name) tasks, `jobs` at a time; results in task order."""
+def run_many(tasks: list[Task], jobs: int, progress=None) -> list[dict]:
+    """Run tasks, `jobs` at a time; results in task order (so nothing depends on `jobs`)."""
     results: list[dict] = []
     if jobs <= 1 or len(tasks) <= 1:
         for done, task in enumerate(tasks, 1):
-            results.append(_run_one(task))
+            results.append(run_task(task))
             if progress:
                 progress(done, len(tasks))
         return results
     context = multiprocessing.get_context("spawn")
     with context.Pool(processes=min(jobs, len(tasks))) as pool:
-        for done, result in enumerate(pool.imap(_run_one, tasks), 1):
+        for done, result in enumerate(pool.imap(run_task, tasks), 1):
             results.append(result)
             if progress:
                 progress(done, len(tasks))
@@ -69,32 +89,58 @@ def run_many(tasks: list[tuple], jobs: int, progress=None) -> list[dict]:
 
 
 def aggregate(results: list[dict]) -> dict:
-    """Rates with Wilson 95% intervals, pooled time to quorum, pooled quarantine precision/recall."""
+    """Per metric family: rates with Wilson 95% intervals over runs or pooled pairs, and sums."""
     trials = len(results)
-    unsafe = sum(1 for r in results if r["safety"]["violations"] > 0)
     true_pairs = sum(r["liveness"]["true_events"] * r["honest"] for r in results)
     validated_pairs = sum(round((r["liveness"]["validated_rate"] or 0.0) * r["liveness"]["true_events"] * r["honest"])
                           for r in results)
+    settled_pairs = sum(r["agreement"]["settled_events"] * r["honest"] for r in results)
+    decided_pairs = sum(round((r["agreement"]["totality"] or 0.0) * r["agreement"]["settled_events"] * r["honest"])
+                        for r in results)
     samples = [value for r in results for value in r.get("_time_to_quorum", [])]
-    tp = sum(r["quarantine"]["quarantined_byzantine_pairs"] for r in results)
-    fp = sum(r["quarantine"]["quarantined_honest_pairs"] for r in results)
-    active_pairs = sum(r["quarantine"]["active_byzantine"] * r["honest"] for r in results)
-    causes = Counter()
+    reputation = [r["reputation"] for r in results]
+    tp = sum(item["byzantine_quarantined_pairs"] for item in reputation)
+    fp = sum(item["false_positive_pairs"] for item in reputation)
+    active_pairs = sum(r["reputation"]["active_byzantine"] * r["honest"] for r in results)
+    honest_pairs = sum(r["honest"] * (r["honest"] - 1) for r in results)
+    detector = [r["failure_detector"] for r in results]
+    by_cause, validated_by_cause, causes = Counter(), Counter(), Counter()
+    for item in detector:
+        by_cause.update(item["false_suspicions_by_cause"])
+        validated_by_cause.update(item["false_failures_validated_by_cause"])
     for r in results:
         causes.update(r["rejections"]["by_cause"])
     partition_runs = [p for r in results for p in r["partitions"] if p["healed_in_run"]]
     return {
         "trials": trials,
         "seeds": [r["seed"] for r in results],
-        "safety_violation": _rate(unsafe, trials),
-        "false_events_validated": sum(r["safety"]["false_events_validated"] for r in results),
-        "conflicting_decisions": sum(r["safety"]["conflicting_decisions"] for r in results),
-        "honest_quarantined": sum(r["safety"]["honest_quarantined"] for r in results),
+        "safety_violation": _rate(sum(1 for r in results if not r["safety"]["ok"]), trials),
+        "agreement": {
+            "violation": _rate(sum(1 for r in results if not r["agreement"]["ok"]), trials),
+            "conflicting_decisions": sum(r["agreement"]["conflicting_decisions"] for r in results),
+            "totality": _rate(decided_pairs, settled_pairs),
+        },
+        "validity": {
+            "violation": _rate(sum(1 for r in results if not r["validity"]["ok"]), trials),
+            "violations": sum(r["validity"]["violations"] for r in results),
+        },
         "liveness": _rate(validated_pairs, true_pairs),
         "time_to_quorum_s": {"p50": percentile(samples, 0.50), "p95": percentile(samples, 0.95),
                              "count": len(samples)},
-        "quarantine_precision": _rate(tp, tp + fp),
-        "quarantine_recall": _rate(tp, active_pairs),
+        "failure_detector": {
+            "false_suspicion": _rate(sum(item["false_suspicions"] for item in detector),
+                                     sum(item["reports"] for item in detector)),
+            "false_suspicions_by_cause": {cause: by_cause.get(cause, 0) for cause in SUSPICION_CAUSES},
+            "false_failures_validated": sum(item["false_failures_validated"] for item in detector),
+            "false_failures_validated_by_cause": {cause: validated_by_cause.get(cause, 0)
+                                                  for cause in SUSPICION_CAUSES},
+        },
+        "reputation": {
+            "honest_quarantined": sum(item["honest_quarantined"] for item in reputation),
+            "false_positive": _rate(fp, honest_pairs),
+            "precision": _rate(tp, tp + fp),
+            "recall": _rate(tp, active_pairs),
+        },
         "rejections_by_cause": {cause: causes.get(cause, 0) for cause in CAUSE_NAMES},
         "equivocations_detected": sum(r["equivocations_detected"] for r in results),
         "partitions_converged": _rate(sum(1 for p in partition_runs if p["converged"]), len(partition_runs)),
@@ -107,11 +153,13 @@ def trial_scenarios(scenario: Scenario, trials: int) -> list[Scenario]:
     return [dataclasses.replace(scenario, seed=scenario.seed + offset) for offset in range(trials)]
 
 
-def run_trials(scenario: Scenario, backend_name: str, trials: int, jobs: int = 1, progress=None) -> dict:
+def run_trials(scenario: Scenario, backend_name: str, trials: int, jobs: int = 1, progress=None, *,
+               rules: str = X0CTL_RULES.name, adversary: str | None = None) -> dict:
     if trials < 1:
         raise UsageError("--trials must be at least 1")
-    results = run_many([(item, backend_name) for item in trial_scenarios(scenario, trials)], jobs, progress)
-    return {"aggregate": aggregate(results), "runs": [_public(r) for r in results]}
+    results = run_many([Task(item, backend_name, rules, adversary) for item in trial_scenarios(scenario, trials)],
+                       jobs, progress)
+    return {"aggregate": aggregate(results), "runs": [public_result(r) for r in results]}
 
 
 def parse_range(text: str, nodes: int) -> list[int]:
@@ -133,13 +181,13 @@ def parse_range(text: str, nodes: int) -> list[int]:
 
 
 def run_sweep(scenario: Scenario, backend_name: str, counts: list[int], trials: int = 1, jobs: int = 1,
-              progress=None) -> dict:
+              progress=None, *, rules: str = X0CTL_RULES.name, adversary: str | None = None) -> dict:
     """The safety/liveness curve over f Byzantine nodes (same seeds at every f)."""
     tasks, owners = [], []
     for count in counts:
         for item in trial_scenarios(dataclasses.replace(scenario, byzantine=count), trials):
             item.validate(f"sweep f={count}")
-            tasks.append((item, backend_name))
+            tasks.append(Task(item, backend_name, rules, adversary))
             owners.append(count)
     results = run_many(tasks, jobs, progress)
     n = scenario.nodes
@@ -149,12 +197,15 @@ def run_sweep(scenario: Scenario, backend_name: str, counts: list[int], trials: 
         summary = aggregate(mine)
         points.append({
             "byzantine": count,
-            "within_bound": count <= tolerated_faults(n),
+            "within_bound": count <= rules_named(rules).tolerated_faults(n),
             "safety_violation": summary["safety_violation"],
-            "false_events_validated": summary["false_events_validated"],
-            "conflicting_decisions": summary["conflicting_decisions"],
-            "honest_quarantined": summary["honest_quarantined"],
+            "agreement_violation": summary["agreement"]["violation"],
+            "validity_violation": summary["validity"]["violation"],
+            "conflicting_decisions": summary["agreement"]["conflicting_decisions"],
+            "validity_violations": summary["validity"]["violations"],
+            "honest_quarantined": summary["reputation"]["honest_quarantined"],
             "liveness": summary["liveness"],
+            "totality": summary["agreement"]["totality"],
             "time_to_quorum_s": summary["time_to_quorum_s"],
         })
     unsafe_within = [p["byzantine"] for p in points if p["within_bound"] and p["safety_violation"]["count"]]
@@ -162,7 +213,8 @@ def run_sweep(scenario: Scenario, backend_name: str, counts: list[int], trials: 
     first_stalled = next((p["byzantine"] for p in points if p["liveness"]["rate"] is not None
                           and p["liveness"]["rate"] < 1.0), None)
     return {
-        "nodes": n, "quorum_threshold": quorum_threshold(n), "tolerated_faults": tolerated_faults(n),
+        "nodes": n, "quorum_threshold": rules_named(rules).threshold(n),
+        "tolerated_faults": rules_named(rules).tolerated_faults(n),
         "trials_per_point": trials, "points": points,
         "safe_within_bound": not unsafe_within,
         "first_unsafe_byzantine": first_unsafe,
@@ -170,5 +222,5 @@ def run_sweep(scenario: Scenario, backend_name: str, counts: list[int], trials: 
     }
 
 
-def _public(result: dict) -> dict:
+def public_result(result: dict) -> dict:
     return {key: value for key, value in result.items() if not key.startswith("_")}

@@ -80,7 +80,7 @@ def render_svg(sweep: dict, title: str | None = None) -> str:
     polyline(liveness, y_rate, COLOURS["liveness"])
     polyline(p50, y_time, COLOURS["p50"], dashed=True)
     polyline(p95, y_time, COLOURS["p95"], dashed=True)
-    legend = (("safety violation rate", "safety"), ("true events validated", "liveness"),
+    legend = (("agreement or validity violation rate", "safety"), ("true events validated", "liveness"),
               ("time to quorum p50", "p50"), ("time to quorum p95", "p95"))
     for number, (label, key) in enumerate(legend):
         x = LEFT + number * 165
@@ -129,7 +129,7 @@ def _pyplot(path: Path):
 def _write_png(sweep: dict, path: Path, pyplot) -> Path:
     xs, safety, liveness, p50, p95 = _series(sweep)
     figure, rates = pyplot.subplots(figsize=(8, 4.5))
-    rates.plot(xs, safety, "o-", color=COLOURS["safety"], label="safety violation rate")
+    rates.plot(xs, safety, "o-", color=COLOURS["safety"], label="agreement or validity violation rate")
     rates.plot(xs, [v if v is not None else float("nan") for v in liveness], "o-", color=COLOURS["liveness"],
                label="true events validated")
     rates.set_xlabel("Byzantine nodes f")

@@ -14,6 +14,7 @@ import json
 from dataclasses import dataclass, field
 
 from x0ctl.pqc.fingerprint import fingerprint
+from x0ctl.quorum.events import CRITICAL_EVENT_TYPES
 
 SIGNATURE_ALGORITHM = "ML-DSA-65"
 SIGNING_CONTEXT = b"x0tta6bl4/control/v1"
@@ -24,10 +25,6 @@ BEACON = "beacon"
 ATTEST = "attest"
 MESSAGE_KINDS = (BEACON, ATTEST)
 
-# The six events that need a 2/3 quorum before the mesh acts on them (shared/domain.md).
-CRITICAL_EVENT_TYPES = (
-    "NODE_FAILURE", "LINK_DOWN", "TOPOLOGY_PARTITION", "GOVERNANCE_PROPOSAL", "KEY_ROTATION", "SECURITY_INCIDENT",
-)
 
 
 @dataclass(frozen=True, slots=True)

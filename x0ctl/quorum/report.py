@@ -8,10 +8,14 @@ from __future__ import annotations
 import math
 from collections import Counter
 
+from x0ctl.quorum.events import DOWN, GOVERNANCE_PROPOSAL, HONEST_PROPOSAL_VALUE, NODE_FAILURE, failure_event
 from x0ctl.quorum.verifier import REJECTION_CAUSES
 
-CAUSES = {**REJECTION_CAUSES, "contradicted_report": "false_report", "equivocation": "equivocation"}
-CAUSE_NAMES = ("replay", "forgery", "rate_limit", "quarantine", "false_report", "equivocation", "other")
+CAUSES = {**REJECTION_CAUSES, "equivocation": "equivocation"}
+CAUSE_NAMES = ("replay", "forgery", "rate_limit", "quarantine", "equivocation", "other")
+# Why an honest node suspected a live honest one (the adversary cannot silence an honest node; it
+# can only add its votes to honest suspicions).
+SUSPICION_CAUSES = ("partition", "loss", "adversary")
 
 
 def percentile(values: list[float], fraction: float) -> float | None:
@@ -23,62 +27,101 @@ def percentile(values: list[float], fraction: float) -> float | None:
     return ordered[min(rank, len(ordered)) - 1]
 
 
+def _split_during(sim, reporter: int, subject: int, at: float) -> bool:
+    """Whether a partition separated the two during the reporter's detection window before `at`."""
+    window_start = at - sim.suspect_ms - sim.beacon_ms
+    for number, partition in enumerate(sim.scenario.partitions):
+        if partition.start_s * 1000.0 <= at and partition.heal_s * 1000.0 > window_start \
+                and sim.side[number][reporter] != sim.side[number][subject]:
+            return True
+    return False
+
+
 def _ratio(numerator: int, denominator: int) -> float | None:
     return None if denominator == 0 else numerator / denominator
 
 
 def build_result(sim) -> dict:
-    from x0ctl.quorum.simulator import (
-        GOVERNANCE_PROPOSAL,
-        HONEST_PROPOSAL_SLOT,
-        NODE_FAILURE,
-    )
-
     s = sim.scenario
     honest, end = sim.honest, sim.duration_ms
     settle_ms = 3 * sim.sync_ms
+    honest_set = sim.honest_set
 
-    # Which values honest nodes validated, per event.
+    # Which values honest nodes validated, per event, with the supporters of the first validation.
     decided: dict[tuple, dict[str, list]] = {}
+    supporters: dict[tuple, tuple] = {}  # (event, value) -> (time, attesters) of the first validation
     for node in honest:
         for event, (value, at) in node.decided_at.items():
             decided.setdefault(event, {}).setdefault(value, []).append((node.index, at))
+            decision = node.tracker.decisions[event]
+            known = supporters.get((event, value))
+            if known is None or decision.at_ms < known[0]:
+                supporters[(event, value)] = (decision.at_ms, decision.attesters)
 
-    def is_false(event: tuple, value: str, at: float) -> bool:
-        if event[0] == NODE_FAILURE:
-            subject = sim.index_of.get(event[1])
-            crashed = sim.crashed_at.get(subject)
-            return crashed is None or crashed > at
-        if event[0] == GOVERNANCE_PROPOSAL and event[2] == HONEST_PROPOSAL_SLOT:
-            return value != "proposal-0"
-        return False
-
-    false_events = sorted({(event[0], event[2], sim.index_of.get(event[1], -1)) for event, values in decided.items()
-                           for value, holders in values.items() if any(is_false(event, value, at) for _, at in holders)})
+    # Agreement: no two values for one event; totality over the events settled before the end.
     conflicting = [event for event, values in decided.items() if len(values) > 1]
-    quarantined_pairs = Counter()
+    settled = [event for event, values in decided.items()
+               if min(at for holders in values.values() for _, at in holders) <= end - settle_ms]
+    decided_pairs = sum(len({index for holders in decided[event].values() for index, _ in holders})
+                        for event in settled)
+    incomplete = [event for event in settled
+                  if sum(len(holders) for holders in decided[event].values()) < len(honest)]
+
+    # Validity and the failure detector's accuracy.
+    report_causes = {}
+    for reporter, subject, at in sim.reports:
+        if subject in honest_set:
+            report_causes[(reporter, subject)] = "partition" if _split_during(sim, reporter, subject, at) else "loss"
+    false_reports = Counter(report_causes.values())
+    false_values, false_failures = set(), set()
+    validated_false_suspicions = Counter()
+    for (event, value), (_, attesters) in supporters.items():
+        if event[0] == GOVERNANCE_PROPOSAL:
+            owner = sim.index_of.get(event[1])
+            if owner in honest_set:  # an honest owner proposes the run's honest proposal and nothing else
+                proposed = sim.honest_proposal is not None and (event, value) == (
+                    sim.honest_proposal[0], HONEST_PROPOSAL_VALUE)
+            else:  # a Byzantine owner may propose anything it signs for its own slot
+                proposed = owner is not None and (owner, event, value) in sim.statements
+            if not proposed:
+                false_values.add((event[1], event[2], value))
+        elif event[0] == NODE_FAILURE:
+            subject = sim.index_of.get(event[1])
+            if subject not in honest_set:
+                continue  # a Byzantine subject is faulty: declaring it failed is never false
+            observers = [sim.index_of[a] for a in attesters if sim.index_of[a] in honest_set]
+            if not observers:
+                false_failures.add(event[1])  # no honest node observed it: the event did not happen
+            elif len(observers) < sim.q:
+                validated_false_suspicions["adversary"] += 1  # Byzantine votes carried it over the threshold
+            elif any(report_causes.get((observer, subject)) == "partition" for observer in observers):
+                validated_false_suspicions["partition"] += 1
+            else:
+                validated_false_suspicions["loss"] += 1
+    validity_violations = len(false_values) + len(false_failures)
+    violations = len(conflicting) + validity_violations
+
+    # Reputation: who honest nodes quarantined.
     honest_quarantined = set()
-    byzantine_index = {node.index: node for node in sim.byzantine}
     active = [node.index for node in sim.byzantine if node.strategies != {"silent"}]
+    active_set = set(active)
     true_positive = false_positive = 0
     for node in honest:
         for target in node.verifier.reputation.quarantined:
             index = sim.index_of.get(target)
-            if index in byzantine_index:
-                true_positive += index in active
-                quarantined_pairs["byzantine"] += 1
-            else:
+            if index in honest_set:
                 false_positive += 1
                 honest_quarantined.add(index)
-    violations = len(false_events) + len(conflicting) + len(honest_quarantined)
+            elif index in active_set:
+                true_positive += 1
 
     # Liveness: true events whose detection could complete before the end of the run.
     true_events = []
     for index, at in sorted(sim.crashed_at.items()):
-        true_events.append(((NODE_FAILURE, sim.ids[index], 0), "down", at))
-    proposed_at = sim.proposed_at
-    if proposed_at is not None:
-        true_events.append(((GOVERNANCE_PROPOSAL, "governance", HONEST_PROPOSAL_SLOT), "proposal-0", proposed_at))
+        true_events.append((failure_event(sim.ids[index], 0), DOWN, at))
+    if sim.proposed_at is not None:
+        true_events.append((sim.honest_proposal[0], HONEST_PROPOSAL_VALUE, sim.proposed_at))
+
     # Due: detection (failure detector for crashes) plus three anti-entropy rounds fit in the run.
     def detection_ms(event: tuple) -> float:
         return sim.suspect_ms + sim.beacon_ms if event[0] == NODE_FAILURE else 0.0
@@ -113,13 +156,6 @@ def build_result(sim) -> dict:
     for label, counts in sim.rejections_by_strategy.items():
         strategies[label]["rejected"] = dict(sorted(counts.items()))
 
-    # Agreement: every event some honest node validated long enough before the end is validated, with
-    # the same value, by every honest node.
-    settled = [event for event, values in decided.items()
-               if min(at for holders in values.values() for _, at in holders) <= end - settle_ms]
-    disagreeing = [event for event in settled if len(decided[event]) > 1
-                   or sum(len(holders) for holders in decided[event].values()) < len(honest)]
-
     partitions = []
     for number, partition in enumerate(s.partitions):
         start, heal = partition.start_s * 1000.0, partition.heal_s * 1000.0
@@ -148,19 +184,26 @@ def build_result(sim) -> dict:
         partitions.append({
             "start_s": partition.start_s, "heal_s": partition.heal_s, "split": partition.split, "sides": sides,
             "healed_in_run": heal_in_run,
-            "converged": bool(heal_in_run and all_cleared and not disagreeing),
+            "converged": bool(heal_in_run and all_cleared and not incomplete and not conflicting),
             "convergence_s": (max(clear_times) / 1000.0 if clear_times else 0.0) if heal_in_run and all_cleared else None,
         })
 
     result = {
         "seed": s.seed, "nodes": sim.n, "byzantine": sim.f, "honest": len(honest), "duration_s": s.duration_s,
         "quorum_threshold": sim.q, "tolerated_faults": sim.f_max, "within_bound": sim.f <= sim.f_max,
-        "safety": {
-            "violations": violations, "ok": violations == 0,
-            "false_events_validated": len(false_events),
+        "safety": {"ok": violations == 0, "violations": violations},
+        "agreement": {
+            "ok": not conflicting,
             "conflicting_decisions": len(conflicting),
-            "honest_quarantined": len(honest_quarantined),
-            "false_accusations_attempted": len(sim.false_accusations),
+            "settled_events": len(settled),
+            "incomplete_events": len(incomplete),
+            "totality": _ratio(decided_pairs, len(settled) * len(honest)),
+        },
+        "validity": {
+            "ok": validity_violations == 0,
+            "violations": validity_violations,
+            "false_values": len(false_values),
+            "false_failures": len(false_failures),
         },
         "liveness": {
             "true_events": len(due),
@@ -168,19 +211,29 @@ def build_result(sim) -> dict:
             "validated_rate": _ratio(validated_pairs, len(due) * len(honest)),
             "time_to_quorum_s": {"p50": percentile(times, 0.50), "p95": percentile(times, 0.95), "count": len(times)},
         },
-        "quarantine": {
+        "failure_detector": {
+            "reports": len(sim.reports),
+            "false_suspicions": len(report_causes),
+            "false_suspicions_by_cause": {cause: false_reports.get(cause, 0) for cause in SUSPICION_CAUSES},
+            "false_failures_validated": sum(validated_false_suspicions.values()),
+            "false_failures_validated_by_cause": {cause: validated_false_suspicions.get(cause, 0)
+                                                  for cause in SUSPICION_CAUSES},
+            "accuracy": None if not sim.reports else 1.0 - len(report_causes) / len(sim.reports),
+        },
+        "reputation": {
+            "honest_quarantined": len(honest_quarantined),
+            "false_positive_pairs": false_positive,
+            "byzantine_quarantined_pairs": true_positive,
+            "active_byzantine": len(active),
             "precision": _ratio(true_positive, true_positive + false_positive),
             "recall": _ratio(true_positive, len(active) * len(honest)),
-            "active_byzantine": len(active),
-            "quarantined_byzantine_pairs": true_positive,
-            "quarantined_honest_pairs": false_positive,
+            "false_reports_attempted": len(sim.false_accusations),
         },
         "rejections": {
             "by_cause": {cause: by_cause.get(cause, 0) for cause in CAUSE_NAMES},
             "by_reason": dict(sorted(rejections.items())),
         },
         "equivocations_detected": sim.equivocations_detected,
-        "agreement": {"settled_events": len(settled), "disagreeing": len(disagreeing)},
         "messages": {
             "signed": sum(identity.signed for identity in sim.identities) + sim.forged_signatures,
             "sent": sim.sent, "delivered": sim.deliveries,

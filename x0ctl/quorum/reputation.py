@@ -16,7 +16,6 @@ PENALTIES = {
     "future_epoch": 0.2,
     "rate_limited": 0.05,
     "equivocation": 1.0,
-    "contradicted_report": 0.15,
     "not_relayable": 0.2,
 }
 REWARD_PER_ACCEPTED_MESSAGE = 0.002

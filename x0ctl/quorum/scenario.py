@@ -150,6 +150,50 @@ class Scenario:
         data["partitions"] = [dataclasses.asdict(p) for p in self.partitions]
         return data
 
+    @classmethod
+    def from_dict(cls, data, source: str = "scenario") -> Scenario:
+        """The inverse of `to_dict()` (as written in counterexample files), strictly checked."""
+        if not isinstance(data, dict):
+            raise UsageError(f"{source}: expected a scenario object")
+        sections = {"network": Network, "protocol": Protocol, "attack": Attack}
+        known = {item.name for item in dataclasses.fields(cls)}
+        values = {}
+        for key, value in data.items():
+            if key not in known:
+                raise UsageError(f"{source}: field '{key}': unknown key")
+            if key in sections:
+                values[key] = _section_from_dict(sections[key], value, f"{source}: field '{key}'")
+            elif key == "partitions":
+                if not isinstance(value, list):
+                    raise UsageError(f"{source}: field 'partitions': expected a list")
+                values[key] = tuple(_section_from_dict(Partition, item, f"{source}: field 'partitions[{index}]'")
+                                    for index, item in enumerate(value))
+            elif key == "strategies":
+                if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+                    raise UsageError(f"{source}: field 'strategies': expected a list of names")
+                values[key] = tuple(value)
+            else:
+                expected = {"name": str, "nodes": int, "byzantine": int, "seed": int, "duration_s": (int, float)}[key]
+                if isinstance(value, bool) or not isinstance(value, expected):
+                    raise UsageError(f"{source}: field '{key}': wrong type {type(value).__name__}")
+                values[key] = float(value) if key == "duration_s" else value
+        return cls(**values).validate(source)
+
+
+def _section_from_dict(kind: type, value, where: str):
+    if not isinstance(value, dict):
+        raise UsageError(f"{where}: expected an object")
+    names = {item.name for item in dataclasses.fields(kind)}
+    for key, item in value.items():
+        if key not in names:
+            raise UsageError(f"{where}.{key}: unknown key")
+        if item is not None and (isinstance(item, bool) or not isinstance(item, (int, float))):
+            raise UsageError(f"{where}.{key}: expected a number")
+    try:
+        return kind(**{key: None if item is None else float(item) for key, item in value.items()})
+    except TypeError:
+        raise UsageError(f"{where}: missing fields; expected {', '.join(sorted(names))}") from None
+
 
 def _yaml_name(attribute: str) -> str:
     return attribute.removesuffix("_s")

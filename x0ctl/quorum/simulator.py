@@ -2,8 +2,9 @@
 
 Every node holds a real ML-DSA-65 key; every message is really signed and (once per distinct
 message, see `MessageCache`) really verified. Honest nodes run the library's `Verifier`,
-`Reputation` and `QuorumTracker`; Byzantine nodes are driven by the strategies in
-`x0ctl.quorum.scenario.STRATEGIES`. All choices come from `random.Random(seed)`, never from the
+`Reputation` and `QuorumTracker` under a `Rules` object (`x0ctl.quorum.rules`); Byzantine nodes
+are driven by the strategies in `x0ctl.quorum.scenario.STRATEGIES`, or by an operator-written
+`Adversary` (`x0ctl.quorum.adversary`). All choices come from `random.Random(seed)`, never from the
 clock, so one seed gives one result (wall-clock timings aside). Signature bytes differ between runs
 (ML-DSA signing is hedged) but nothing decided depends on them.
 
@@ -23,13 +24,8 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from x0ctl.quorum.consensus import (
-    COUNTED,
-    EQUIVOCATION,
-    QuorumTracker,
-    quorum_threshold,
-    tolerated_faults,
-)
+from x0ctl.quorum.adversary import AdversaryControl, Observed, rotation_seed
+from x0ctl.quorum.consensus import COUNTED, EQUIVOCATION, QuorumTracker
 from x0ctl.quorum.protocol import (
     ATTEST,
     BEACON,
@@ -42,16 +38,25 @@ from x0ctl.quorum.protocol import (
     encode_body,
     rotation_statement,
 )
+from x0ctl.quorum.events import (
+    CONTESTED_SLOT,
+    DOWN,
+    GOVERNANCE_PROPOSAL,
+    HONEST_PROPOSAL_SLOT,
+    HONEST_PROPOSAL_VALUE,
+    NODE_FAILURE,
+    failure_event,
+    proposal_event,
+)
+from x0ctl.quorum.report import build_result
 from x0ctl.quorum.reputation import Reputation
+from x0ctl.quorum.rules import X0CTL_RULES, Rules
 from x0ctl.quorum.scenario import Scenario
 from x0ctl.quorum.verifier import Verifier
 
-NODE_FAILURE, GOVERNANCE_PROPOSAL = "NODE_FAILURE", "GOVERNANCE_PROPOSAL"
-GOVERNANCE_SUBJECT = "governance"
-HONEST_PROPOSAL_SLOT, CONTESTED_SLOT = 0, 1
-
 # Scheduler entry kinds (small ints: the event loop is the hot path).
-_DELIVER, _SYNC_BUNDLE, _BEACON, _SEND, _SYNC, _ROTATE, _PROPOSE, _ATTACK, _FLOOD, _CRASH = range(10)
+_DELIVER, _SYNC_BUNDLE, _BEACON, _SEND, _SYNC, _ROTATE, _PROPOSE, _ATTACK, _FLOOD, _CRASH, _ADVERSARY = range(11)
+ADVERSARY_STRATEGY = "adversary"
 
 
 # A broadcast message in flight (a "wire") is one scheduler entry for its next receipt, not one
@@ -95,13 +100,15 @@ class _Byzantine:
 class Simulation:
     """One run of one scenario. `run()` returns the result dictionary (see docs/quorum.md)."""
 
-    def __init__(self, scenario: Scenario, backend, *, progress=None) -> None:
+    def __init__(self, scenario: Scenario, backend, *, rules: Rules = X0CTL_RULES, adversary=None,
+                 adversary_label: str | None = None, progress=None) -> None:
         self.scenario = scenario.resolved().validate()
         self.backend = backend
         self.progress = progress
+        self.rules = rules
         s = self.scenario
         self.n, self.f = s.nodes, s.byzantine
-        self.q, self.f_max = quorum_threshold(self.n), tolerated_faults(self.n)
+        self.q, self.f_max = rules.threshold(self.n), rules.tolerated_faults(self.n)
         self.rng = random.Random(s.seed)
         self.adversary_rng = random.Random(self.rng.getrandbits(64))
         self.scheme = backend.sig(SIGNATURE_ALGORITHM)
@@ -116,7 +123,7 @@ class Simulation:
         self.jitter = s.network.jitter_ms
 
         setup_started = time.perf_counter()
-        byzantine = set(self.rng.sample(range(self.n), self.f))
+        byzantine = set(self.rng.sample(range(self.n), self.f))  # the second draw: see byzantine_indices()
         self.identities = [Identity(self.scheme, self.scheme.from_seed(self.rng.randbytes(32))) for _ in range(self.n)]
         self.ids = [identity.node_id for identity in self.identities]
         self.index_of = {node_id: index for index, node_id in enumerate(self.ids)}
@@ -135,14 +142,15 @@ class Simulation:
         self.byzantine: list[_Byzantine] = []
         for index, identity in enumerate(self.identities):
             if index in byzantine:
-                strategy = s.strategies[len(self.byzantine) % len(s.strategies)]
+                strategy = (ADVERSARY_STRATEGY if adversary is not None
+                            else s.strategies[len(self.byzantine) % len(s.strategies)])
                 node = _Byzantine(index, identity, frozenset(strategy.split("+")))
                 self.byzantine.append(node)
             else:
                 reputation = Reputation(keep_history=False)
                 verifier = Verifier(identity.node_id, members, self.cache, rate_limit=s.protocol.rate_limit,
                                     freshness_ms=int(s.protocol.freshness_window_s * 1000), reputation=reputation)
-                node = _Honest(index, identity, verifier, QuorumTracker(membership, reputation), [0.0] * self.n)
+                node = _Honest(index, identity, verifier, QuorumTracker(membership, reputation, self.q), [0.0] * self.n)
                 self.honest.append(node)
             self.nodes.append(node)
         self.honest_indices = [node.index for node in self.honest]
@@ -164,9 +172,17 @@ class Simulation:
         self.forged_signatures = 0
         self.false_accusations: list = []  # (victim id, victim epoch, time)
         self.proposed_at: float | None = None
-        self._honest_set = set(self.honest_indices)
-
-    # ----------------------------------------------------------------- scheduling and the network
+        self.honest_set = set(self.honest_indices)
+        self.byzantine_indices = {node.index for node in self.byzantine}
+        # Every attestation signed in the run, as (signer index, event, value): what validity is judged by.
+        self.statements: set = set()
+        self.reports: list = []  # honest failure reports: (reporter index, subject index, time)
+        proposal_ms = s.protocol.proposal_at_s * 1000.0
+        self.honest_proposal = (proposal_event(self.ids[self.honest[0].index], HONEST_PROPOSAL_SLOT), proposal_ms) \
+            if self.honest and proposal_ms < self.duration_ms else None
+        self.adversary = None
+        if adversary is not None:
+            self.adversary = AdversaryControl(self, adversary, adversary_label or type(adversary).__name__)
 
     def _push(self, at: float, kind: int, *args) -> None:
         self.seq += 1
@@ -198,7 +214,7 @@ class Simulation:
                         if target != source and random_() >= loss]
         self.seq += len(receipts)
         if targets is not None:  # a Byzantine receiver ignores what it is sent; wires carry honest receipts only
-            receipts = [receipt for receipt in receipts if receipt[2] in self._honest_set]
+            receipts = [receipt for receipt in receipts if receipt[2] in self.honest_set]
         if not receipts:
             return
         receipts.sort()
@@ -235,8 +251,6 @@ class Simulation:
     def _nonce(self) -> str:
         return f"{self.rng.getrandbits(64):016x}"
 
-    # ----------------------------------------------------------------- honest behaviour
-
     def _send_own(self, node: _Honest, kind: str, payload: dict, at: float) -> SignedMessage:
         """Sign and send, paced below the rate limit (the node's own outbound budget)."""
         send_at = max(at, node.next_send_ms)
@@ -249,9 +263,20 @@ class Simulation:
         return message
 
     def _send_now(self, index: int, message: SignedMessage, at: float, kind: str) -> None:
-        if kind == BEACON and index in self._honest_set:
-            self.captured.setdefault(index, []).append(message)
+        if index in self.honest_set:
+            if kind == BEACON:
+                self.captured.setdefault(index, []).append(message)
+            if self.adversary is not None and self.adversary.observes:
+                self._observe(index, message, at)
         self._broadcast(index, message, at)
+
+    def _observe(self, index: int, message: SignedMessage, at: float) -> None:
+        decoded = self.cache.decode(message.body)
+        ids = self.ids
+        sent = Observed(at, ids[index], message, None if decoded is None else decoded.kind,
+                        None if decoded is None else decoded.event, None if decoded is None else decoded.value,
+                        tuple(ids[target] for target in range(self.n) if target != index))
+        self.adversary.call(self.adversary.adversary.observe, sent)
 
     def _attest(self, node: _Honest, event: tuple, value: str, at: float) -> None:
         node.attested.add(event)
@@ -260,6 +285,7 @@ class Simulation:
         message = self._send_own(node, ATTEST, {"type": event_type, "subject": subject, "slot": slot,
                                                 "value": value}, at)
         node.have.add(message.body)
+        self.statements.add((node.index, event, value))
         self._hold(node, event, message, self.cache.decode(message.body), at)
         self._count(node, node.identity.node_id, event, value, at)
 
@@ -296,19 +322,17 @@ class Simulation:
                           relayed: bool) -> None:
         event, value = decoded.event, decoded.value
         node.have.add(message.body)
-        if event[0] == NODE_FAILURE:
-            subject = self.index_of.get(event[1])
-            if subject is None:
-                return
-            if not relayed and (subject == node.index or node.last_heard[subject] >= decoded.timestamp_ms - self.beacon_ms):
-                # This node heard the subject after the reporter claims it went silent.
-                node.verifier.reputation.penalise(decoded.sender, "contradicted_report", int(at))
-                self._reject(node, "contradicted_report", sender)
+        if event[0] == NODE_FAILURE and event[1] not in self.index_of:
+            return
+        # A failure report is an observation ("the signer has not heard the subject"), counted and
+        # never held against its signer: a receiver cannot tell a lie from asymmetric reachability.
         outcome = self._count(node, decoded.sender, event, value, at)
-        if outcome == COUNTED:
+        if outcome == COUNTED or outcome == EQUIVOCATION:
             self._hold(node, event, message, decoded, at)
-        if event[0] == GOVERNANCE_PROPOSAL and event not in node.attested and not node.partitioned:
-            self._attest(node, event, value, at)  # endorse the first valid proposal seen for the slot
+        if event not in node.attested and self.rules.endorses(event, decoded.sender):
+            # Proposer authority: the owner's signed value, endorsed once, partitioned or not (a vote
+            # is not a decision; a side without the quorum cannot decide anyway).
+            self._attest(node, event, value, at)
 
     def _reject(self, node: _Honest, reason: str, culprit: int) -> None:
         node.verifier.rejections[reason] = node.verifier.rejections.get(reason, 0) + 1
@@ -324,8 +348,14 @@ class Simulation:
         self._push(at + self.beacon_ms, _BEACON, index)
         if isinstance(node, _Byzantine):
             if not node.crashed:
-                node.sent += 1
-                self._send_now(index, node.identity.sign(BEACON, self._nonce(), int(at), {}), at, BEACON)
+                targets = None if self.adversary is None else self.adversary.beacon_targets(index, at)
+                if targets is None or targets:  # an empty set of receivers withholds the beacon
+                    message = node.identity.sign(BEACON, self._nonce(), int(at), {})
+                    node.sent += 1
+                    if targets is None:
+                        self._send_now(index, message, at, BEACON)
+                    else:
+                        self._broadcast(index, message, at, targets=targets)
             return
         self._send_own(node, BEACON, {}, at)
         self._detect(node, at)
@@ -347,18 +377,20 @@ class Simulation:
             node.partitioned = partitioned
             node.partition_log.append((at, partitioned))
             node.rejoined_at = at
-        if partitioned or at - node.rejoined_at < self.suspect_ms:
-            # Split: keep operating but decide nothing that needs the global quorum. Just rejoined:
-            # peers from the other side have not had a full detection window to be heard again.
+        if (partitioned and not self.rules.reports_while_partitioned()) or at - node.rejoined_at < self.suspect_ms:
+            # Split: keep operating (beacons, votes, verification) but report no failures: silence across
+            # a split says nothing about a crash. Just rejoined: peers from the other side have not had
+            # a full detection window to be heard again.
             return
         registry = node.verifier.registry
         for peer in missing:
             if at - node.missing_since[peer] < self.beacon_ms:
                 continue  # confirm at the next check: a split shows itself a few beacons later
             subject = self.ids[peer]
-            event = (NODE_FAILURE, subject, registry[subject].epoch)
+            event = failure_event(subject, registry[subject].epoch)
             if event not in node.attested:
-                self._attest(node, event, "down", at)
+                self.reports.append((node.index, peer, at))
+                self._attest(node, event, DOWN, at)
 
     def _hold(self, node: _Honest, event: tuple, message: SignedMessage, decoded, at: float) -> None:
         # Kept with the message, for every anti-entropy round to read: its epoch and value, and this
@@ -420,6 +452,23 @@ class Simulation:
             if honest and (bundle or reply):
                 self._push(arrival, _SYNC_BUNDLE, peer, bundle, node.index, reply)
 
+    def adversary_send(self, index: int, message: SignedMessage, targets) -> None:
+        node = self.nodes[index]
+        node.sent += 1
+        self._broadcast(index, message, self.now, targets=targets)
+
+    def adversary_rotate(self, index: int) -> None:
+        identity = self.identities[index]
+        identity.rotate(self.scheme.from_seed(rotation_seed(self.scenario.seed, index, identity.epoch + 1)))
+
+    def adversary_at(self, at: float, callback) -> None:
+        self._push(at, _ADVERSARY, callback)
+
+    def record_statement(self, index: int, message: SignedMessage) -> None:
+        decoded = self.cache.decode(message.body)
+        if decoded is not None and decoded.event is not None:
+            self.statements.add((index, decoded.event, decoded.value))
+
     def _rotate(self, index: int, at: float) -> None:
         node = self.nodes[index]
         node.identity.rotate(self.scheme.from_seed(self.rng.randbytes(32)))
@@ -431,8 +480,6 @@ class Simulation:
         for event, (value, attested_at) in list(node.own_attestations.items()):
             if attested_at >= horizon:
                 self._attest(node, event, value, at)
-
-    # ----------------------------------------------------------------- Byzantine behaviour
 
     def _attack(self, index: int, at: float) -> None:
         node: _Byzantine = self.nodes[index]
@@ -494,7 +541,8 @@ class Simulation:
         victim = self.identities[self.honest_indices[self.adversary_rng.randrange(len(self.honest_indices))]]
         for node in accusers:
             message = node.identity.sign(ATTEST, self._nonce(), int(at), {
-                "type": NODE_FAILURE, "subject": victim.node_id, "slot": victim.epoch, "value": "down"})
+                "type": NODE_FAILURE, "subject": victim.node_id, "slot": victim.epoch, "value": DOWN})
+            self.record_statement(node.index, message)
             node.sent += 1
             self._broadcast(node.index, message, at)
         self.false_accusations.append((victim.node_id, victim.epoch, at))
@@ -508,11 +556,14 @@ class Simulation:
             return
         half = (len(self.honest_indices) + 1) // 2
         group_a, group_b = self.honest_indices[:half], self.honest_indices[half:]
+        # The first equivocator owns the contested slot and proposes both values; the others back
+        # each value to the half that was shown it.
+        owner = self.ids[equivocators[0].index]
         for node in equivocators:
             for value, group in (("proposal-A", group_a), ("proposal-B", group_b)):
                 message = node.identity.sign(ATTEST, self._nonce(), int(at), {
-                    "type": GOVERNANCE_PROPOSAL, "subject": GOVERNANCE_SUBJECT, "slot": CONTESTED_SLOT,
-                    "value": value})
+                    "type": GOVERNANCE_PROPOSAL, "subject": owner, "slot": CONTESTED_SLOT, "value": value})
+                self.record_statement(node.index, message)
                 node.sent += 1
                 self._broadcast(node.index, message, at, targets=group)
 
@@ -526,8 +577,6 @@ class Simulation:
         if next_at < until:
             self._push(next_at, _FLOOD, index, until)
 
-    # ----------------------------------------------------------------- the run
-
     def run(self) -> dict:
         s = self.scenario
         rng = self.rng
@@ -540,8 +589,8 @@ class Simulation:
         for node in self.honest:
             if rotation_ms < self.duration_ms:
                 self._push(rotation_ms + rng.uniform(0.0, self.beacon_ms), _ROTATE, node.index)
-        if self.honest and s.protocol.proposal_at_s * 1000.0 < self.duration_ms:
-            self._push(s.protocol.proposal_at_s * 1000.0, _PROPOSE, self.honest[0].index)
+        if self.honest_proposal is not None:
+            self._push(self.honest_proposal[1], _PROPOSE, self.honest[0].index)
         for node in self.byzantine:
             if "silent" in node.strategies:
                 self._push(attack_ms, _CRASH, node.index)
@@ -553,6 +602,8 @@ class Simulation:
             self._push(attack_ms, _ATTACK, -1, 0)
         if any("equivocate" in node.strategies for node in self.byzantine):
             self._push(s.attack.equivocate_at_s * 1000.0, _ATTACK, -2)
+        if self.adversary is not None:
+            self.adversary.call(self.adversary.adversary.start)
 
         # The loop allocates and frees many small tuples but makes no reference cycles worth a
         # collection (a whole 100-node run leaves a few dozen): the cycle collector only costs here.
@@ -632,7 +683,9 @@ class Simulation:
                 self._rotate(args[0], at)
             elif kind == _PROPOSE:
                 node = nodes[args[0]]
-                self._attest(node, (GOVERNANCE_PROPOSAL, GOVERNANCE_SUBJECT, HONEST_PROPOSAL_SLOT), "proposal-0", at)
+                event = self.honest_proposal[0]
+                if event not in node.attested:  # an owner signs one value per slot
+                    self._attest(node, event, HONEST_PROPOSAL_VALUE, at)
                 self.proposed_at = at
             elif kind == _ATTACK:
                 if args[0] == -1:
@@ -646,6 +699,8 @@ class Simulation:
             elif kind == _CRASH:
                 nodes[args[0]].crashed = True
                 self.crashed_at[args[0]] = at
+            elif kind == _ADVERSARY:
+                self.adversary.call(args[0])
             if progress is not None and at >= next_report:
                 next_report = at + report_every
                 progress(at, end)
@@ -653,14 +708,20 @@ class Simulation:
         self.loop_seconds = time.perf_counter() - started
         self.loop_cpu_seconds = time.process_time() - started_cpu
 
-    # ----------------------------------------------------------------- results
-
     def _results(self) -> dict:
-        from x0ctl.quorum.report import build_result
-
         return build_result(self)
 
 
-def simulate(scenario: Scenario, backend, progress=None) -> dict:
+def byzantine_indices(scenario: Scenario) -> list[int]:
+    """Which node indices a run of `scenario` makes Byzantine (the run's second random draw, after the
+    adversary's seed), so that an action schedule can be written for them before the run."""
+    rng = random.Random(scenario.seed)
+    rng.getrandbits(64)
+    return sorted(rng.sample(range(scenario.nodes), scenario.byzantine))
+
+
+def simulate(scenario: Scenario, backend, *, rules: Rules = X0CTL_RULES, adversary=None,
+             adversary_label: str | None = None, progress=None) -> dict:
     """Run one scenario with `backend` (an `x0ctl.pqc` Backend) and return the result dictionary."""
-    return Simulation(scenario, backend, progress=progress).run()
+    return Simulation(scenario, backend, rules=rules, adversary=adversary, adversary_label=adversary_label,
+                      progress=progress).run()

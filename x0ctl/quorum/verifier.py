@@ -124,7 +124,9 @@ class Verifier:
             return self._reject("malformed", via, now_ms)
         sender = decoded.sender
         quarantined = self.reputation.quarantined
-        if quarantined and (via in quarantined or sender in quarantined):
+        # A quarantined member's own traffic is dropped unread; an attestation it signed earlier and
+        # an honest peer relays is a vote like any other (see QuorumTracker), checked below.
+        if quarantined and (via in quarantined or (sender in quarantined and not relayed)):
             return self._reject("quarantined", None, now_ms, decoded)
         record = self.registry.get(sender)
         if record is None:

@@ -10,40 +10,53 @@ process while the loop runs, they are picked up within a second.
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from x0ctl.errors import IOFailure, UsageError
+from x0ctl.errors import ExitCode, IOFailure, UsageError
 from x0ctl.rollout.drivers import Context, DriverError, make_driver
 from x0ctl.rollout.gates import evaluate_gate
-from x0ctl.rollout.journal import Journal, RolloutState, StateDir, current_user, new_rollout_id, replay
+from x0ctl.rollout.journal import Journal, RolloutState, StateDir, new_rollout_id, replay
 from x0ctl.rollout.notify import NOTIFY_EVENTS, post_json
+from x0ctl.rollout.owner import Heartbeat, orphan_reason, this_process
+from x0ctl.durations import format_duration
 from x0ctl.rollout.plan import Plan
+from x0ctl.urls import url_needs_secrets
+from x0ctl.rollout.state import LeaseLost, StateStoreError, actor, mark_orphaned
 
-EXIT_PROMOTED = 0
-EXIT_ROLLED_BACK = 1
-EXIT_USAGE = 2
-EXIT_ENVIRONMENT = 3
-EXIT_ERROR = 4
-EXIT_PAUSED = 6
 OPERATOR_POLL = 1.0  # seconds between looks at the journal for operator actions while baking
 _SEVERITY = {"warn": 0, "pause": 1, "rollback": 2}
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM while a rollout loop runs: handled like Ctrl-C (journaled as `interrupted`, exit 130)."""
+
+
 def exit_code_for(state: RolloutState) -> int:
-    """promoted 0; rolled back 1 (a gate failed, or an operator); paused or inconclusive 6; error 4."""
+    """promoted 0; rolled back 1 (a gate failed, or an operator); paused, inconclusive or orphaned 6;
+    error 4 (a driver failed: rolled back on an error, or failed). A running rollout has no exit code of
+    its own: `rollout status` shows 0 for it while it is driven."""
     if state.status == "promoted":
-        return EXIT_PROMOTED
-    if state.status == "failed" or state.cause == "error":
-        return EXIT_ERROR
+        return int(ExitCode.OK)
+    if state.status == "failed" or (state.status == "rolled-back" and state.cause == "error"):
+        return int(ExitCode.IO)
     if state.status == "rolled-back":
-        return EXIT_PAUSED if state.cause == "inconclusive" else EXIT_ROLLED_BACK
-    return EXIT_PAUSED
+        return int(ExitCode.PAUSED if state.cause == "inconclusive" else ExitCode.CHECK_FAILED)
+    return int(ExitCode.PAUSED)
+
+
+def observed(state: RolloutState, now: float | None = None) -> RolloutState:
+    """The state with `orphaned` set when it says running but nobody drives it any more."""
+    state.orphaned = orphan_reason(state.status, state.owner, state.interrupted, state.updated, now)
+    return state
 
 
 def load_state(state_dir: StateDir, rollout_id: str) -> RolloutState:
-    return replay(rollout_id, state_dir.journal(rollout_id).events())
+    return mark_orphaned(state_dir, observed(replay(rollout_id, state_dir.journal(rollout_id).events())))
 
 
 def list_states(state_dir: StateDir, damaged: list[str] | None = None) -> list[RolloutState]:
@@ -56,6 +69,29 @@ def list_states(state_dir: StateDir, damaged: list[str] | None = None) -> list[R
             if damaged is not None:
                 damaged.append(rollout_id)
     return states
+
+
+@contextlib.contextmanager
+def _stops_journaled(journal: Journal):
+    """A loop stopped by SIGINT, SIGTERM (main thread only) or a closed output leaves an `interrupted`
+    event saying why, so `status` shows at once that nobody drives the rollout any more."""
+    in_main = threading.current_thread() is threading.main_thread()
+
+    def terminate(_signum, _frame):
+        raise Terminated("SIGTERM")
+
+    previous = signal.signal(signal.SIGTERM, terminate) if in_main else None
+    try:
+        yield
+    except KeyboardInterrupt as exc:
+        journal.append("interrupted", reason="SIGTERM" if isinstance(exc, Terminated) else "SIGINT")
+        raise
+    except BrokenPipeError:
+        journal.append("interrupted", reason="its output was closed")
+        raise
+    finally:
+        if in_main:
+            signal.signal(signal.SIGTERM, previous)
 
 
 @dataclass
@@ -80,7 +116,6 @@ class Runner:
                                                                  self.plan.version))
         return self._driver
 
-    # -- journal ---------------------------------------------------------------------------
     def record(self, event_type: str, **fields) -> dict:
         event = self.journal.append(event_type, **fields)
         if self.on_event is not None:
@@ -103,7 +138,6 @@ class Runner:
         origin = state.replay
         return origin["at"] + (self.clock() - origin["wall"]) * origin.get("speed", 0.0)
 
-    # -- actions ---------------------------------------------------------------------------
     def _enter_step(self, index: int, state: RolloutState, note: str | None = None) -> bool:
         step = self.plan.steps[index]
         previous = state.weight if state.step_index >= 0 else 0
@@ -151,8 +185,14 @@ class Runner:
             self.record("action", action="promote", ok=True, detail=record)
         self.record("promoted", reason=reason)
 
-    # -- the loop --------------------------------------------------------------------------
     def run(self, *, resumed: bool = False) -> RolloutState:
+        """Drive the rollout to an end or a pause, as its recorded owner, with a heartbeat."""
+        with _stops_journaled(self.journal):
+            self.journal.append("owner", **this_process())
+            with Heartbeat(lambda: self.journal.append("heartbeat")):
+                return self._drive(resumed)
+
+    def _drive(self, resumed: bool) -> RolloutState:
         state = self.state()
         if state.rollback_started is not None:
             # the process died while rolling back: finish it (rollback commands are idempotent)
@@ -207,32 +247,62 @@ class Runner:
         `warn` lets a fail or an inconclusive result through (the operator chose so), never an error:
         with Prometheus unreachable the bake goes on, warning every round, and nothing is promoted.
         """
+        if state.catch_up is not None:
+            return False  # the unwatched interval of a resume has not been judged yet
         results = [state.last_gates.get(g.name) for g in self.plan.gates]
-        # only rounds since this step (re)started count: a bake restarted after a pause is judged afresh
-        if any(r is None or r.get("at_step") != state.step_index + 1 or r.get("ts", 0) + 0.002 < (state.step_started or 0)
+        # only rounds since this step (re)started, and since a resume, count: a bake restarted after a
+        # pause is judged afresh, and nothing from before a crash lets a resumed rollout advance
+        since = max(state.step_started or 0, state.judged_since or 0)
+        if any(r is None or r.get("at_step") != state.step_index + 1 or r.get("ts", 0) + 0.002 < since
                for r in results):
             return False
         return all(r["verdict"] == "pass" or (r.get("action") == "warn" and r["verdict"] != "error")
                    for r in results)
 
+    def history_seconds(self, state: RolloutState, wall_seconds: float) -> float:
+        """Wall seconds as seconds of the history the gates judge (a replay may run faster or stand still)."""
+        if not state.replay:
+            return wall_seconds
+        return wall_seconds * float(state.replay.get("speed") or 0.0)
+
     def _evaluate(self, state: RolloutState) -> None:
         at = self.eval_time(state)
+        now = self.clock()
         decisions = []
         streaks = {k: list(v) for k, v in state.streaks.items()}
+        waiting_for_data = (state.step_started is not None
+                            and now < state.step_started + self.plan.initial_delay + self.plan.data_wait)
         for gate in self.plan.gates:
-            outcome = evaluate_gate(gate, self.client, at)
+            judged, extra = gate, {}
+            if state.catch_up is not None:
+                # nobody watched since the last round before the crash or pause: judge all of it now
+                unwatched = self.history_seconds(state, now - float(state.catch_up["from"]))
+                judged = replace(gate, window=max(gate.window, unwatched))
+                extra = {"catch_up": True, "window_seconds": judged.window}
+            outcome = evaluate_gate(judged, self.client, at)
             verdict = outcome["verdict"]
+            if verdict == "fail" and state.after_rollback and now - judged.window < state.after_rollback["ts"]:
+                outcome["reason"] += (f" (the {format_duration(judged.window)} window still holds data from before "
+                                      f"rollout {state.after_rollback['id']} was rolled back "
+                                      f"{now - state.after_rollback['ts']:.0f}s ago: retry after "
+                                      f"{format_duration(state.after_rollback['ts'] + judged.window - now)}, or "
+                                      f"judge a shorter --window)")
             streak = streaks.get(gate.name)
             count = streak[1] + 1 if streak and streak[0] == verdict and verdict != "pass" else (
                 0 if verdict == "pass" else 1)
             streaks[gate.name] = [verdict, count]
             action = gate.action_for(verdict)
-            if action is not None and count < gate.consecutive:
+            if action is not None and verdict == "inconclusive" and waiting_for_data:
+                outcome["pending"] = (f"waiting for data: up to {format_duration(self.plan.data_wait)} after the "
+                                      "weight change")
+                action_now = None
+            elif action is not None and count < gate.consecutive:
                 outcome["pending"] = f"{count} of {gate.consecutive} consecutive {verdict} before {action}"
                 action_now = None
             else:
                 action_now = action
-            self.record("gate", at_step=state.step_index + 1, weight=state.weight, action=action_now, **outcome)
+            self.record("gate", at_step=state.step_index + 1, weight=state.weight, action=action_now, **outcome,
+                        **extra)
             if action_now:
                 decisions.append((action_now, verdict, outcome))
         if not decisions:
@@ -247,6 +317,18 @@ class Runner:
             for warn_action, warn_verdict, warn_outcome in decisions:
                 self.record("warning", gate=warn_outcome["gate"], verdict=warn_verdict,
                             reason=warn_outcome["reason"])
+
+    def _unwatched(self, since: float) -> None:
+        """Record the interval nobody watched; the loop judges it before the step may end."""
+        state = self.state()
+        if state.status != "running" or state.step_index < 0:
+            return
+        window = max((g.window for g in self.plan.gates), default=0.0)
+        speed = float(state.replay.get("speed") or 0.0) if state.replay else 1.0
+        wait = window / speed if speed > 0 else 0.0  # a full gate window of history after the resume
+        now = self.clock()
+        self.record("unwatched", **{"from": since, "until": now, "seconds": round(now - since, 3),
+                                    "wait": round(wait, 3)})
 
     def _handle_operator(self, state: RolloutState) -> bool:
         for request in state.pending_operator:
@@ -263,15 +345,39 @@ class Runner:
         return False
 
 
-# ---------------------------------------------------------------------------------------------
-# Entry points
-
-
 def _unfinished(state_dir: StateDir, target: str) -> RolloutState | None:
     for state in list_states(state_dir):
         if state.target == target and not state.finished:
             return state
     return None
+
+
+def _recent_rollback(state_dir: StateDir, plan: Plan, now: float) -> dict | None:
+    """The target's last rollout, when it was rolled back less than one gate window ago."""
+    window = max((g.window for g in plan.gates), default=0)
+    for state in reversed(list_states(state_dir)):
+        if state.target == plan.target:
+            if state.status == "rolled-back" and state.updated is not None and now - state.updated < window:
+                return {"id": state.rollout_id, "ts": state.updated}
+            return None
+    return None
+
+
+def _last_watched(state: RolloutState) -> float:
+    """The last moment a gate round judged the rollout (else when its step started)."""
+    rounds = [g.get("ts") for g in state.last_gates.values() if isinstance(g.get("ts"), int | float)]
+    return max(rounds, default=state.step_started or state.created or time.time())
+
+
+def plan_for_resume(state: RolloutState, *, notify_webhook: str | None = None) -> Plan:
+    """The rollout's plan from its journal, with the webhook URL given again when the journal holds it redacted."""
+    plan = Plan.from_dict(state.plan)
+    if notify_webhook:
+        return replace(plan, notify_webhook=notify_webhook)
+    if url_needs_secrets(plan.notify_webhook):
+        raise UsageError(f"rollout {state.rollout_id}: its webhook URL ({plan.notify_webhook}) had secrets, which "
+                         "the journal does not keep: give --notify-webhook URL again")
+    return plan
 
 
 def start(plan: Plan, client, *, state_dir: StateDir, at: float | None = None, replay_speed: float = 0.0,
@@ -284,42 +390,94 @@ def start(plan: Plan, client, *, state_dir: StateDir, at: float | None = None, r
     try:
         other = _unfinished(state_dir, plan.target)
         if other is not None:
-            raise IOFailure(f"rollout {other.rollout_id} of target {plan.target!r} is {other.status}",
-                            hint=f"resume, promote or abort it first: x0ctl rollout abort {other.rollout_id}")
+            hint = (f"take it over: x0ctl rollout resume {other.rollout_id} --take-over" if other.orphaned
+                    else f"resume, promote or abort it first: x0ctl rollout abort {other.rollout_id}")
+            raise IOFailure(f"rollout {other.rollout_id} of target {plan.target!r} is {other.shown_status}",
+                            hint=hint)
         journal = state_dir.journal(rollout_id)
         runner = Runner(state_dir, journal, plan, client, on_event=on_event, clock=clock, sleep=sleep)
         replay_origin = {"at": at, "wall": clock(), "speed": replay_speed} if at is not None else None
-        runner.record("created", plan=plan.to_dict(), user=current_user(), replay=replay_origin)
-        return runner.run()
+        with _stops_journaled(journal):
+            runner.record("created", plan=plan.to_dict(), **actor(), replay=replay_origin,
+                          after_rollback=_recent_rollback(state_dir, plan, clock()))
+        return _halting_on_store_errors(runner, runner.run)
     finally:
         lock.release()
 
 
 def resume(rollout_id: str, client, *, state_dir: StateDir, reason: str | None = None, on_event=None,
-           clock=time.time, sleep=time.sleep) -> RolloutState:
-    """Continue a rollout after a crash (saved deadlines) or a pause (the step's bake starts again)."""
+           notify_webhook: str | None = None, take_over: bool = False, clock=time.time,
+           sleep=time.sleep) -> RolloutState:
+    """Continue a rollout after a crash (saved deadlines) or a pause (the step's bake starts again).
+
+    Nobody watched the canary since the last gate round: the first round after the resume judges
+    that whole interval (each gate's window widened to cover it), and the step cannot end before
+    one full gate window has passed after the resume and been judged.
+
+    `take_over` continues a rollout whose owner died (a shared store says `orphaned`): the current
+    step's bake starts again, so nothing is promoted on gate results from before the owner died.
+    """
     journal = state_dir.journal(rollout_id)
     state = replay(rollout_id, journal.events())
     if state.finished:
         return state
-    plan = Plan.from_dict(state.plan)
+    plan = plan_for_resume(state, notify_webhook=notify_webhook)
+    if getattr(state_dir, "shared", False) and state.status == "running" and not take_over \
+            and not state_dir.lock(plan.target).held_elsewhere():
+        raise UsageError(f"rollout {rollout_id} is orphaned: the process running it stopped without pausing it",
+                         hint=f"make sure nothing else acts on {plan.target!r}, then: "
+                              f"x0ctl rollout resume {rollout_id} --take-over")
     lock = state_dir.lock(plan.target)
     lock.acquire(rollout_id)
     try:
         runner = Runner(state_dir, journal, plan, client, on_event=on_event, clock=clock, sleep=sleep)
         state = runner.state()
-        if state.status == "paused" and state.rollback_started is None:
-            runner.record("operator", action="resume", user=current_user(), reason=reason)
-            runner.record("resumed", user=current_user())
-            state = runner.state()
-            if state.advance_requested and state.step_index < len(plan.steps) - 1:
-                runner._enter_step(state.step_index + 1, state, note="operator promoted the step")
-            elif not state.advance_requested and not state.full_promotion_requested:
-                runner._enter_step(state.step_index, state, note="resumed after a pause: the bake starts again")
-            return runner.run()
-        return runner.run(resumed=True)
+        last_watched = _last_watched(state)
+        paused = state.status == "paused" and state.rollback_started is None
+        # a take-over restarts the step's bake: the gates are judged afresh before anything advances
+        rejudge = take_over and not paused and state.rollback_started is None \
+            and 0 <= state.step_index >= state.intended_step
+        with _stops_journaled(journal):
+            if take_over:
+                runner.record("operator", action="take-over", **actor(), reason=reason)
+            if paused:
+                runner.record("operator", action="resume", **actor(), reason=reason)
+                runner.record("resumed", **actor())
+                state = runner.state()
+                if state.advance_requested and state.step_index < len(plan.steps) - 1:
+                    runner._enter_step(state.step_index + 1, state, note="operator promoted the step")
+                elif not state.advance_requested and not state.full_promotion_requested:
+                    runner._enter_step(state.step_index, state, note="resumed after a pause: the bake starts again")
+            if rejudge:
+                if not runner._enter_step(state.step_index, state,
+                                          note="taken over: the bake starts again, the gates are judged afresh"):
+                    return runner.state()
+            elif paused or (state.status == "running" and state.rollback_started is None and state.step_index >= 0):
+                runner._unwatched(last_watched)
+        return _halting_on_store_errors(runner, lambda: runner.run(resumed=not paused and not rejudge))
     finally:
         lock.release()
+
+
+def _halting_on_store_errors(runner: Runner, run: Callable[[], RolloutState]) -> RolloutState:
+    """Run the loop; when the state store cannot confirm a read or a write, stop before the next step.
+
+    The rollout is journaled as paused with cause `error` if the store takes that write (exit 4);
+    if it cannot, the rollout stays as the store last saw it and shows as orphaned once the lease
+    lapses. A process that lost its lease (another took over) writes nothing more at all.
+    """
+    try:
+        return run()
+    except LeaseLost:
+        raise
+    except StateStoreError as exc:
+        try:
+            runner.record("paused", cause="error", reason=f"state store: {exc.message}")
+            return runner.state()
+        except StateStoreError:
+            raise IOFailure(f"{exc.message}; the rollout took no further step",
+                            hint=f"when the store answers again: x0ctl rollout resume {runner.rollout_id} "
+                                 "--take-over") from None
 
 
 def operator_action(rollout_id: str, action: str, *, state_dir: StateDir, reason: str | None = None,
@@ -330,16 +488,17 @@ def operator_action(rollout_id: str, action: str, *, state_dir: StateDir, reason
     if state.finished:
         raise UsageError(f"rollout {rollout_id} is already {state.status}")
     plan = Plan.from_dict(state.plan)
-    user = current_user()
+    who = actor()
+    user = who["user"]
     lock = state_dir.lock(plan.target)
-    fields = {"full": True} if full else {}
+    fields = {"full": True, **who} if full else who
     if lock.held_elsewhere():
-        journal.append("operator", action=action, user=user, reason=reason, **fields)
+        journal.append("operator", action=action, reason=reason, **fields)
         return {"id": rollout_id, "action": action, "delivered": "running", "user": user, "reason": reason}
     lock.acquire(f"{rollout_id} ({action} by {user})")
     try:
         runner = Runner(state_dir, journal, plan, client, on_event=on_event)
-        event = runner.record("operator", action=action, user=user, reason=reason, **fields)
+        event = runner.record("operator", action=action, reason=reason, **fields)
         state = runner.state()
         why = f"{action} by {user}: {reason or 'no reason given'}"
         if action == "pause":

@@ -8,7 +8,8 @@ Gate kinds:
 - slo:      the SLOs of `x0ctl slo` (default: the mesh's handshake SLOs) over the gate's window:
             fail when any SLO's error ratio over the window is above its error budget.
 - promql:   any PromQL and a condition (`< 0.01`); every returned series must satisfy it.
-- baseline: canary vs stable over the same window, sampled with query_range: a one-sided
+- baseline: canary vs stable over the same window, sampled with query_range every `resolution`
+            ({{resolution}} in their queries is that step, so samples do not overlap): a one-sided
             Mann-Whitney U test plus Cliff's delta as the effect size, with a minimum sample count.
 """
 
@@ -21,11 +22,10 @@ from dataclasses import replace
 
 from x0ctl.durations import format_duration, promql_duration
 from x0ctl.errors import X0ctlError
-from x0ctl.rollout.plan import Gate
+from x0ctl.rollout.plan import RESOLUTION_PLACEHOLDER, WINDOW_PLACEHOLDER, Gate
 
 _OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq,
         "!=": operator.ne}
-WINDOW_PLACEHOLDER = "{{window}}"
 
 
 def result(gate: Gate, verdict: str, reason: str, *, query=None, value=None, threshold=None, at=None,
@@ -89,9 +89,9 @@ def _slo_volume_query(gate: Gate) -> str | None:
             continue
         matchers = ",".join(p for p in (slo.selector, extra) if p)
         if slo.total is not None:
-            return f"sum(increase({slo.total.selector(matchers)}[{window}]))"
-        good = f"sum(increase({slo.good.selector(matchers)}[{window}]))"
-        errors = f"sum(increase({slo.errors.selector(matchers)}[{window}]))"
+            return f"sum({slo.total.over_window('increase', matchers, window)})"
+        good = f"sum({slo.good.over_window('increase', matchers, window)})"
+        errors = f"sum({slo.errors.over_window('increase', matchers, window)})"
         return f"({good} or vector(0)) + ({errors} or vector(0))"
     return None
 
@@ -201,9 +201,9 @@ def _range_values(client, query: str, start: float, end: float, step: float) -> 
 
 
 def _baseline(gate: Gate, client, at: float) -> dict:
-    window = promql_duration(gate.resolution)
-    canary_query = (gate.canary or "").replace(WINDOW_PLACEHOLDER, window)
-    stable_query = (gate.stable or "").replace(WINDOW_PLACEHOLDER, window)
+    step = promql_duration(gate.resolution)
+    canary_query = (gate.canary or "").replace(RESOLUTION_PLACEHOLDER, step)
+    stable_query = (gate.stable or "").replace(RESOLUTION_PLACEHOLDER, step)
     start = at - gate.window
     canary = _range_values(client, canary_query, start, at, gate.resolution)
     stable = _range_values(client, stable_query, start, at, gate.resolution)

@@ -1,5 +1,10 @@
 """The crash-safe journal of a rollout, and the lock that keeps one rollout per target.
 
+The engine talks to storage only through the small `RolloutStore` interface below (append and read
+a rollout's events, list rollouts, lock a target); `StateDir` is the local-file store. Everything
+that decides (replay, owners and heartbeats, orphans) sits above it, so another store (a shared
+etcd, say) is an addition, not a change.
+
 Each rollout is one file of JSON lines, appended under an fcntl lock and fsynced before the append
 returns: a crash loses at most the event being written, and a torn last line is ignored on read.
 The state of a rollout (status, step, deadlines) is always derived by replaying its journal, so
@@ -18,13 +23,51 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Self
+from typing import Protocol, Self
 
 from x0ctl.errors import IOFailure, UsageError
 
 STATE_DIR_ENV = "X0CTL_STATE_DIR"
 TERMINAL = ("promoted", "rolled-back", "failed")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,120}$")
+
+
+class EventLog(Protocol):
+    """One rollout's append-only events."""
+
+    @property
+    def rollout_id(self) -> str: ...
+
+    def append(self, event_type: str, **fields) -> dict:
+        """Write one event durably (ts and type added) before returning it."""
+
+    def events(self) -> list[dict]:
+        """Every readable event in order; UsageError for an unknown rollout, IOFailure when unreadable."""
+
+
+class Lock(Protocol):
+    """An exclusive lock on a target, held while a process acts on it."""
+
+    def acquire(self, holder: str) -> None:
+        """Take it or raise IOFailure naming the holder."""
+
+    def held_elsewhere(self) -> bool: ...
+
+    def release(self) -> None: ...
+
+
+class RolloutStore(Protocol):
+    """Where rollouts live: `StateDir` on the local disk; any other store offers the same four calls."""
+
+    def ensure(self) -> None:
+        """Make the store ready for writing (IOFailure when it cannot be)."""
+
+    def journal(self, rollout_id: str) -> EventLog: ...
+
+    def ids(self) -> list[str]:
+        """Every rollout id, oldest first."""
+
+    def lock(self, target: str) -> Lock: ...
 
 
 def default_state_dir(environ: dict | None = None) -> Path:
@@ -194,6 +237,12 @@ class RolloutState:
     full_promotion_requested: bool = False
     pending_operator: list = field(default_factory=list)
     events: int = 0
+    owner: dict | None = None  # the process driving the loop: pid, host, started
+    interrupted: dict | None = None  # the owner stopped on a signal or a closed output: reason, ts
+    catch_up: dict | None = None  # after a resume: the unwatched interval the next round must judge
+    judged_since: float | None = None  # after a resume: only gate rounds from here on may end the step
+    after_rollback: dict | None = None  # an earlier rollout of the target rolled back shortly before: id, ts
+    orphaned: str | None = None  # why nobody drives this running rollout (set by an observer, not replay)
 
     @property
     def target(self) -> str:
@@ -203,11 +252,17 @@ class RolloutState:
     def finished(self) -> bool:
         return self.status in TERMINAL
 
+    @property
+    def shown_status(self) -> str:
+        """The status as people and scripts see it: a running rollout nobody drives is `orphaned`."""
+        return "orphaned" if self.orphaned else self.status
+
     def to_dict(self) -> dict:
         steps = self.plan.get("steps", [])
         return {
             "id": self.rollout_id, "target": self.target, "version": self.plan.get("version", ""),
-            "status": self.status, "cause": self.cause, "reason": self.reason, "weight": self.weight,
+            "status": self.shown_status, "cause": self.cause, "reason": self.orphaned or self.reason,
+            "weight": self.weight, "owner": self.owner, "last_event": self.updated,
             "step": self.step_index + 1 if self.step_index >= 0 else 0, "steps": len(steps),
             "weights": [s["weight"] for s in steps], "step_started": self.step_started,
             "gates_after": self.gates_after, "bake_until": self.bake_until, "created": self.created,
@@ -238,13 +293,26 @@ def _apply(state: RolloutState, event: dict) -> None:
     if kind == "created":
         state.plan = event.get("plan", {})
         state.created = event.get("ts")
+        state.after_rollback = event.get("after_rollback")
         state.status = "running"
         state.replay = event.get("replay")
     elif kind == "step-intent":
         state.intended_step = int(event["step"]) - 1
     elif kind == "rollback-intent":
         state.rollback_started = {"cause": event.get("cause"), "reason": event.get("reason")}
+    elif kind == "owner":
+        state.owner = {key: event.get(key) for key in ("pid", "host", "started")}
+        state.interrupted = None
+    elif kind == "interrupted":
+        state.interrupted = {"reason": event.get("reason"), "ts": event.get("ts")}
+        state.owner = None
+    elif kind == "unwatched":
+        state.catch_up = {"from": event["from"], "until": event["until"]}
+        state.judged_since = event["until"]
+        if state.bake_until is not None:
+            state.bake_until = max(state.bake_until, float(event["until"]) + float(event.get("wait", 0)))
     elif kind == "step":
+        state.catch_up = state.judged_since = None
         state.step_index = int(event["step"]) - 1
         state.intended_step = state.step_index
         state.weight = int(event["weight"])
@@ -256,6 +324,8 @@ def _apply(state: RolloutState, event: dict) -> None:
         state.advance_requested = False
         state.status = "running"
     elif kind == "gate":
+        if event.get("catch_up"):
+            state.catch_up = None
         name = event.get("gate")
         state.last_gates[name] = {k: v for k, v in event.items() if k not in ("type",)}
         verdict = event.get("verdict")
@@ -286,6 +356,7 @@ def _apply(state: RolloutState, event: dict) -> None:
         state.cause = state.reason = None
     elif kind == "promoted":
         state.status, state.weight = "promoted", 100
+        state.step_index = state.intended_step = len(state.plan.get("steps", [])) - 1
         state.cause, state.reason = None, event.get("reason")
     elif kind == "rolled-back":
         state.rollback_started = None

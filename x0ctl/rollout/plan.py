@@ -14,27 +14,28 @@ from typing import Any
 
 from x0ctl.durations import DurationError, parse_duration as _parse_duration
 from x0ctl.errors import UsageError
+from x0ctl.rollout.fields import PlanError
+from x0ctl.rollout.inventory import load_inventory
 from x0ctl.textfile import read_text
+from x0ctl.urls import redact_url
 
 DEFAULT_STEPS = (1, 10, 50, 100)  # the mesh's canary plan: 1% first, then 10% -> 50% -> 100%
 DEFAULT_BAKE = 300
 DEFAULT_INTERVAL = 30
+# Gates with no data yet are waited out this long after each weight change before their action is
+# taken: two scrapes at Prometheus' default 1m interval, so a fresh canary is not paused for being new.
+DEFAULT_DATA_WAIT = 120
 ACTIONS = ("rollback", "pause", "warn")
 VERDICTS = ("pass", "fail", "inconclusive", "error")
 GATE_KINDS = ("slo", "promql", "baseline")
 DRIVER_KINDS = ("command", "nodes")
 CONDITION = re.compile(r"^\s*(<=|>=|==|!=|<|>)\s*(-?[0-9.]+(?:[eE][+-]?\d+)?)\s*$")
 TEMPLATE_KEYS = ("weight", "step", "version", "rollout", "target", "node", "host")
+WINDOW_PLACEHOLDER = "{{window}}"  # the gate's window, in every query
+RESOLUTION_PLACEHOLDER = "{{resolution}}"  # a baseline sample's range: one resolution step
+VERSION_PLACEHOLDER = "{{version}}"  # the plan's version
+_LABEL_VALUE = re.compile(r'^[^"\\\n\r]*$')
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
-
-
-class PlanError(UsageError):
-    """An invalid plan: `source: field: problem`, exit 2."""
-
-    def __init__(self, field_name: str, message: str, source: str | None = None) -> None:
-        self.field = field_name
-        self.source = source
-        super().__init__(f"{source + ': ' if source else ''}{field_name}: {message}")
 
 
 def parse_duration(value: Any, field_name: str, source: str | None = None, *, allow_zero: bool = True) -> float:
@@ -118,6 +119,7 @@ class Plan:
     version: str = ""
     interval: float = DEFAULT_INTERVAL
     initial_delay: float = 0
+    data_wait: float = DEFAULT_DATA_WAIT
     prometheus: str | None = None
     notify_webhook: str | None = None
     source: str = "command line"
@@ -128,8 +130,11 @@ class Plan:
             "target": self.target, "version": self.version, "source": self.source,
             "steps": [{"weight": s.weight, "bake_seconds": s.bake} for s in self.steps],
             "interval_seconds": self.interval, "initial_delay_seconds": self.initial_delay,
+            "data_wait_seconds": self.data_wait,
             "driver": self.driver.to_dict(), "gates": [g.to_dict() for g in self.gates],
-            "prometheus": self.prometheus, "notify_webhook": self.notify_webhook,
+            # journals and output keep URLs without their secrets; resume takes them from flags again
+            "prometheus": redact_url(self.prometheus) if self.prometheus else None,
+            "notify_webhook": redact_url(self.notify_webhook) if self.notify_webhook else None,
         }
 
     @classmethod
@@ -139,6 +144,7 @@ class Plan:
             target=data["target"], version=data.get("version") or "", source=data.get("source", "journal"),
             steps=tuple(Step(int(s["weight"]), float(s["bake_seconds"])) for s in data["steps"]),
             interval=float(data["interval_seconds"]), initial_delay=float(data["initial_delay_seconds"]),
+            data_wait=float(data.get("data_wait_seconds", DEFAULT_DATA_WAIT)),
             driver=Driver(**data["driver"]), gates=tuple(Gate(**g) for g in data["gates"]),
             prometheus=data.get("prometheus"), notify_webhook=data.get("notify_webhook"),
         )
@@ -254,6 +260,11 @@ def build_gate(data: dict, index: int, source: str | None = None, defaults: dict
         for key in ("canary", "stable"):
             if not values.get(key):
                 raise PlanError(f"{where}.{key}", "a baseline gate needs canary and stable queries", source)
+            if WINDOW_PLACEHOLDER in values[key]:
+                # each sample must cover only its own step, or neighbouring samples share data and
+                # the rank test sees far more evidence than there is
+                raise PlanError(f"{where}.{key}", f"use {RESOLUTION_PLACEHOLDER} (one sample's range) in baseline "
+                                f"queries; {WINDOW_PLACEHOLDER} would make every sample overlap the next", source)
         if "alpha" in data:
             values["alpha"] = _number(data["alpha"], f"{where}.alpha", source, minimum=0, maximum=1)
         if "min_effect" in data:
@@ -333,10 +344,26 @@ def build_driver(data: dict, source: str | None = None) -> Driver:
             if not values.get(key):
                 raise PlanError(f"driver.{key}", "the nodes driver needs an inventory, upgrade and downgrade "
                                 "commands", source)
-        from x0ctl.rollout.drivers import load_inventory
-
         load_inventory(values["inventory"])
     return Driver(**values)
+
+
+def _with_version(data: Any, index: int, version: str, source: str | None) -> Any:
+    """A gate's PromQL with {{version}} replaced by the plan's version (it goes inside label values)."""
+    if not isinstance(data, dict):
+        return data
+    rendered = dict(data)
+    for key, value in data.items():
+        if not isinstance(value, str) or VERSION_PLACEHOLDER not in value:
+            continue
+        where = f"gates[{index}].{str(key).replace('-', '_')}"
+        if not version:
+            raise PlanError(where, f"uses {VERSION_PLACEHOLDER} but the plan has no version (--version)", source)
+        if not _LABEL_VALUE.match(version):
+            raise PlanError("version", f"{version!r} cannot go into a PromQL label value ({VERSION_PLACEHOLDER} in "
+                            f"{where}): no quotes, backslashes or line breaks", source)
+        rendered[key] = value.replace(VERSION_PLACEHOLDER, version)
+    return rendered
 
 
 def _check_template(template: str, where: str, source: str | None) -> None:
@@ -351,8 +378,8 @@ def build_plan(data: dict, source: str | None = None) -> Plan:
     if not isinstance(data, dict):
         raise PlanError("plan", "must be a mapping", source)
     data = {str(k).replace("-", "_"): v for k, v in data.items()}
-    known = {"target", "version", "steps", "step", "bake", "interval", "initial_delay", "driver", "gates",
-             "prometheus", "notify_webhook", "gate_defaults"}
+    known = {"target", "version", "steps", "step", "bake", "interval", "initial_delay", "data_wait", "driver",
+             "gates", "prometheus", "notify_webhook", "gate_defaults"}
     for key in data:
         if key not in known:
             raise PlanError(key, "unknown field", source)
@@ -389,6 +416,8 @@ def build_plan(data: dict, source: str | None = None) -> Plan:
     checked = check_steps(steps, "steps" if source else ("--step" if data.get("step") else "--steps"), source)
     interval = parse_duration(data.get("interval", DEFAULT_INTERVAL), "interval", source, allow_zero=False)
     initial_delay = parse_duration(data.get("initial_delay", 0), "initial_delay", source)
+    data_wait = parse_duration(data.get("data_wait", DEFAULT_DATA_WAIT), "data_wait", source)
+    version = str(data.get("version") or "")
     driver = build_driver(data.get("driver") or {}, source)
     gate_defaults = data.get("gate_defaults") or {}
     raw_gates = data.get("gates")
@@ -396,7 +425,8 @@ def build_plan(data: dict, source: str | None = None) -> Plan:
         raw_gates = [{"name": "slo", "kind": "slo"}]
     if not isinstance(raw_gates, list) or not raw_gates:
         raise PlanError("gates", "must be a non-empty list", source)
-    gates = tuple(build_gate(g, i, source, gate_defaults) for i, g in enumerate(raw_gates))
+    gates = tuple(build_gate(_with_version(g, i, version, source), i, source, gate_defaults)
+                  for i, g in enumerate(raw_gates))
     names = [g.name for g in gates]
     duplicate = next((n for n in names if names.count(n) > 1), None)
     if duplicate:
@@ -404,8 +434,8 @@ def build_plan(data: dict, source: str | None = None) -> Plan:
     webhook = data.get("notify_webhook")
     if webhook and not re.match(r"^https?://", str(webhook)):
         raise PlanError("notify_webhook", f"{webhook!r} is not an http(s) URL", source)
-    return Plan(target=target, version=str(data.get("version") or ""), steps=checked, driver=driver, gates=gates,
-                interval=interval, initial_delay=initial_delay, prometheus=data.get("prometheus"),
+    return Plan(target=target, version=version, steps=checked, driver=driver, gates=gates,
+                interval=interval, initial_delay=initial_delay, data_wait=data_wait, prometheus=data.get("prometheus"),
                 notify_webhook=str(webhook) if webhook else None, source=source or "command line")
 
 
@@ -445,3 +475,99 @@ def _relative_to(data: dict, base: Path) -> None:
     for gate in data.get("gates") or []:
         if isinstance(gate, dict) and isinstance(gate.get("spec"), str) and not Path(gate["spec"]).is_absolute():
             gate["spec"] = str(base / gate["spec"])
+
+
+@dataclass(frozen=True)
+class PlanRequest:
+    """A plan as `rollout canary` and `rollout plan` take it: an optional plan file plus flags, as given.
+
+    Flags win over the file's keys. `--selector` and `--gate-promql` replace the file's gates; the
+    gate flags (`--on-fail`, `--window`, ...) become gate defaults (a gate's own keys win).
+    """
+
+    plan_file: str | Path | None = None
+    step: str | None = None
+    steps: str | None = None
+    target: str | None = None
+    version: str | None = None
+    bake: str | None = None
+    interval: str | None = None
+    initial_delay: str | None = None
+    data_wait: str | None = None
+    set_weight_cmd: str | None = None
+    promote_cmd: str | None = None
+    rollback_cmd: str | None = None
+    cmd_timeout: str | None = None
+    cmd_retries: int | None = None
+    inventory: str | Path | None = None
+    upgrade_cmd: str | None = None
+    downgrade_cmd: str | None = None
+    concurrency: int | None = None
+    selector: str | None = None
+    gate_promql: tuple[str, ...] = ()
+    on_fail: str | None = None
+    on_inconclusive: str | None = None
+    on_error: str | None = None
+    consecutive: int | None = None
+    min_requests: float | None = None
+    window: str | None = None
+    prometheus: str | None = None
+    notify_webhook: str | None = None
+
+
+def promql_gate(text: str, index: int) -> dict:
+    """'[NAME=]PROMQL OP THRESHOLD', e.g. 'errors=sum(rate(x[5m])) < 0.01' -> a promql gate mapping."""
+    match = re.match(r"^(?:([A-Za-z][\w.-]*)=(?![=~]))?(.*?)\s*(<=|>=|==|!=|<|>)\s*(-?[0-9.]+(?:[eE][+-]?\d+)?)\s*$",
+                     text, re.DOTALL)
+    if not match or not match.group(2).strip():
+        raise UsageError(f"--gate-promql: {text!r} is not 'PROMQL < THRESHOLD' (optionally NAME=PROMQL ...)")
+    return {"name": match.group(1) or f"promql-{index}", "kind": "promql", "query": match.group(2).strip(),
+            "pass_when": f"{match.group(3)} {match.group(4)}"}
+
+
+def plan_from_request(request: PlanRequest, *, dry_run: bool = False) -> Plan:
+    """The validated plan a command line asks for. A dry run without a driver gets `true` commands."""
+    if request.step is not None and request.steps is not None:
+        raise UsageError("give --step or --steps, not both")
+    set_weight, rollback = request.set_weight_cmd, request.rollback_cmd
+    if dry_run and request.plan_file is None and request.inventory is None:
+        set_weight, rollback = set_weight or "true", rollback or "true"
+    driver = {key: value for key, value in (
+        ("set_weight", set_weight), ("promote", request.promote_cmd), ("rollback", rollback),
+        ("timeout", request.cmd_timeout), ("retries", request.cmd_retries),
+        ("inventory", str(request.inventory) if request.inventory else None), ("upgrade", request.upgrade_cmd),
+        ("downgrade", request.downgrade_cmd), ("concurrency", request.concurrency)) if value is not None}
+    if request.inventory is not None:
+        driver["kind"] = "nodes"
+    gate_defaults = {key: value for key, value in (
+        ("on_fail", request.on_fail), ("on_inconclusive", request.on_inconclusive), ("on_error", request.on_error),
+        ("consecutive", request.consecutive), ("min_requests", request.min_requests),
+        ("window", request.window)) if value is not None}
+    gates = None
+    if request.gate_promql or request.selector is not None:
+        gates = [] if request.selector is None else [{"name": "slo", "kind": "slo",
+                                                      **({"selector": request.selector} if request.selector else {})}]
+        gates.extend(promql_gate(text, index) for index, text in enumerate(request.gate_promql))
+        if request.min_requests is not None:
+            gate_defaults.pop("min_requests")
+            for gate in gates:
+                if gate["kind"] == "slo":
+                    gate["min_requests"] = request.min_requests
+    flags = {key: getattr(request, key) for key in ("target", "version", "bake", "interval", "initial_delay",
+                                                    "data_wait", "prometheus", "notify_webhook", "step", "steps")}
+    flags = {key: value for key, value in flags.items() if value is not None}
+    if request.plan_file is not None:
+        overrides = dict(flags)
+        if driver:
+            overrides["driver"] = driver
+        if gates is not None:
+            overrides["gates"] = gates
+        if gate_defaults:
+            overrides["gate_defaults"] = gate_defaults
+        return load_plan(request.plan_file, overrides)
+    data = {**flags, "driver": driver, "gate_defaults": gate_defaults}
+    if gates is not None:
+        data["gates"] = gates
+    elif gate_defaults.get("min_requests") is not None:
+        data["gates"] = [{"name": "slo", "kind": "slo", "min_requests": gate_defaults.pop("min_requests")}]
+    return build_plan(data)

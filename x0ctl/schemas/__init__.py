@@ -22,6 +22,8 @@ def _file_name(command: str) -> str:
 
 # Command groups: a file `keys-backup-identity.json` is `keys backup-identity`, not `keys backup identity`.
 GROUPS = ("config", "handshake", "keys", "quorum", "rollout", "slo", "verify")
+# Groups inside groups: `rollout-state-migrate.json` is `rollout state migrate`.
+SUBGROUPS = ("rollout-state",)
 
 
 def schema_names() -> list[str]:
@@ -30,6 +32,10 @@ def schema_names() -> list[str]:
     for entry in resources.files(__name__).iterdir():
         if entry.name.endswith(".json") and entry.name.count(".") == 1:
             stem = entry.name.removesuffix(".json")
+            nested = next((sub for sub in SUBGROUPS if stem.startswith(f"{sub}-")), None)
+            if nested:
+                names.append(f"{nested.replace('-', ' ')} {stem.removeprefix(f'{nested}-')}")
+                continue
             group, _, rest = stem.partition("-")
             names.append(f"{group} {rest}" if rest and group in GROUPS else stem)
     return sorted(names)

@@ -19,17 +19,19 @@ from x0ctl.slo.evaluate import (
     BurnRateAlert,
     NoData,
     SloResult,
+    StatusReport,
     WindowResult,
     evaluate,
     overall_verdict,
     raise_for_verdicts,
+    status_report,
 )
 from x0ctl.slo.rules import generate_rules, rules_yaml
-from x0ctl.slo.spec import SLO, Metric, Spec, SpecError, default_spec, load_spec
+from x0ctl.slo.spec import SLO, Alerting, AlertSettings, Metric, Spec, SpecError, default_spec, load_spec
 
 __all__ = [
-    "BURN_RATE_ALERTS", "SLO", "STATUS_WINDOWS", "VERDICTS", "AlertResult", "BadQuery",
+    "BURN_RATE_ALERTS", "SLO", "STATUS_WINDOWS", "VERDICTS", "AlertResult", "AlertSettings", "Alerting", "BadQuery",
     "BurnRateAlert", "Metric", "NoData", "PrometheusClient", "QueryResult", "Sample", "SloResult", "Spec",
-    "SpecError", "WindowResult", "client_from_options", "default_spec", "evaluate", "generate_rules",
-    "load_spec", "overall_verdict", "raise_for_verdicts", "rules_yaml",
+    "SpecError", "StatusReport", "WindowResult", "client_from_options", "default_spec", "evaluate",
+    "generate_rules", "load_spec", "overall_verdict", "raise_for_verdicts", "rules_yaml", "status_report",
 ]

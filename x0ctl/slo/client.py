@@ -22,16 +22,13 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
+from x0ctl.connection import BASIC_AUTH_ENV, DEFAULT_TIMEOUT, DEFAULT_URL, TOKEN_ENV, URL_ENV
 from x0ctl.errors import IOFailure, UsageError
 from x0ctl.textfile import read_text
+from x0ctl.urls import redact_url
 
-DEFAULT_URL = "http://127.0.0.1:9090"
-DEFAULT_TIMEOUT = 5.0
-URL_ENV = "X0CTL_PROMETHEUS_URL"
-TOKEN_ENV = "X0CTL_PROMETHEUS_TOKEN"
-BASIC_AUTH_ENV = "X0CTL_PROMETHEUS_BASIC_AUTH"
 MAX_CONCURRENT_QUERIES = 8
 
 
@@ -58,17 +55,6 @@ class QueryResult:
 class QueryTiming:
     query: str
     seconds: float
-
-
-def redact_url(url: str) -> str:
-    """The URL without user:password@, for messages."""
-    parts = urlsplit(url)
-    if parts.username or parts.password:
-        host = parts.hostname or ""
-        if parts.port:
-            host = f"{host}:{parts.port}"
-        return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
-    return url
 
 
 def _float(text: str) -> float | None:
@@ -319,6 +305,9 @@ def client_from_options(
         auth = (user, password)
     if token and auth:
         raise UsageError("give a bearer token or basic auth, not both")
+    if (parts.username or parts.password) and (token or auth):
+        raise UsageError(f"--prometheus {redact_url(url)} carries credentials in the URL: give them there or as a "
+                         "token/basic-auth file, not both")
     if client_key and not client_cert:
         raise UsageError("--client-key needs --client-cert")
     return PrometheusClient(

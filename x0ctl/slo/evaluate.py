@@ -6,6 +6,8 @@ Verdicts:
            page-level multiwindow burn-rate condition holds (1h and 5m above 14.4x, or 6h and 30m
            above 6x, for a 30-day window).
 - ok:      otherwise. Ticket-level burn conditions are reported under `alerts` but do not breach.
+- no-events: no data over the window for an SLO whose spec says `no_events: ok` (rare events such as
+           key rotations); counted as ok, shown apart so nobody mistakes it for measured health.
 """
 
 from __future__ import annotations
@@ -13,13 +15,13 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from x0ctl.durations import promql_duration
+from x0ctl.durations import format_time, promql_duration
 from x0ctl.errors import CheckFailed, NoData
 from x0ctl.slo.client import PrometheusClient
 from x0ctl.slo.promql import MEASURE_LABEL, QUANTILE_MEASURE, WINDOW_LABEL, status_query
 from x0ctl.slo.spec import SLO, Spec, parse_label_selector
 
-VERDICTS = ("ok", "breach", "no-data")
+VERDICTS = ("ok", "breach", "no-data", "no-events")
 
 
 STATUS_WINDOWS = (300, 1800, 3600, 7200, 21600, 86400, 259200)  # 5m 30m 1h 2h 6h 1d 3d, plus the SLO window
@@ -170,7 +172,7 @@ def _rank(result: SloResult) -> tuple:
     """Worst first: breaches, then the most budget spent over the SLO window, then the fastest 1h burn."""
     one_hour = result.window("1h")
     return (
-        {"breach": 0, "ok": 1, "no-data": 2}[result.verdict],
+        {"breach": 0, "ok": 1, "no-events": 2, "no-data": 3}[result.verdict],
         -(result.error_ratio if result.error_ratio is not None else -1.0),
         -(one_hour.error_ratio if one_hour and one_hour.error_ratio is not None else -1.0),
         tuple(sorted(result.group.items())),
@@ -207,7 +209,10 @@ def _result(slo: SLO, group: dict, ratios: dict, quantiles: dict, windows: list[
                                f"{promql_duration(alert.long_window)} and {short_rate:.1f}x over "
                                f"{promql_duration(alert.short_window)} (page above {factor:g}x)")
     window_name = promql_duration(slo.window)
-    if overall is None:
+    if overall is None and slo.no_events_ok:
+        verdict = "no-events"
+        reasons.insert(0, f"no events over the {window_name} window: ok, as the spec says (no_events: ok)")
+    elif overall is None:
         verdict = "no-data"
         reasons.insert(0, f"no data over the {window_name} window (no series or no traffic)")
     else:
@@ -221,7 +226,8 @@ def _result(slo: SLO, group: dict, ratios: dict, quantiles: dict, windows: list[
 
 
 def overall_verdict(results: list[SloResult]) -> str:
-    """'breach' if any result breaches, else 'no-data' if any has no data, else 'ok' (also for no results)."""
+    """'breach' if any result breaches, else 'no-data' if any has no data, else 'ok' (also for no results;
+    `no-events` counts as ok)."""
     verdicts = {r.verdict for r in results}
     return "breach" if "breach" in verdicts else "no-data" if "no-data" in verdicts else "ok"
 
@@ -242,3 +248,45 @@ def raise_for_verdicts(results: list[SloResult], source: str = "") -> None:
         where = f" and that {source} holds the window" if source else ""
         raise NoData(f"no data for SLO {', '.join(result_name(r) for r in missing)} (check the metrics, the "
                      f"selector{where})")
+
+
+@dataclass
+class StatusReport:
+    """What `slo status` and `slo check` show: every result at one instant, with counts and query timings."""
+
+    prometheus: str  # the server's URL without secrets
+    spec: str
+    at: float
+    selector: str | None
+    by: tuple[str, ...]
+    results: list[SloResult]
+    query_seconds: list[dict]  # {"slo", "seconds"} per HTTP request
+
+    def counts(self) -> dict[str, int]:
+        return {verdict: sum(r.verdict == verdict for r in self.results) for verdict in VERDICTS}
+
+    def to_dict(self) -> dict:
+        counts = self.counts()
+        return {
+            "prometheus": self.prometheus, "spec": self.spec, "at": format_time(self.at), "at_unix": self.at,
+            "selector": self.selector, "by": list(self.by), "slos": [r.to_dict() for r in self.results],
+            "summary": {"ok": counts["ok"], "breach": counts["breach"], "no_data": counts["no-data"],
+                        "no_events": counts["no-events"]},
+            "queries": list(self.query_seconds),
+        }
+
+    def raise_for_verdicts(self) -> None:
+        """CheckFailed (exit 1) on any breach, else NoData (exit 5) on any no-data; `no-events` is ok."""
+        raise_for_verdicts(self.results, self.prometheus)
+
+
+def status_report(spec: Spec, client: PrometheusClient, at: float | None = None, selector: str | None = None,
+                  by: tuple[str, ...] | list[str] = ()) -> StatusReport:
+    """Evaluate the spec (see `evaluate`) and keep what a status report shows."""
+    at = time.time() if at is None else float(at)
+    first_timing = len(client.timings)
+    results = evaluate(spec, client, at=at, selector=selector, by=by)
+    slo_of_query = {r.query: r.slo.name for r in results}
+    timings = [{"slo": slo_of_query.get(t.query), "seconds": round(t.seconds, 6)}
+               for t in client.timings[first_timing:]]
+    return StatusReport(client.display_url, spec.source, at, selector, tuple(by), results, timings)

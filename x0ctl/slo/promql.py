@@ -37,7 +37,7 @@ def _matchers(slo: SLO, extra: str) -> str:
 def _rate(slo: SLO, metric: Metric, window: str, extra: str, by: tuple[str, ...]) -> str:
     _check_expression(slo, metric, extra, by)
     if metric.is_selector:
-        return f"sum{_grouping(by)} (rate({metric.selector(_matchers(slo, extra))}[{window}]))"
+        return f"sum{_grouping(by)} ({metric.over_window('rate', _matchers(slo, extra), window)})"
     return f"({metric.expression.replace(WINDOW_PLACEHOLDER, window)})"
 
 

@@ -8,6 +8,10 @@ Alerts, for an SLO with an error budget (factors for a 30-day window, scaled for
 - SLOErrorBudgetBurn severity=ticket: 1d and 2h above 3x,    or 3d and 6h above 1x
 
 and, for a 100% objective (no budget), SLOZeroToleranceViolation severity=page on any bad event in 5m.
+
+An SLO's `alerting:` adds labels and annotations (a `runbook_url` becomes the annotation of that
+name) and a `for:` per severity. By default there is no `for:`: the short window of each pair
+already requires the burn to be happening now, and a `for:` only adds to the detection time.
 """
 
 from __future__ import annotations
@@ -47,16 +51,11 @@ def _rules_for(slo: SLO, extra: str) -> dict:
     rules.append({"record": "slo:error_budget:ratio", "expr": f"vector({slo.error_budget:g})", "labels": dict(labels)})
     window = promql_duration(slo.window)
     if slo.zero_tolerance:
-        rules.append({
-            "alert": "SLOZeroToleranceViolation",
-            "expr": f"{_recorded(slo, SHORTEST_WINDOW)} > 0",
-            "labels": {**labels, "severity": "page"},
-            "annotations": {
-                "summary": f"SLO {slo.name}: a bad event with a 100% objective",
-                "description": (f"{slo.description or slo.name}: {{{{ $value | humanizePercentage }}}} bad over the "
-                                f"last 5m; the objective over {window} is 100%."),
-            },
-        })
+        rules.append(_alert(slo, "SLOZeroToleranceViolation", f"{_recorded(slo, SHORTEST_WINDOW)} > 0", "page", {
+            "summary": f"SLO {slo.name}: a bad event with a 100% objective",
+            "description": (f"{slo.description or slo.name}: {{{{ $value | humanizePercentage }}}} bad over the "
+                            f"last 5m; the objective over {window} is 100%."),
+        }))
         return {"name": f"x0ctl-slo-{slo.name}", "rules": rules}
     budget = f"{slo.error_budget:g}"
     for severity in ("page", "ticket"):
@@ -65,17 +64,23 @@ def _rules_for(slo: SLO, extra: str) -> dict:
             factor = f"{alert.factor_for(slo.window):g}"
             conditions.append(f"({_recorded(slo, alert.long_window)} > ({factor} * {budget}) and "
                               f"{_recorded(slo, alert.short_window)} > ({factor} * {budget}))")
-        rules.append({
-            "alert": "SLOErrorBudgetBurn",
-            "expr": "\nor\n".join(conditions),
-            "labels": {**labels, "severity": severity},
-            "annotations": {
-                "summary": f"SLO {slo.name} is burning its error budget ({severity})",
-                "description": (f"{slo.description or slo.name}: error ratio {{{{ $value | humanizePercentage }}}} "
-                                f"against a budget of {slo.error_budget:.4%} over {window}."),
-            },
-        })
+        rules.append(_alert(slo, "SLOErrorBudgetBurn", "\nor\n".join(conditions), severity, {
+            "summary": f"SLO {slo.name} is burning its error budget ({severity})",
+            "description": (f"{slo.description or slo.name}: error ratio {{{{ $value | humanizePercentage }}}} "
+                            f"against a budget of {slo.error_budget:.4%} over {window}."),
+        }))
     return {"name": f"x0ctl-slo-{slo.name}", "rules": rules}
+
+
+def _alert(slo: SLO, name: str, expr: str, severity: str, annotations: dict) -> dict:
+    """One alerting rule with the SLO's own `for:`, labels and annotations (theirs win over ours)."""
+    for_seconds, extra_labels, extra_annotations = slo.alerting.for_severity(severity)
+    rule: dict = {"alert": name, "expr": expr}
+    if for_seconds:
+        rule["for"] = promql_duration(for_seconds)
+    rule["labels"] = {**slo.labels, **extra_labels, "slo": slo.name, "severity": severity}
+    rule["annotations"] = {**annotations, **extra_annotations}
+    return rule
 
 
 def generate_rules(spec: Spec, selector: str | None = None) -> dict:

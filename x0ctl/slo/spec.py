@@ -21,6 +21,7 @@ from typing import Any
 
 from x0ctl.durations import DurationError, parse_duration, promql_duration
 from x0ctl.errors import UsageError
+from x0ctl.mesh.metric_names import equivalent_names, read_any
 from x0ctl.textfile import read_text
 
 DEFAULT_WINDOW = 30 * 86400
@@ -58,12 +59,54 @@ class Metric:
     def is_selector(self) -> bool:
         return self.expression is None
 
-    def selector(self, extra: str = "", suffix: str = "") -> str:
+    def selector(self, extra: str = "", suffix: str = "", name: str | None = None) -> str:
         parts = [p for p in (self.matchers.strip().rstrip(","), extra.strip().rstrip(",")) if p]
-        return f"{self.name}{suffix}{{{','.join(parts)}}}" if parts else f"{self.name}{suffix}"
+        name = name or self.name
+        return f"{name}{suffix}{{{','.join(parts)}}}" if parts else f"{name}{suffix}"
+
+    def over_window(self, function: str, extra: str, window: str) -> str:
+        """`function(selector[window])` over this name and the mesh's other names for it, none counted twice."""
+        names = (self.name, *equivalent_names(self.name))
+        return read_any(function, [self.selector(extra, name=name) for name in names], window)
 
     def text(self) -> str:
         return self.expression if self.expression is not None else self.selector()
+
+
+@dataclass(frozen=True)
+class AlertSettings:
+    """What one severity's alert carries: a `for:` duration (None: none) and extra labels/annotations."""
+
+    for_seconds: int | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {"for": promql_duration(self.for_seconds) if self.for_seconds else None, "labels": dict(self.labels),
+                "annotations": dict(self.annotations)}
+
+
+@dataclass(frozen=True)
+class Alerting:
+    """Per-SLO alert settings for `slo rules` (sloth's `alerting:`): shared labels, annotations and a
+    runbook URL, plus per-severity (`page`, `ticket`) `for:`, labels and annotations, which win."""
+
+    labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+    runbook_url: str | None = None
+    page: AlertSettings = field(default_factory=AlertSettings)
+    ticket: AlertSettings = field(default_factory=AlertSettings)
+
+    def for_severity(self, severity: str) -> tuple[int | None, dict[str, str], dict[str, str]]:
+        """(for seconds, labels, annotations) of the page or ticket alert."""
+        own = self.page if severity == "page" else self.ticket
+        annotations = {**self.annotations, **({"runbook_url": self.runbook_url} if self.runbook_url else {}),
+                       **own.annotations}
+        return own.for_seconds, {**self.labels, **own.labels}, annotations
+
+    def to_dict(self) -> dict:
+        return {"labels": dict(self.labels), "annotations": dict(self.annotations), "runbook_url": self.runbook_url,
+                "page": self.page.to_dict(), "ticket": self.ticket.to_dict()}
 
 
 @dataclass(frozen=True)
@@ -83,6 +126,10 @@ class SLO:
     bad_when: tuple[str, float] = (">", 0.0)  # gauge: the bad condition
     selector: str = ""  # matchers added to every series selector of this SLO
     labels: dict[str, str] = field(default_factory=dict)
+    # explicit per SLO: no events at all in the window (a rare event such as a key rotation) is ok,
+    # shown as the verdict `no-events`; by default it is `no-data`, never ok
+    no_events_ok: bool = False
+    alerting: Alerting = field(default_factory=Alerting)
 
     @property
     def error_budget(self) -> float:
@@ -99,7 +146,8 @@ class SLO:
         data: dict[str, Any] = {
             "name": self.name, "kind": self.kind, "objective": self.objective, "window": promql_duration(self.window),
             "error_budget": self.error_budget, "description": self.description, "selector": self.selector or None,
-            "labels": dict(self.labels),
+            "labels": dict(self.labels), "no_events": "ok" if self.no_events_ok else "no-data",
+            "alerting": self.alerting.to_dict(),
         }
         if self.kind == "ratio":
             data["ratio"] = {k: m.text() for k, m in (("good", self.good), ("errors", self.errors),
@@ -209,21 +257,66 @@ def _duration(value: Any, where: str, problems: _Problems, default: int) -> int:
     return int(seconds)
 
 
-def _labels(value: Any, where: str, problems: _Problems) -> dict[str, str]:
+def _labels(value: Any, where: str, problems: _Problems, what: str = "label") -> dict[str, str]:
+    """A mapping of Prometheus label (or annotation) names to text, each problem filed under its key."""
     if value is None:
         return {}
     if not isinstance(value, dict):
-        problems.add(where, "must be a mapping of label names to values")
+        problems.add(where, f"must be a mapping of {what} names to text")
         return {}
-    labels = {}
+    named = {}
     for key, item in value.items():
         if not isinstance(key, str) or not re.fullmatch(_LABEL_NAME, key):
-            problems.add(f"{where}.{key}", "is not a valid Prometheus label name")
+            problems.add(f"{where}.{key}", f"is not a valid {what} name")
         elif not isinstance(item, str | int | float) or isinstance(item, bool):
-            problems.add(f"{where}.{key}", "must be a string")
+            problems.add(f"{where}.{key}", "must be text")
         else:
-            labels[key] = str(item)
-    return labels
+            named[key] = str(item)
+    return named
+
+
+def _annotations(value: Any, where: str, problems: _Problems) -> dict[str, str]:
+    return _labels(value, where, problems, "annotation")
+
+
+def _alert_settings(value: Any, where: str, problems: _Problems, inherited_for: int | None) -> AlertSettings:
+    if value is None:
+        return AlertSettings(for_seconds=inherited_for)
+    if not isinstance(value, dict):
+        problems.add(where, "must be a mapping (for, labels, annotations)")
+        return AlertSettings()
+    for key in value:
+        if key not in ("for", "labels", "annotations"):
+            problems.add(f"{where}.{key}", "unknown field (expected for, labels, annotations)")
+    for_seconds = _duration(value["for"], f"{where}.for", problems, 0) if "for" in value else inherited_for
+    return AlertSettings(for_seconds=for_seconds or None, labels=_labels(value.get("labels"), f"{where}.labels",
+                                                                          problems),
+                         annotations=_annotations(value.get("annotations"), f"{where}.annotations", problems))
+
+
+def _alerting(value: Any, where: str, problems: _Problems) -> Alerting:
+    if value is None:
+        return Alerting()
+    if not isinstance(value, dict):
+        problems.add(where, "must be a mapping (for, labels, annotations, runbook_url, page, ticket)")
+        return Alerting()
+    known = ("for", "labels", "annotations", "runbook_url", "page", "ticket")
+    for key in value:
+        if key not in known:
+            problems.add(f"{where}.{key}", f"unknown field (expected one of {', '.join(known)})")
+    shared_for = _duration(value["for"], f"{where}.for", problems, 0) if "for" in value else None
+    runbook = value.get("runbook_url")
+    if runbook is not None and not re.match(r"^https?://\S+$", str(runbook)):
+        problems.add(f"{where}.runbook_url", f"{runbook!r} is not an http(s) URL")
+        runbook = None
+    labels = _labels(value.get("labels"), f"{where}.labels", problems)
+    for reserved in ("severity", "slo"):
+        if reserved in labels:
+            problems.add(f"{where}.labels.{reserved}", "is set by x0ctl (severity: page or ticket; slo: the name)")
+    return Alerting(labels=labels, annotations=_annotations(value.get("annotations"), f"{where}.annotations", problems),
+                    runbook_url=str(runbook) if runbook else None,
+                    page=_alert_settings(value.get("page"), f"{where}.page", problems, shared_for or None),
+                    ticket=_alert_settings(value.get("ticket"), f"{where}.ticket", problems, shared_for or None))
 
 
 def _selector(value: Any, where: str, problems: _Problems) -> str:
@@ -247,7 +340,8 @@ def _native_slo(item: Any, where: str, problems: _Problems, default_window: int,
     if not isinstance(item, dict):
         problems.add(where, "must be a mapping")
         return None
-    known = {"name", "description", "objective", "window", "ratio", "latency", "gauge", "selector", "labels"}
+    known = {"name", "description", "objective", "window", "ratio", "latency", "gauge", "selector", "labels",
+             "no_events", "alerting"}
     for key in item:
         if key not in known:
             problems.add(f"{where}.{key}", f"unknown field (expected one of {', '.join(sorted(known))})")
@@ -259,6 +353,11 @@ def _native_slo(item: Any, where: str, problems: _Problems, default_window: int,
     own_selector = _selector(item.get("selector"), f"{where}.selector", problems)
     selector = ",".join(s for s in (default_selector, own_selector) if s)
     labels = _labels(item.get("labels"), f"{where}.labels", problems)
+    no_events = item.get("no_events", "no-data")
+    if no_events not in ("ok", "no-data"):
+        problems.add(f"{where}.no_events", f"{no_events!r} is not 'ok' or 'no-data' (what no events in the window "
+                     "means)")
+    alerting = _alerting(item.get("alerting"), f"{where}.alerting", problems)
     kinds = [k for k in ("ratio", "latency", "gauge") if k in item]
     if len(kinds) != 1:
         problems.add(where, "needs exactly one of ratio, latency or gauge")
@@ -269,7 +368,8 @@ def _native_slo(item: Any, where: str, problems: _Problems, default_window: int,
         problems.add(f"{where}.{kind}", "must be a mapping")
         return None
     common = dict(name=name, kind=kind, objective=objective or 0.0, window=window,
-                  description=str(item.get("description") or ""), selector=selector, labels=labels)
+                  description=str(item.get("description") or ""), selector=selector, labels=labels,
+                  no_events_ok=no_events == "ok", alerting=alerting)
     before = len(problems.items)
     if kind == "ratio":
         fields = _ratio_fields(body, f"{where}.ratio", problems)
