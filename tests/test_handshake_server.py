@@ -265,6 +265,7 @@ def allowed_client(tmp_path_factory):
     path = tmp_path_factory.mktemp("client") / "client.pem"
     path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                        serialization.NoEncryption()))
+    path.chmod(0o600)  # a private key others can read is refused (as ssh does)
     return path, fingerprint("ML-DSA-65", key.public_key().public_bytes_raw())
 
 
