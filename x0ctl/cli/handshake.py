@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from x0ctl.cli.app import OutputOption, get_app
+from x0ctl.cli.options import BackendOption
 from x0ctl.errors import UsageError
 
 app = typer.Typer(help="""Hybrid post-quantum handshake: self-test, serve, probe a peer, metrics.
@@ -21,11 +22,6 @@ Examples:
   x0ctl handshake probe 127.0.0.1:7443 --peer-fingerprint sha256:3f9a1c2b7d4e5f60718293a4b5c6d7e8 --count 50
 """, no_args_is_help=True)
 
-BackendOption = Annotated[
-    str | None,
-    typer.Option("--backend", help="PQC backend: auto, openssl or liboqs (default: the global --backend).",
-                 metavar="auto|openssl|liboqs", show_default=False),
-]
 MetricsFileOption = Annotated[
     Path | None,
     typer.Option("--metrics-file", help="Write the pqc_handshake_* metrics here (textfile collector format, atomic).",
@@ -54,10 +50,6 @@ IdentityOption = Annotated[
     typer.Option("--identity", help="This side's ML-DSA-65 private key (PKCS#8 PEM, seed form); default: an "
                  "ephemeral identity.", show_default=False),
 ]
-
-
-def _backend(app_, backend: str | None) -> str:
-    return backend or app_.backend
 
 
 @app.command("selftest")
@@ -89,7 +81,7 @@ def selftest(
 
     app_ = get_app(ctx, output)
     service.check_pushgateway(pushgateway)
-    suite, fallback = service.selftest_suite(_backend(app_, backend))
+    suite, fallback = service.selftest_suite(app_.backend_for(backend))
     if fallback:
         app_.warn(f"{service.DISABLE_PQC_VAR}=true: PQC fallback is ON; running classical-only handshakes (X25519 + "
                   "Ed25519). Fallback has a TTL of 1 h, after which the node is expected to shut down.")
@@ -117,8 +109,6 @@ def _outcome_lines(console, data: dict) -> None:
 
 
 def _selftest_table(console, data: dict) -> None:
-    from rich.table import Table
-
     suite = data["suite"]
     console.print(f"Handshake self-test: {suite['name']}, backend {suite['backend'] or 'none (classical)'}")
     console.print(f"  run         {data['count']} handshakes, concurrency {data['concurrency']}")
@@ -134,9 +124,7 @@ def _selftest_table(console, data: dict) -> None:
         console.print(f"  [red]PQC fallback ENABLED[/red]: {data['fallback']['classical']}; "
                       f"TTL {data['fallback']['ttl_seconds']} s")
     if data["negative"]:
-        table = Table(title="Attacks", title_justify="left")
-        for column in ("attack", "expected", "got", "result"):
-            table.add_column(column)
+        table = console.table("attack", "expected", "got", "result", title="Attacks")
         for result in data["negative"]:
             verdict = {True: "rejected", False: "[red]FAILED[/red]", None: "n/a"}[result["ok"]]
             table.add_row(result["attack"], result["expected"], str(result["got"] or "-"), verdict)
@@ -218,7 +206,7 @@ def serve(
 
     app_ = get_app(ctx, output)
     service.check_pushgateway(pushgateway)
-    suite = service.serving_suite(_backend(app_, backend), "serve")
+    suite = service.serving_suite(app_.backend_for(backend), "serve")
     own = _identity(suite, identity, keystore)
     responder = service.HandshakeService(
         suite, own, listen, peer_keys=peer_key or [], peer_fingerprints=peer_fingerprint or [], peers_file=peers_file,
@@ -344,7 +332,7 @@ def probe(
     max_p95_ms = 100.0 if max_p95_ms is None else max_p95_ms
     request = service.ProbeRequest(target, count, peer_key, peer_fingerprint, insecure_any_peer, timeout,
                                    max_message_size, min_success_rate, max_p95_ms)
-    suite = service.serving_suite(_backend(app_, backend), "probe")
+    suite = service.serving_suite(app_.backend_for(backend), "probe")
     own = _identity(suite, identity, keystore)
     if insecure_any_peer:
         app_.warn("--insecure-any-peer: the responder's identity is not checked; a success proves only that "
@@ -380,7 +368,7 @@ def _probe_fleet(app_, target, peer_key, peer_fingerprint, inventory, count, con
                          "or --peer-fingerprint with it")
     request = service.FleetRequest(inventory, count, concurrency, insecure_any_peer, timeout, max_message_size,
                                    min_success_rate, max_p95_ms)
-    suite = service.serving_suite(_backend(app_, backend), "probe")
+    suite = service.serving_suite(app_.backend_for(backend), "probe")
     own = _identity(suite, identity, keystore)
     if request.insecure_any_peer:
         app_.warn("--insecure-any-peer: the peers' identities are not checked; a success proves only that "
@@ -391,15 +379,13 @@ def _probe_fleet(app_, target, peer_key, peer_fingerprint, inventory, count, con
     data = report.to_dict()
 
     def table(console) -> None:
-        from rich.table import Table
-
         summary = data["summary"]
         console.print(f"Handshake probe of {summary['peers']} peers from {data['inventory']} ({suite.name}, "
                       f"backend {suite.backend_name}): {summary['ok']} ok, {summary['failed']} failed, "
                       f"{data['seconds']:.1f} s")
-        grid = Table()
-        for column in ("peer", "target", "ok", "handshakes", "p50 ms", "p95 ms", "reason"):
-            grid.add_column(column, justify="right" if column in ("handshakes", "p50 ms", "p95 ms") else "left")
+        right = {"justify": "right"}
+        grid = console.table("peer", "target", "ok", ("handshakes", right), ("p50 ms", right), ("p95 ms", right),
+                             ("reason", {"overflow": "fold"}))
         for peer in data["peers"]:
             latency = peer["latency_ms"]
             grid.add_row(peer["name"], peer["target"], "ok" if peer["ok"] else "[red]FAILED[/red]",
