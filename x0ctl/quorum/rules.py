@@ -54,6 +54,11 @@ class Rules:
     def reports_while_partitioned(self) -> bool:
         return False
 
+    def votes_outlive_rotation(self) -> bool:
+        """Whether a vote signed under its signer's previous key is still relayed and counted (x0ctl:
+        no, the signer re-issues it under the new key)."""
+        return False
+
     def reputation(self) -> Reputation:
         """A fresh reputation table for one honest node."""
         return Reputation(keep_history=False)
@@ -94,6 +99,9 @@ class MeshRules(Rules):
 
     def tolerated_faults(self, members: int) -> int:
         return mesh_tolerated_faults(members)
+
+    def votes_outlive_rotation(self) -> bool:
+        return True  # a vote is a stored signature nobody checks again
 
     def reputation(self) -> Reputation:
         return MeshReputation(keep_history=False)

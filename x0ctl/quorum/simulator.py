@@ -444,7 +444,7 @@ class Simulation:
             if settled is not None and len(values) == 1 and settled[0] in values:
                 continue  # every vote held here is for the value the peer validated
             for message, epoch, signer, value in held:
-                if epoch < signer.epoch:
+                if epoch < signer.epoch and not self.rules.votes_outlive_rotation():
                     continue  # rotation made it stale
                 if settled is not None and value == settled[0]:
                     continue  # the peer validated this value already; only contrary votes still matter
