@@ -155,3 +155,117 @@ def test_the_argo_example_plan_loads_and_its_weights_match_the_rollout():
     text = (REPO / "examples" / "rollout" / "argo-rollouts.yaml").read_text() + \
         (REPO / "examples" / "rollout" / "runbook.md").read_text()
     assert "set weight" not in text
+
+
+def test_slo_analysis_template_carries_the_slo_queries_and_budgets(cli):
+    import yaml
+
+    from x0ctl.slo import default_spec
+    from x0ctl.slo.promql import error_ratio
+
+    done = cli("slo", "analysis-template", "--selector", '{role="canary"}', "-n", "mesh", "--window", "10m")
+    assert done.exit_code == 0, done.stderr
+    template = yaml.safe_load(done.stdout)
+    assert (template["apiVersion"], template["kind"]) == ("argoproj.io/v1alpha1", "AnalysisTemplate")
+    assert template["metadata"] == {"name": "x0ctl-slos", "namespace": "mesh"}
+    spec = default_spec()
+    metrics = {metric["name"]: metric for metric in template["spec"]["metrics"]}
+    assert list(metrics) == [slo.name for slo in spec.slos]
+    for slo in spec.slos:
+        metric = metrics[slo.name]
+        assert metric["provider"]["prometheus"]["query"] == error_ratio(slo, 600, 'role="canary"')
+        budget = f"{1 - slo.objective:.10g}"
+        assert metric["successCondition"] == f"len(result) > 0 && result[0] <= {budget}"
+        assert metric["failureCondition"] == f"len(result) > 0 && result[0] > {budget}"
+    # the mesh's key-rotation names are read too
+    assert "pqc_key_rotation_failure_total" in metrics["key-rotation"]["provider"]["prometheus"]["query"]
+    bad = cli("slo", "analysis-template", "--address", "prometheus:9090")
+    assert bad.exit_code == 2 and "x0ctl: error: --address" in bad.stderr
+
+
+def test_import_analysis_round_trips_x0ctl_template_into_gates(cli, tmp_path):
+    from x0ctl.slo import default_spec
+
+    path = tmp_path / "at.yaml"
+    assert cli("slo", "analysis-template", "--out", str(path)).exit_code == 0
+    data = cli.json("rollout", "import-analysis", str(path))
+    spec = default_spec()
+    assert [gate["name"] for gate in data["gates"]] == [slo.name for slo in spec.slos]
+    assert all(gate["kind"] == "promql" and gate["pass_when"].startswith("<= ") for gate in data["gates"])
+    assert data["skipped"] == []
+
+
+MESH_TEMPLATE = """\
+apiVersion: argoproj.io/v1alpha1
+kind: AnalysisTemplate
+metadata: {name: success-rate}
+spec:
+  args:
+    - name: service-name
+    - name: namespace
+      value: mesh
+    - name: api-token
+      valueFrom: {secretKeyRef: {name: tokens, key: t}}
+  metrics:
+    - name: error-rate
+      interval: 1m
+      failureLimit: 2
+      successCondition: result[0] < 0.05
+      failureCondition: result[0] >= 0.10
+      provider:
+        prometheus:
+          address: http://prometheus:9090
+          query: sum(rate(http_requests_total{service="{{args.service-name}}",namespace="{{args.namespace}}",code=~"5.."}[5m])) / sum(rate(http_requests_total{service="{{args.service-name}}"}[5m]))
+    - name: p99
+      failureCondition: result > 0.5
+      provider:
+        prometheus:
+          query: histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket[5m])))
+    - name: smoke
+      provider:
+        job: {spec: {template: {spec: {containers: []}}}}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: unrelated}
+"""
+
+
+def test_import_analysis_of_an_argo_template_with_args(cli, tmp_path):
+    path = tmp_path / "analysis.yaml"
+    path.write_text(MESH_TEMPLATE)
+    refused = cli("rollout", "import-analysis", str(path))
+    assert refused.exit_code == 2
+    assert "error-rate: the query uses {{args.service-name}}, which has no value here: give --arg service-name=VALUE" \
+        in refused.stderr
+    data = cli.json("rollout", "import-analysis", str(path), "--arg", "service-name=x0-node")
+    error_rate, p99 = data["gates"]
+    assert error_rate == {"name": "error-rate", "kind": "promql", "pass_when": "< 0.05", "consecutive": 3,
+                          "query": 'sum(rate(http_requests_total{service="x0-node",namespace="mesh",code=~"5.."}[5m]))'
+                                   ' / sum(rate(http_requests_total{service="x0-node"}[5m]))'}
+    assert p99["pass_when"] == "<= 0.5"  # the opposite of its failureCondition
+    assert data["skipped"] == [{"template": "success-rate", "metric": "smoke", "reason": "provider job is not Prometheus"}]
+    table = cli("rollout", "import-analysis", str(path), "--arg", "service-name=x0-node")
+    assert table.stdout.startswith("gates:\n- name: error-rate") and "skipped success-rate/smoke" in table.stderr
+
+
+@pytest.mark.parametrize("text, message", [
+    ("kind: ConfigMap\n", "no AnalysisTemplate"),
+    ("kind: AnalysisTemplate\nmetadata: {name: t}\nspec:\n  metrics:\n    - name: m\n      successCondition: "
+     "result[0] < 0.05 || result[1] < 1\n      provider: {prometheus: {query: up}}\n",
+     "t/m: cannot translate successCondition"),
+    ("kind: AnalysisTemplate\nmetadata: {name: t}\nspec:\n  metrics:\n    - name: m\n"
+     "      provider: {prometheus: {query: up}}\n", "no successCondition or failureCondition"),
+    ("kind: AnalysisTemplate\nmetadata: {name: t}\nspec:\n  args: [{name: tok, valueFrom: {secretKeyRef: {name: s}}}]\n"
+     "  metrics:\n    - name: m\n      successCondition: result[0] == 1\n"
+     "      provider: {prometheus: {query: 'up{token=\"{{args.tok}}\"}'}}\n", "give --arg tok=VALUE"),
+    ("kind: AnalysisTemplate\nmetadata: {name: t}\nspec:\n  metrics:\n    - name: m\n      successCondition: result[0] == 1\n"
+     "      provider: {prometheus: {query: 'up{pod=\"{{templates.podTemplateHash}}\"}'}}\n", "only {{args.NAME}}"),
+    (": : :\n", "not valid YAML"),
+])
+def test_import_analysis_refuses_what_it_cannot_translate(cli, tmp_path, text, message):
+    path = tmp_path / "analysis.yaml"
+    path.write_text(text)
+    done = cli("rollout", "import-analysis", str(path))
+    assert done.exit_code == 2 and message in done.stderr and done.stderr.startswith("x0ctl: error: ")
+    assert cli("rollout", "import-analysis", str(tmp_path / "missing.yaml")).exit_code == 4
