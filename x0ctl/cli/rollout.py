@@ -604,3 +604,40 @@ def plan_command(
 
     current.emit(data, table)
     result.raise_for_gates()
+
+
+@app.command("import-analysis")
+def import_analysis(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="YAML with AnalysisTemplate / ClusterAnalysisTemplate objects.",
+                                         metavar="FILE")],
+    arg: Annotated[list[str] | None, typer.Option("--arg", metavar="NAME=VALUE", show_default=False,
+                                                  help="Value of a template arg ({{args.NAME}}), repeatable.")] = None,
+    output: OutputOption = None,
+) -> None:
+    """Turn an Argo Rollouts AnalysisTemplate's Prometheus metrics into x0ctl rollout gates.
+
+    Each Prometheus metric becomes a promql gate: its query ({{args.NAME}} filled from --arg or the template's defaults; an arg with no value is refused) and pass_when from successCondition (or the opposite of failureCondition) written as result[0] OP NUMBER. Other providers are listed as skipped. Prints the gates as YAML to paste under a plan's gates:, or -o json.
+
+    Examples:
+      x0ctl rollout import-analysis infra/argo-rollouts/analysis.yaml --arg service-name=x0-node
+      x0ctl rollout import-analysis analysis.yaml -o json | jq '.gates'
+    """
+    import yaml
+
+    from x0ctl.rollout.analysis import import_analysis_file
+
+    app_ = get_app(ctx, output)
+    values = {}
+    for item in arg or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise UsageError(f"--arg {item!r}: write NAME=VALUE")
+        values[name.strip()] = value
+    report = import_analysis_file(file, values)
+    if app_.json:
+        app_.emit(report.to_dict(), lambda console: None)
+        return
+    sys.stdout.write(yaml.safe_dump({"gates": report.gates}, sort_keys=False, width=1_000_000))
+    for skipped in report.skipped:
+        app_.info(f"skipped {skipped['template']}/{skipped['metric']}: {skipped['reason']}")
