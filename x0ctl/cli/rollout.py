@@ -279,7 +279,7 @@ def canary(
     Every weight change, gate result (PromQL as sent, value, threshold, verdict, reason) and decision goes to a crash-safe journal with the owning process and a heartbeat; after a crash, 'x0ctl rollout resume ID' continues from the saved deadlines and first judges the time nobody watched. With -o json, events stream as NDJSON and the last line is the result. Exit: 0 promoted, 1 rolled back, 2 bad plan, 4 error, 6 paused or inconclusive, 130 interrupted (SIGINT/SIGTERM, journaled).
 
     Examples:
-      x0ctl rollout canary --steps 10:30s,50:1m,100 --set-weight-cmd 'kubectl argo rollouts set weight app {weight}' --rollback-cmd 'kubectl argo rollouts abort app' --prometheus http://prom:9090 --interval 10s
+      x0ctl rollout canary --steps 10:30s,50:1m,100 --set-weight-cmd './set-canary-weight app {weight}' --rollback-cmd './set-canary-weight app 0' --prometheus http://prom:9090 --interval 10s
       x0ctl rollout canary --plan rollout.yaml -o json
     """
     current = get_app(ctx, output)
@@ -343,8 +343,6 @@ def resume_command(
 
 def _status_table(state) -> callable:
     def table(console) -> None:
-        from rich.table import Table
-
         data = state.to_dict()
         console.print(f"[bold]{data['id']}[/bold]  target {data['target']}  {data['status']}"
                       f"  weight {data['weight']}%  step {data['step']}/{data['steps']} {data['weights']}")
@@ -358,7 +356,7 @@ def _status_table(state) -> callable:
             remaining = max(0.0, data["bake_until"] - time.time())
             console.print(f"bake ends {_when(data['bake_until'])} ({remaining:.0f}s left)")
         if data["gates"]:
-            grid = Table("gate", "verdict", "value", "threshold", "reason", "at")
+            grid = console.table("gate", "verdict", "value", "threshold", ("reason", {"overflow": "fold"}), "at")
             for gate in data["gates"]:
                 value = gate.get("value")
                 grid.add_row(gate["gate"], gate["verdict"], f"{value:.6g}" if isinstance(value, int | float) else "-",
@@ -433,9 +431,7 @@ def list_command(
         item.pop("gates", None)
 
     def table(console) -> None:
-        from rich.table import Table
-
-        grid = Table("id", "target", "version", "status", "weight", "step", "updated")
+        grid = console.table("id", "target", "version", "status", "weight", "step", "updated")
         for item in states:
             grid.add_row(item["id"], item["target"], item["version"] or "-", item["status"], f"{item['weight']}%",
                          f"{item['step']}/{item['steps']}", _when(item["updated"]))
@@ -588,9 +584,7 @@ def plan_command(
     data = result.to_dict()
 
     def table(console) -> None:
-        from rich.table import Table
-
-        grid = Table("step", "weight", "bake", "done after")
+        grid = console.table("step", "weight", "bake", "done after")
         for row in result.schedule:
             grid.add_row(str(row.step), f"{row.weight}%", format_duration(row.bake_seconds),
                          format_duration(row.ends_after_seconds))

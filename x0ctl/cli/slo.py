@@ -311,16 +311,13 @@ def _named(result) -> str:
 
 
 def _status_table(console, report) -> None:
-    from rich.table import Table
-
     from x0ctl.durations import format_time
 
     marks = {"ok": "[green]ok[/green]", "breach": "[red]BREACH[/red]", "no-data": "[yellow]no-data[/yellow]",
              "no-events": "[cyan]no-events[/cyan]"}
-    table = Table(title=f"SLOs at {format_time(report.at)} from {report.prometheus}", title_justify="left")
-    for column, justify in (("slo", "left"), ("verdict", "left"), ("SLI", "right"), ("objective", "right"),
-                            ("budget left", "right"), ("burn 5m/1h/6h/1d/3d", "right")):
-        table.add_column(column, justify=justify)
+    right = {"justify": "right"}
+    table = console.table("slo", "verdict", ("SLI", right), ("objective", right), ("budget left", right),
+                          ("burn 5m/1h/6h/1d/3d", right), title=f"SLOs at {format_time(report.at)} from {report.prometheus}")
     notes = []
     for result in report.results:
         burns = " ".join(_burn(result.window(w)) for w in ("5m", "1h", "6h", "1d", "3d"))
@@ -338,12 +335,8 @@ def _status_table(console, report) -> None:
 
 
 def _query_table(console, data: dict) -> None:
-    from rich.table import Table
-
     title = f"{data['result_type']} at {data['at']} ({data['seconds'] * 1000:.0f} ms)"
-    table = Table(title=title, title_justify="left")
-    table.add_column("series")
-    table.add_column("value", justify="right")
+    table = console.table("series", ("value", {"justify": "right"}), title=title)
     for series in data["series"]:
         labels = dict(series["labels"])
         name = labels.pop("__name__", "")
@@ -396,11 +389,9 @@ def lint(
 
 
 def _lint_table(console, data: dict) -> None:
-    from rich.table import Table
-
-    table = Table(title=f"slo lint against {data['prometheus']}", title_justify="left")
-    for column in ("file", "rule / panel", "check", "selector", "detail"):
-        table.add_column(column, overflow="fold")
+    fold = {"overflow": "fold"}
+    table = console.table(*((column, fold) for column in ("file", "rule / panel", "check", "selector", "detail")),
+                          title=f"slo lint against {data['prometheus']}")
     for item in data["findings"]:
         table.add_row(item["file"], f"{item['kind']} {item['name']}", item["code"], item["selector"], item["detail"])
     if data["findings"]:

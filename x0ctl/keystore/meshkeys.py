@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from x0ctl.errors import CheckFailed, EnvironmentProblem, UsageError
+from x0ctl.errors import EnvironmentProblem, UsageError
 from x0ctl.keystore.keyfiles import (
     ALGORITHM_FOR_PURPOSE,
     EXPANDED,
