@@ -125,6 +125,7 @@ def start_prometheus(
     probe_context: ssl.SSLContext | None = None,
     probe_headers: dict[str, str] | None = None,
     ready_timeout: float = 60.0,
+    config: str = CONFIG,
 ) -> PromServer:
     """Build blocks from the history and serve them on a free loopback port until stop().
 
@@ -135,8 +136,8 @@ def start_prometheus(
     tmp_dir = Path(tmp_dir)
     data_dir = tmp_dir / "data"
     samples = build_blocks(tmp_dir, openmetrics_text, data_dir)
-    config = tmp_dir / "prometheus.yml"
-    config.write_text(CONFIG)
+    config_path = tmp_dir / "prometheus.yml"
+    config_path.write_text(config)
     log_path = tmp_dir / "prometheus.log"
     extra_args, scheme = [], "http"
     if web_config is not None:
@@ -148,7 +149,7 @@ def start_prometheus(
         port = free_port()
         log = log_path.open("w")
         process = subprocess.Popen(
-            [prometheus, f"--config.file={config}", f"--storage.tsdb.path={data_dir}",
+            [prometheus, f"--config.file={config_path}", f"--storage.tsdb.path={data_dir}",
              "--storage.tsdb.retention.time=100y", f"--web.listen-address=127.0.0.1:{port}",
              "--log.level=warn", *extra_args],
             stdout=log, stderr=subprocess.STDOUT, cwd=tmp_dir,
@@ -193,7 +194,6 @@ def prometheus_fixture(history: Callable[[], str], scope: str = "module"):
     return _prometheus
 
 
-# ---------------------------------------------------------------------------------------------
 # A known history of the mesh's own metrics (names from ../shared/domain.md), for SLO and rollout tests.
 
 MESH_BASE = 1748736000  # 2025-06-01T00:00:00Z

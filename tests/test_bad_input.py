@@ -12,6 +12,7 @@ them into failures that ask for the marker to be removed.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -96,6 +97,37 @@ FILES = {
 }
 
 
+def _mesh_json(**fields) -> bytes:
+    """A key file of the mesh's Python side (hex fields), with `fields` overriding the well-formed ones."""
+    base = {"key_id": "00" * 8, "algorithm": "ML-KEM-768", "key_type": "kem", "public_key": "00" * 1184,
+            "private_key": "00" * 2400, "created_at": 1700000000.0, "rotated_at": None}
+    return json.dumps({**base, **fields}).encode()
+
+
+# Mesh key material (docs/keys.md 'Keys for the mesh'): written 0600, so the content is what is refused.
+MESH_FILES = {
+    "mesh_json_list": b"[1, 2]",
+    "mesh_json_key_type_bad": _mesh_json(key_type="rsa"),
+    "mesh_json_algorithm_bad": _mesh_json(algorithm="ML-KEM-512"),
+    "mesh_json_public_not_hex": _mesh_json(public_key="zz" * 1184),
+    "mesh_json_private_short": _mesh_json(private_key="00" * 10),
+    # the right id for the public key, but the dk (zeros) does not hold SHA3-256(ek)
+    "mesh_json_private_not_matching": _mesh_json(key_id=hashlib.sha256(bytes(1184)).hexdigest()[:16]),
+    "mesh_json_encrypted": _mesh_json(private_key=None, private_key_encrypted="00" * 2428),
+    "mesh_json_created_str": _mesh_json(created_at="yesterday"),
+    # every coefficient 0xfff >= q: FIPS 203's modulus check fails (the dk is built to hold this ek)
+    "mesh_json_public_out_of_range": _mesh_json(
+        key_id=hashlib.sha256(b"\xff" * 1152 + bytes(32)).hexdigest()[:16], public_key=(b"\xff" * 1152 + bytes(32)).hex(),
+        private_key=(bytes(1152) + b"\xff" * 1152 + bytes(32) + hashlib.sha3_256(b"\xff" * 1152 + bytes(32)).digest()
+                     + bytes(32)).hex()),
+    "mesh_master_short": b"\x00" * 20,
+    "mesh_secret_sealed": b"apiVersion: bitnami.com/v1alpha1\nkind: SealedSecret\nspec: {encryptedData: {}}\n",
+    "mesh_secret_half": b"kind: Secret\ndata: {ml-kem-current-public: AAAA}\n",
+    "mesh_secret_not_base64": b"kind: Secret\ndata: {ml-kem-current-public: '!!', ml-kem-current-private: '!!'}\n",
+    "mesh_secret_empty_data": b"kind: Secret\ndata: {}\n",
+}
+
+
 KEYSTORE_DAMAGE = {
     "state_garbage": ("state.json", FILES["garbage"]),
     "state_truncated": ("state.json", b'{"epoch": 4, "format": "x0ctl-keystore/1", "keys": [{"id": '),
@@ -148,6 +180,11 @@ def paths(tmp_path_factory) -> dict[str, str]:
     for name, content in FILES.items():
         path = root / name
         path.write_bytes(content)
+        found[name] = str(path)
+    for name, content in MESH_FILES.items():
+        path = root / f"{name}.json"
+        path.write_bytes(content)
+        path.chmod(0o600)
         found[name] = str(path)
     found["dead"] = DEAD_URL
     found["closed"] = str(CLOSED)
@@ -292,6 +329,36 @@ CASES = [
                                           "{keystore}"], IO),
     case("keys-export-purpose-bad", ["keys", "export-public", "--purpose", "enc", "--keystore", "{keystore}"]),
     case("keys-export-format-bad", ["keys", "export-public", "--format", "der", "--keystore", "{keystore}"]),
+    case("keys-generate-purpose-bad", ["keys", "generate", "--purpose", "mesh", "--keystore", "{keystore}"]),
+    case("keys-generate-purpose-exists", ["keys", "generate", "--purpose", "sig", "--keystore", "{keystore}"]),
+    case("keys-export-mesh-format-bad", ["keys", "export", "--format", "pem", "--out", "{tmp}/s1.yaml",
+                                         "--keystore", "{keystore}"]),
+    case("keys-export-mesh-no-mesh-keys", ["keys", "export", "--out", "{tmp}/s2.yaml", "--keystore", "{keystore}"]),
+    case("keys-export-mesh-name-bad", ["keys", "export", "--name", "Mesh_Keys", "--out", "{tmp}/s3.yaml",
+                                       "--keystore", "{keystore}"]),
+    case("keys-export-mesh-json-needs-out", ["keys", "export", "-o", "json", "--keystore", "{keystore}"]),
+    case("keys-import-format-bad", ["keys", "import", "--format", "pem", "{mesh_json_list}", "--keystore",
+                                    "{keystore}"]),
+    case("keys-import-missing-file", ["keys", "import", "--format", "mesh-json", "{missing}", "--keystore",
+                                      "{keystore}"], FILE),
+    case("keys-import-group-readable", ["keys", "import", "--format", "mesh-json", "{bad_json}", "--keystore",
+                                        "{keystore}"]),
+    case("keys-import-no-keystore", ["keys", "import", "--format", "mesh-secret", "{mesh_secret_sealed}",
+                                     "--keystore", "{empty_keystore}"]),
+    *(case(f"keys-import-{name.replace('_', '-')}", ["keys", "import", "--format", "mesh-json", f"{{{name}}}",
+                                                      "--keystore", "{keystore}"])
+      for name in MESH_FILES if name.startswith("mesh_json")),
+    case("keys-import-mesh-master-short", ["keys", "import", "--format", "mesh-json", "{mesh_json_encrypted}",
+                                           "--mesh-master-key", "{mesh_master_short}", "--mesh-node-id", "n1",
+                                           "--keystore", "{keystore}"]),
+    case("keys-import-mesh-master-without-node", ["keys", "import", "--format", "mesh-json", "{mesh_json_encrypted}",
+                                                  "--mesh-master-key", "{mesh_master_short}", "--keystore",
+                                                  "{keystore}"]),
+    *(case(f"keys-import-{name.replace('_', '-')}", ["keys", "import", "--format", "mesh-secret", f"{{{name}}}",
+                                                      "--keystore", "{keystore}"])
+      for name in MESH_FILES if name.startswith("mesh_secret")),
+    case("keys-import-mesh-secret-two-files", ["keys", "import", "--format", "mesh-secret", "{mesh_secret_half}",
+                                               "{mesh_secret_half}", "--keystore", "{keystore}"]),
     case("keys-backup-identity-out-dir", ["keys", "backup-identity", "--out", "{dir}"]),  # exists: --force
     case("keys-backup-identity-out-dir-force", ["keys", "backup-identity", "--out", "{dir}", "--force"], FILE),
     case("keys-backup-identity-out-nodir", ["keys", "backup-identity", "--out", "{nodir}"], FILE),
@@ -362,6 +429,15 @@ CASES = [
                                     "{garbage}"]),
     case("probe-identity-bad-pem", ["handshake", "probe", "127.0.0.1:{closed}", "-n", "1", "--identity",
                                     "{pem_bad}"]),
+    case("probe-inventory-missing", ["handshake", "probe", "--inventory", "{missing}"], FILE),
+    case("probe-inventory-dir", ["handshake", "probe", "--inventory", "{dir}"], FILE),
+    case("probe-inventory-empty", ["handshake", "probe", "--inventory", "{empty}"]),
+    case("probe-inventory-garbage", ["handshake", "probe", "--inventory", "{garbage}"]),
+    case("probe-inventory-and-target", ["handshake", "probe", "127.0.0.1:{closed}", "--inventory", "{empty}"]),
+    case("probe-concurrency-zero", ["handshake", "probe", "--inventory", "{empty}", "--concurrency", "0"]),
+    case("serve-min-rate-negative", ["handshake", "serve", "--allow-any-peer", "--min-rate", "-1"]),
+    case("serve-metrics-listen-not-host-port", ["handshake", "serve", "--allow-any-peer", "--listen", "127.0.0.1:0",
+                                                "--metrics-listen", "nonsense"]),
     case("serve-listen-not-host-port", ["handshake", "serve", "--listen", "nonsense"], subprocess=True),
     case("serve-listen-port-huge", ["handshake", "serve", "--listen", "127.0.0.1:99999"], subprocess=True),
     case("serve-identity-missing", ["handshake", "serve", "--listen", "127.0.0.1:0", "--identity", "{missing}"],

@@ -120,3 +120,18 @@ def test_prometheus_option_bundle_declared_once(tmp_path):
     for flag in ("--prometheus", "--timeout", "--token-file", "--token-env", "--basic-auth-file", "--basic-auth-env",
                  "--ca-bundle", "--client-cert", "--client-key"):
         assert flag in help_text
+
+
+@pytest.mark.parametrize("args", [["--backend", "nope", "version"], ["verify", "kat", "--backend", "nope"],
+                                  ["handshake", "selftest", "-n", "1", "--backend", "nope"]])
+def test_backend_option_read_one_way_everywhere(cli, args):
+    """One normaliser for the global and every command's --backend: same choices, same error text."""
+    result = cli(*args)
+    assert result.exit_code == ExitCode.USAGE, result.stderr
+    assert "'nope' is not one of auto, openssl, liboqs" in result.stderr
+
+
+def test_backend_option_ignores_case_and_spaces(cli):
+    assert cli("--backend", " OpenSSL ", "version").exit_code == 0
+    data = cli.json("verify", "kat", "--backend", "OPENSSL", "-a", "ML-KEM-768")
+    assert {result["backend"] for result in data["results"]} == {"openssl"}

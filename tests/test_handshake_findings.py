@@ -208,7 +208,8 @@ def test_finding2_serve_counts_peer_reports_under_origin_peer(tmp_path, suite, k
     summary = json.loads(stdout)
     assert summary["failures"] == {} and summary["peer_reported"] == {"rejected": 1}
     text = server.metrics_path.read_text()
-    assert 'pqc_handshake_failure_total{origin="peer",reason="rejected"} 1.0' in text
+    node = socket.gethostname()  # serve labels its metrics with node; peer="" for an unauthenticated peer
+    assert f'pqc_handshake_failure_total{{node="{node}",origin="peer",peer="",reason="rejected"}} 1.0' in text
 
 
 # 3. The replay cache -------------------------------------------------------------------------------

@@ -257,6 +257,11 @@ def test_slo_validate_and_rules(cli, tmp_path):
     assert invalid["errors"]
     rules = cli.json("slo", "rules")
     assert_valid("slo rules", rules)
+    template = cli.json("slo", "analysis-template", "-n", "mesh", "--count", "5")
+    assert_valid("slo analysis-template", template)
+    path = tmp_path / "analysis.json"
+    path.write_text(json.dumps(template))
+    assert_valid("rollout import-analysis", cli.json("rollout", "import-analysis", str(path)))
 
 
 # -- keys: one keystore through its whole life --------------------------------------------------

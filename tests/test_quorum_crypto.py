@@ -36,10 +36,11 @@ SCENARIOS = [pytest.param(load_scenario(path), None, id=path.stem) for path in s
      for path in sorted(ADVERSARIES.glob("*.py"))]
 
 
+@pytest.mark.parametrize("rules", ["x0ctl", "mesh"])
 @pytest.mark.parametrize(("scenario", "adversary"), SCENARIOS)
-def test_modelled_crypto_decides_exactly_as_real_crypto(scenario, adversary):
-    real = run_task(Task(scenario, BACKEND, adversary=adversary))
-    modelled = run_task(Task(scenario, BACKEND, adversary=adversary, crypto=MODELLED_CRYPTO))
+def test_modelled_crypto_decides_exactly_as_real_crypto(scenario, adversary, rules):
+    real = run_task(Task(scenario, BACKEND, rules, adversary))
+    modelled = run_task(Task(scenario, BACKEND, rules, adversary, crypto=MODELLED_CRYPTO))
     assert decisions(modelled) == decisions(real)
     assert real["messages"]["signed"] > 0 and real["messages"]["verified"] > 0
 

@@ -29,6 +29,7 @@ except ImportError:  # pragma: no cover - older typer depends on click
     import click
 
 OUTPUT_FORMATS = ("table", "json")
+FOLD_WIDTH = 100  # piped: free-text columns wrap here; ids and other columns are never cut
 PIPED_WIDTH = 4096  # columns of a table written to a pipe or file: wide enough that nothing is cut
 
 
@@ -57,6 +58,10 @@ class App:
     @property
     def json(self) -> bool:
         return self.output == "json"
+
+    def backend_for(self, command_backend: str | None) -> str:
+        """A command's own --backend when given, else the global one."""
+        return command_backend or self.backend
 
     def with_output(self, output: str | None) -> App:
         """Apply a command-level `--output`, which wins over the global one."""
@@ -129,6 +134,23 @@ class _LazyConsole:
 
     def __getattr__(self, name: str):
         return getattr(self._app.console, name)
+
+    def table(self, *columns, title: str | None = None, **options):
+        """Every x0ctl table looks alike: title on the left; columns by name or as (name, {rich column options}).
+
+        Piped, the console never shrinks a column (ids stay whole); free-text columns (overflow
+        "fold") still wrap at FOLD_WIDTH so one long detail does not make every line hundreds wide.
+        """
+        from rich.table import Table
+
+        piped = not sys.stdout.isatty()
+        table = Table(title=title, title_justify="left", **options)
+        for column in columns:
+            name, column_options = (column, {}) if isinstance(column, str) else column
+            if piped and column_options.get("overflow") == "fold":
+                column_options = {"max_width": FOLD_WIDTH, **column_options}
+            table.add_column(name, **column_options)
+        return table
 
 
 def validate_output(value: str) -> str:

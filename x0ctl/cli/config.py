@@ -72,15 +72,11 @@ def _envvars(param) -> list[str]:
 
 
 def _table(console, data: dict) -> None:
-    from rich.table import Table
-
     exists = "" if data["exists"] else " (not present)"
     console.print(f"config file: {data['config_file']}{exists}")
     if data["profile"]:
         console.print(f"profile: {data['profile']} (selected by {data['profile_selected_by']})")
-    table = Table(show_edge=False)
-    for column in ("setting", "value", "source"):
-        table.add_column(column)
+    table = console.table("setting", "value", "source", show_edge=False)
     for item in data["settings"]:
         table.add_row(item["key"], str(item["value"]), item["source"])
     console.print(table)

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from x0ctl.cli.app import OutputOption, get_app
+from x0ctl.cli.options import BackendOption
 from x0ctl.errors import UsageError
 
 app = typer.Typer(help="""Hybrid post-quantum handshake: self-test, serve, probe a peer, metrics.
@@ -21,11 +22,6 @@ Examples:
   x0ctl handshake probe 127.0.0.1:7443 --peer-fingerprint sha256:3f9a1c2b7d4e5f60718293a4b5c6d7e8 --count 50
 """, no_args_is_help=True)
 
-BackendOption = Annotated[
-    str | None,
-    typer.Option("--backend", help="PQC backend: auto, openssl or liboqs (default: the global --backend).",
-                 metavar="auto|openssl|liboqs", show_default=False),
-]
 MetricsFileOption = Annotated[
     Path | None,
     typer.Option("--metrics-file", help="Write the pqc_handshake_* metrics here (textfile collector format, atomic).",
@@ -54,10 +50,6 @@ IdentityOption = Annotated[
     typer.Option("--identity", help="This side's ML-DSA-65 private key (PKCS#8 PEM, seed form); default: an "
                  "ephemeral identity.", show_default=False),
 ]
-
-
-def _backend(app_, backend: str | None) -> str:
-    return backend or app_.backend
 
 
 @app.command("selftest")
@@ -89,7 +81,7 @@ def selftest(
 
     app_ = get_app(ctx, output)
     service.check_pushgateway(pushgateway)
-    suite, fallback = service.selftest_suite(_backend(app_, backend))
+    suite, fallback = service.selftest_suite(app_.backend_for(backend))
     if fallback:
         app_.warn(f"{service.DISABLE_PQC_VAR}=true: PQC fallback is ON; running classical-only handshakes (X25519 + "
                   "Ed25519). Fallback has a TTL of 1 h, after which the node is expected to shut down.")
@@ -109,13 +101,14 @@ def _outcome_lines(console, data: dict) -> None:
         console.print(f"  [red]failed[/red]      {count} x {reason}")
     for reason, count in data["peer_reported"].items():
         console.print(f"  [red]refused[/red]     {count} x {reason} (reported by the peer)")
-    console.print(f"  latency ms  p50 {latency['p50']:.2f}  p95 {latency['p95']:.2f}  p99 {latency['p99']:.2f}  "
-                  f"max {latency['max']:.2f}")
+    if latency["p50"] is None:
+        console.print("  latency ms  - (no handshake succeeded)")
+    else:
+        console.print(f"  latency ms  p50 {latency['p50']:.2f}  p95 {latency['p95']:.2f}  "
+                      f"p99 {latency['p99']:.2f}  max {latency['max']:.2f}")
 
 
 def _selftest_table(console, data: dict) -> None:
-    from rich.table import Table
-
     suite = data["suite"]
     console.print(f"Handshake self-test: {suite['name']}, backend {suite['backend'] or 'none (classical)'}")
     console.print(f"  run         {data['count']} handshakes, concurrency {data['concurrency']}")
@@ -125,14 +118,13 @@ def _selftest_table(console, data: dict) -> None:
     console.print(f"  phases ms   {phases}")
     for name, check in data["slo"].items():
         mark = "ok" if check["ok"] else "[red]BREACH[/red]"
-        console.print(f"  SLO {name:<15} {check['actual']} (target {check['target']}) {mark}")
+        actual = "n/a" if check["actual"] is None else check["actual"]
+        console.print(f"  SLO {name:<15} {actual} (target {check['target']}) {mark}")
     if data["fallback"]["enabled"]:
         console.print(f"  [red]PQC fallback ENABLED[/red]: {data['fallback']['classical']}; "
                       f"TTL {data['fallback']['ttl_seconds']} s")
     if data["negative"]:
-        table = Table(title="Attacks", title_justify="left")
-        for column in ("attack", "expected", "got", "result"):
-            table.add_column(column)
+        table = console.table("attack", "expected", "got", "result", title="Attacks")
         for result in data["negative"]:
             verdict = {True: "rejected", False: "[red]FAILED[/red]", None: "n/a"}[result["ok"]]
             table.add_row(result["attack"], result["expected"], str(result["got"] or "-"), verdict)
@@ -173,6 +165,9 @@ def serve(
     first_frame_timeout: Annotated[float, typer.Option("--first-frame-timeout", min=0.05, help="Seconds from "
                                    "accept to a complete CLIENT_HELLO; an idle or trickling socket is dropped "
                                    "then.")] = 1.0,
+    min_rate: Annotated[float, typer.Option("--min-rate", min=0.0, help="Bytes per second every later frame must "
+                        "arrive at: it must be complete within --first-frame-timeout plus its size at this rate "
+                        "(a trickling peer is dropped with `timeout`). 0: no minimum.")] = 8192.0,
     cookie_rate: Annotated[float, typer.Option("--cookie-rate", min=0.0, help="Handshakes per second answered "
                            "without a cookie; beyond it (or with half the connections taken) a hello must "
                            "first echo a stateless cookie. 0: always.")] = 100.0,
@@ -184,6 +179,11 @@ def serve(
     metrics_file: MetricsFileOption = None,
     metrics_interval: Annotated[float, typer.Option("--metrics-interval", min=0.5, help="Seconds between "
                                                     "--metrics-file rewrites.")] = 10.0,
+    metrics_listen: Annotated[str | None, typer.Option("--metrics-listen", metavar="HOST:PORT", help="Serve the "
+                              "metrics for Prometheus at http://HOST:PORT/metrics while running.",
+                              show_default=False)] = None,
+    node: Annotated[str | None, typer.Option("--node", help="The `node` label on every metric (default: the host "
+                    "name).", show_default=False)] = None,
     pushgateway: PushgatewayOption = None,
     job: JobOption = "x0ctl_handshake",
     backend: BackendOption = None,
@@ -196,6 +196,7 @@ def serve(
     Examples:
       x0ctl handshake serve --listen 0.0.0.0:7443 --identity node.pem --peers-file /etc/x0ctl/peers
       x0ctl handshake serve --listen 127.0.0.1:0 --allow-any-peer --metrics-file /var/lib/node_exporter/handshake.prom
+      x0ctl handshake serve --keystore /var/lib/x0ctl/keys --peers-file peers --metrics-listen 127.0.0.1:9464
     """
     import signal
     import threading
@@ -205,13 +206,14 @@ def serve(
 
     app_ = get_app(ctx, output)
     service.check_pushgateway(pushgateway)
-    suite = service.serving_suite(_backend(app_, backend), "serve")
+    suite = service.serving_suite(app_.backend_for(backend), "serve")
     own = _identity(suite, identity, keystore)
     responder = service.HandshakeService(
         suite, own, listen, peer_keys=peer_key or [], peer_fingerprints=peer_fingerprint or [], peers_file=peers_file,
         allow_any_peer=allow_any_peer, settings=ServerSettings(max_connections, read_timeout, handshake_timeout,
-                                                               cookie_rate, max_per_source, first_frame_timeout),
-        max_payload=max_message_size)
+                                                               cookie_rate, max_per_source, first_frame_timeout,
+                                                               min_rate),
+        max_payload=max_message_size, node=node, metrics_listen=metrics_listen)
     if allow_any_peer:
         app_.warn("--allow-any-peer: ANY initiator holding ANY key is accepted; the handshake authenticates keys "
                   "but authorizes nobody (x0ctl_handshake_serve_info{authorization=\"any_peer\"} 1)")
@@ -226,6 +228,8 @@ def serve(
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     sys.stderr.write(f"x0ctl: handshake: listening on {address} identity {own.fingerprint} "
                      f"suite {suite.name} backend {suite.backend_name} authorization {responder.authorization}\n")
+    if responder.metrics_endpoint is not None:
+        sys.stderr.write(f"x0ctl: handshake: metrics on {responder.metrics_endpoint.url}\n")
     sys.stderr.flush()
     try:
         report = responder.run(stop, metrics_file=metrics_file, metrics_interval=metrics_interval,
@@ -241,6 +245,8 @@ def serve(
                       f"{data['identity']}; authorization {data['authorization']}")
         _outcome_lines(console, data)
         console.print(f"  cookies     {data['cookie_replies']} hellos answered with a cookie")
+        if data["evicted"]:
+            console.print(f"  evicted     {data['evicted']} connections for sources below their fair share")
 
     app_.emit(data, table)
 
@@ -248,7 +254,8 @@ def serve(
 @app.command("probe")
 def probe(
     ctx: typer.Context,
-    target: Annotated[str, typer.Argument(help="The responder, HOST:PORT.", metavar="HOST:PORT")],
+    target: Annotated[str | None, typer.Argument(help="The responder, HOST:PORT (or --inventory).",
+                                                 metavar="HOST:PORT", show_default=False)] = None,
     count: Annotated[int, typer.Option("--count", "-n", min=1, max=1_000_000, help="Handshakes to run (one TCP "
                                        "connection each).")] = 1,
     peer_key: Annotated[Path | None, typer.Option("--peer-key", help="Expected responder public key (PEM or raw).",
@@ -267,7 +274,9 @@ def probe(
     pushgateway: PushgatewayOption = None,
     job: JobOption = "x0ctl_handshake",
     min_success_rate: MinSuccessOption = 99.0,
-    max_p95_ms: MaxP95Option = 100.0,
+    max_p95_ms: Annotated[float | None, typer.Option("--max-p95-ms", min=0.0, help="SLO: p95 latency must stay "
+                          "below this (default 100; with --inventory checked per peer only when given).",
+                          show_default=False)] = None,
     backend: BackendOption = None,
     protocol: Annotated[str, typer.Option("--protocol", help="x0ctl (this toolkit's hybrid handshake over TCP) or "
                                           "mesh-agent-udp (the deployed Go agent's UDP handshake, port 5000 by "
@@ -278,21 +287,33 @@ def probe(
                                                 "a random x0ctl-probe-... id; never reuse a live node's id, the agent "
                                                 "replaces its session).", show_default=False)] = None,
     output: OutputOption = None,
+    inventory: Annotated[Path | None, typer.Option("--inventory", help="Probe every peer of this inventory "
+                         "(YAML or CSV: HOST:PORT and the peer's fingerprint per entry, or rollout's nodes: "
+                         "list) instead of one HOST:PORT.", show_default=False)] = None,
+    concurrency: Annotated[int, typer.Option("--concurrency", "-c", min=1, max=1024, help="With --inventory: "
+                           "peers probed at once.")] = 16,
+    node: Annotated[str | None, typer.Option("--node", help="With --inventory: the `node` label of the metrics "
+                    "(default: the host name).", show_default=False)] = None,
 ) -> None:
     """Run real hybrid handshakes against a peer over TCP and report latency percentiles.
 
     The responder's identity must be pinned like known_hosts (--peer-key or --peer-fingerprint; any other key fails with unknown_peer), or --insecure-any-peer given. A handshake counts as a success only on the responder's authenticated acceptance; refusals the responder reports are listed under peer_reported. Exit 1 on any failed check (a wrong identity, a refusal, an SLO breach), 4 when the peer cannot be reached at all.
+
+    With --inventory FILE every peer listed there is probed, --concurrency at a time, each pinned to its own fingerprint; a table shows per peer ok, latency p50/p95 and the failure reason, the metrics carry a `peer` label (the entry's name), and exit 1 names every failed peer.
 
     With --protocol mesh-agent-udp it speaks the deployed Go agent's UDP handshake instead (0x10 init / 0x11 response, ML-KEM-768, ML-DSA-65, HKDF-SHA256) and --audit reports what that protocol leaves open.
 
     Examples:
       x0ctl handshake probe 10.0.0.7:7443 --peer-fingerprint sha256:3f2a9c1b7d4e5f60718293a4b5c6d7e8
       x0ctl handshake probe 127.0.0.1:7443 --count 100 --peer-key peer.pub.pem -o json
+      x0ctl handshake probe --inventory peers.yaml --concurrency 50 --metrics-file /var/lib/node_exporter/fleet.prom
       x0ctl handshake probe --protocol mesh-agent-udp 10.0.0.7:5000 --peer-key agent.pub.hex --audit
     """
     from x0ctl.cli.handshake_mesh import check_protocol, probe_mesh_agent
 
     if check_protocol(protocol) == "mesh-agent-udp":
+        if inventory is not None or target is None:
+            raise UsageError("--protocol mesh-agent-udp probes one HOST:PORT; --inventory is for x0ctl's protocol")
         probe_mesh_agent(get_app(ctx, output), target, count=count, peer_key=peer_key,
                          peer_fingerprint=peer_fingerprint, timeout=timeout, audit=audit, node_id=node_id,
                          insecure_any_peer=insecure_any_peer)
@@ -303,9 +324,15 @@ def probe(
 
     app_ = get_app(ctx, output)
     service.check_pushgateway(pushgateway)
+    if inventory is not None or target is None:
+        _probe_fleet(app_, target, peer_key, peer_fingerprint, inventory, count, concurrency, insecure_any_peer,
+                     timeout, max_message_size, min_success_rate, max_p95_ms, backend, identity, keystore,
+                     metrics_file, pushgateway, job, node)
+        return
+    max_p95_ms = 100.0 if max_p95_ms is None else max_p95_ms
     request = service.ProbeRequest(target, count, peer_key, peer_fingerprint, insecure_any_peer, timeout,
                                    max_message_size, min_success_rate, max_p95_ms)
-    suite = service.serving_suite(_backend(app_, backend), "probe")
+    suite = service.serving_suite(app_.backend_for(backend), "probe")
     own = _identity(suite, identity, keystore)
     if insecure_any_peer:
         app_.warn("--insecure-any-peer: the responder's identity is not checked; a success proves only that "
@@ -325,3 +352,48 @@ def probe(
 
     app_.emit(data, table)
     service.probe_verdict(report)
+
+
+def _probe_fleet(app_, target, peer_key, peer_fingerprint, inventory, count, concurrency, insecure_any_peer, timeout,
+                 max_message_size, min_success_rate, max_p95_ms, backend, identity, keystore, metrics_file,
+                 pushgateway, job, node) -> None:
+    """`probe --inventory`: the fleet branch of `probe`, kept apart from the single-target path."""
+    from x0ctl.errors import UsageError
+    from x0ctl.handshake import service
+
+    if inventory is None:
+        raise UsageError("probe needs HOST:PORT (or --inventory FILE)")
+    if target is not None or peer_key is not None or peer_fingerprint is not None:
+        raise UsageError("--inventory names the peers and their fingerprints: give no HOST:PORT, --peer-key "
+                         "or --peer-fingerprint with it")
+    request = service.FleetRequest(inventory, count, concurrency, insecure_any_peer, timeout, max_message_size,
+                                   min_success_rate, max_p95_ms)
+    suite = service.serving_suite(app_.backend_for(backend), "probe")
+    own = _identity(suite, identity, keystore)
+    if request.insecure_any_peer:
+        app_.warn("--insecure-any-peer: the peers' identities are not checked; a success proves only that "
+                  "something holding some key answered")
+    with app_.progress("peers", total=1) as progress:  # the callback carries the inventory's size
+        report = service.probe_inventory(request, suite, own, metrics_file=metrics_file, pushgateway=pushgateway,
+                                         job=job, node=node, progress=progress)
+    data = report.to_dict()
+
+    def table(console) -> None:
+        summary = data["summary"]
+        console.print(f"Handshake probe of {summary['peers']} peers from {data['inventory']} ({suite.name}, "
+                      f"backend {suite.backend_name}): {summary['ok']} ok, {summary['failed']} failed, "
+                      f"{data['seconds']:.1f} s")
+        right = {"justify": "right"}
+        grid = console.table("peer", "target", "ok", ("handshakes", right), ("p50 ms", right), ("p95 ms", right),
+                             ("reason", {"overflow": "fold"}))
+        for peer in data["peers"]:
+            latency = peer["latency_ms"]
+            grid.add_row(peer["name"], peer["target"], "ok" if peer["ok"] else "[red]FAILED[/red]",
+                         f"{peer['successes']}/{peer['attempts']}",
+                         "-" if latency["p50"] is None else f"{latency['p50']:.2f}",
+                         "-" if latency["p95"] is None else f"{latency['p95']:.2f}",
+                         "" if peer["reason"] is None else f"{peer['reason']}: {peer['error'] or ''}".rstrip(": "))
+        console.print(grid)
+
+    app_.emit(data, table)
+    service.fleet_verdict(report)

@@ -19,7 +19,7 @@ from x0ctl.textfile import read_bytes, read_text
 
 app = typer.Typer(help="""Node keys: generate, rotate, back up and restore (X-Wing and ML-DSA-65).
 
-A node's key set is an X-Wing key-exchange key (ML-KEM-768 + X25519) and an ML-DSA-65 signing key, kept in a keystore (--keystore, X0CTL_KEYSTORE, default $XDG_DATA_HOME/x0ctl) with versions, states (pending, active, retired, revoked) and a signed, hash-chained history. Every write is atomic and locked; backups are age files. See docs/keys.md.
+A node's key set is an X-Wing key-exchange key (ML-KEM-768 + X25519) and an ML-DSA-65 signing key (plus, optionally, the mesh agent's own ML-KEM-768 and ML-DSA-65 keys: purposes mesh-kem and mesh-sig), kept in a keystore (--keystore, X0CTL_KEYSTORE, default $XDG_DATA_HOME/x0ctl) with versions, states (pending, active, retired, revoked) and a signed, hash-chained history. Every write is atomic and locked; backups are age files. See docs/keys.md.
 
 Examples:
   x0ctl keys generate --node node-1
@@ -136,6 +136,9 @@ def generate_cmd(
                                              show_default=False)] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing active set (old keys are retired, kept).")] = False,
     reason: Annotated[str | None, typer.Option("--reason", help="Reason recorded in the history.", show_default=False)] = None,
+    purpose: Annotated[str | None, typer.Option("--purpose", metavar="kem|sig|mesh-kem|mesh-sig", show_default=False,
+                                                help="Only this purpose's key: how an existing keystore gains the mesh "
+                                                     "agent's keys (mesh-kem: ML-KEM-768, mesh-sig: ML-DSA-65).")] = None,
     validity: ValidityOption = None,
     keystore: KeystoreOption = None,
     wait: WaitOption = False,
@@ -144,17 +147,18 @@ def generate_cmd(
 ) -> None:
     """Generate the node key set: an X-Wing (ML-KEM-768 + X25519) key and an ML-DSA-65 signing key.
 
-    Creates the keystore (directory 0700, files 0600) if needed. An existing keystore must pass `keys verify` first (else exit 1). Refuses to replace an existing active set unless --force, which retires the old keys instead of deleting them. Exit 2 if a set exists, 4 if the keystore is locked.
+    Creates the keystore (directory 0700, files 0600) if needed. An existing keystore must pass `keys verify` first (else exit 1). Refuses to replace an existing active set unless --force, which retires the old keys instead of deleting them. With --purpose, generates only that purpose's key (plus the kem and sig keys a new keystore needs); the mesh purposes are optional and separate from x0ctl's own keys, see docs/keys.md 'Keys for the mesh'. Exit 2 if the key or set exists, 4 if the keystore is locked.
 
     Examples:
       x0ctl keys generate --node node-17
+      x0ctl keys generate --purpose mesh-kem
       x0ctl keys generate --keystore /var/lib/x0ctl/keys -o json
     """
     from x0ctl.keystore import generate, parse_validity
 
     app_ = get_app(ctx, output)
     store = _store(ctx, keystore, wait=wait, insecure=insecure_permissions)
-    result = generate(store, node=node, force=force, reason=reason,
+    result = generate(store, node=node, force=force, reason=reason, purpose=purpose,
                       validity=parse_validity(validity) if validity else None)
 
     def table(console) -> None:
@@ -167,7 +171,8 @@ def generate_cmd(
 @app.command("rotate")
 def rotate_cmd(
     ctx: typer.Context,
-    purpose: Annotated[str, typer.Option("--purpose", help="Which key to rotate.", metavar="kem|sig|all")] = "all",
+    purpose: Annotated[str, typer.Option("--purpose", help="Which key to rotate (all: kem, sig and the mesh purposes the keystore has).",
+                                         metavar="kem|sig|mesh-kem|mesh-sig|all")] = "all",
     if_older_than: Annotated[str | None, typer.Option("--if-older-than", metavar="DURATION", show_default=False,
                                                       help="Only rotate keys active for at least this long (30d, 12h); otherwise exit 0 and say so.")] = None,
     stage: Annotated[str | None, typer.Option("--stage", metavar="prepare|activate", show_default=False,
@@ -256,7 +261,7 @@ def list_cmd(
 ) -> None:
     """List every key in the keystore with its purpose, version, state and dates.
 
-    Retired keys stay listed (and usable for recovery) until pruned with `keys rotate --keep`; revoked keys are marked. Key ids are SHA-256 fingerprints of the public key; any unique prefix works on the command line.
+    Retired keys stay listed (and usable for recovery) until pruned with `keys rotate --keep`; revoked keys are marked. Key ids are SHA-256 fingerprints of the public key; any unique prefix works on the command line. "mesh id" is the id the mesh's logs and files use (first 8 bytes of SHA-256 of the raw public key): for matching, never for pinning.
 
     Examples:
       x0ctl keys list
@@ -268,15 +273,12 @@ def list_cmd(
     result = list_keys(_store(ctx, keystore, insecure=insecure_permissions))
 
     def table(console) -> None:
-        from rich.table import Table
-
-        grid = Table(title=f"Keys of {_safe(result.node)} (epoch {result.epoch})", title_justify="left")
-        for column in ("id", "purpose", "algorithm", "version", "state", "created", "activated", "retired"):
-            grid.add_column(column)
+        grid = console.table("id", "mesh id", "purpose", "algorithm", "version", "state", "created", "activated",
+                             "retired", title=f"Keys of {_safe(result.node)} (epoch {result.epoch})")
         for r in result.keys:
-            state_text = r.state + (" (pruned)" if r.pruned else "")
-            grid.add_row(r.short, r.purpose, r.algorithm, str(r.version), state_text, r.created, r.activated or "-",
-                         r.retired or r.revoked or "-")
+            state_text = r.state + (" (pruned)" if r.pruned else "") + (" (expanded only)" if r.private_form == "expanded" else "")
+            grid.add_row(r.short, result.mesh_key_ids.get(r.id) or "-", r.purpose, r.algorithm, str(r.version), state_text,
+                         r.created, r.activated or "-", r.retired or r.revoked or "-")
         console.print(grid)
     data = result.to_dict()
     app_.emit(data, table, ids=[key["id"] for key in data["keys"]])
@@ -299,10 +301,10 @@ def show_cmd(
       x0ctl keys show 3f9a1c2b
       x0ctl keys show sha256:3f9a1c2b -o json
     """
-    from x0ctl.keystore import key_details, show_key
+    from x0ctl.keystore import show_key_details
 
     app_ = get_app(ctx, output)
-    result = key_details(show_key(_store(ctx, keystore, insecure=insecure_permissions), key_id))
+    result = show_key_details(_store(ctx, keystore, insecure=insecure_permissions), key_id)
 
     def table(console) -> None:
         for name, value in result.items():
@@ -330,11 +332,7 @@ def history_cmd(
     result = read_history(_store(ctx, keystore, insecure=insecure_permissions), limit)
 
     def table(console) -> None:
-        from rich.table import Table
-
-        grid = Table(title="Key history", title_justify="left")
-        for column in ("seq", "time", "event", "purpose", "old", "new", "actor", "reason"):
-            grid.add_column(column)
+        grid = console.table("seq", "time", "event", "purpose", "old", "new", "actor", "reason", title="Key history")
         for e in result.entries:
             grid.add_row(_safe(e.get("seq")), _safe(e.get("time")), _safe(e.get("event")), _safe(e.get("purpose") or "-"),
                          _short_or_dash(e.get("old_id")), _short_or_dash(e.get("new_id")), _safe(e.get("actor") or "-"),
@@ -379,6 +377,99 @@ def export_public_cmd(
     else:
         sys.stdout.buffer.write(result.data) if hasattr(sys.stdout, "buffer") else sys.stdout.write(result.data.decode("latin-1"))
         sys.stdout.flush()
+
+
+@app.command("export")
+def export_cmd(
+    ctx: typer.Context,
+    fmt: Annotated[str, typer.Option("--format", "-f", metavar="mesh-secret",
+                                     help="mesh-secret: the mesh agent's `mesh-pqc-keys` Kubernetes Secret.")] = "mesh-secret",
+    out: Annotated[Path | None, typer.Option("--out", help="Write to this file (0600, atomic); without it stdout, "
+                                                           "which must not be a terminal.", show_default=False)] = None,
+    name: Annotated[str, typer.Option("--name", help="The Secret's name.")] = "mesh-pqc-keys",
+    namespace: Annotated[str, typer.Option("--namespace", "-n", help="The Secret's namespace.")] = "x0tta6bl4-mesh",
+    keystore: KeystoreOption = None,
+    insecure_permissions: InsecureOption = False,
+    output: OutputOption = None,
+) -> None:
+    """Export the mesh agent's keys WITH their private parts, in a format the mesh reads.
+
+    mesh-secret: a Secret with ml-kem-{current,previous}-{public,private} (mesh-kem keys) and ml-dsa-{current,previous}-{public,private} (mesh-sig keys), raw FIPS bytes, private keys in the expanded form the mesh uses (ML-KEM-768 dk 2400 B, ML-DSA-65 sk 4032 B). "previous" is the newest retired key that still has its private key; without one those entries are left out. A key x0ctl generated is expanded by the backend: the openssl backend cannot (exit 3; use --backend liboqs); keys imported from the mesh are written back as they came. Private keys never go to a terminal: give --out or pipe into kubeseal. The keystore must pass `keys verify` (else exit 1).
+
+    Examples:
+      x0ctl keys export --format mesh-secret --out mesh-pqc-keys.yaml
+      x0ctl --backend liboqs keys export | kubeseal --format yaml > sealed-mesh-pqc-keys.yaml
+    """
+    from x0ctl.keystore import export_private
+
+    app_ = get_app(ctx, output)
+    if out is None and app_.json:
+        raise UsageError("-o json prints the summary on stdout: give --out FILE for the Secret")
+    if out is None and sys.stdout.isatty():
+        raise UsageError("refusing to print private keys to a terminal",
+                         hint="give --out FILE, or pipe the output (e.g. into kubeseal)")
+    result = export_private(_store(ctx, keystore, insecure=insecure_permissions), fmt=fmt, name=name, namespace=namespace)
+    if out is not None:
+        from x0ctl.keystore.fsutil import atomic_write
+
+        atomic_write(out, result.data, mode=0o600)
+        result.out = str(out)
+    else:
+        sys.stdout.buffer.write(result.data)
+        sys.stdout.flush()
+
+    def table(console) -> None:
+        for slot in result.slots:
+            console.print(f"{slot.purpose} {slot.slot:<8} {slot.key['short_id']}  mesh id {slot.mesh_key_id}  "
+                          f"({slot.private_form} -> {slot.private_bytes} B expanded)")
+        for missing in result.missing:
+            console.print(f"left out {missing} (no retired key with its private key)")
+        console.print(f"wrote Secret {result.namespace}/{result.name} to {_safe(out)} (mode 0600)")
+    if out is not None:
+        app_.emit(result.to_dict(), table)
+    else:
+        app_.info(f"wrote Secret {result.namespace}/{result.name} ({len(result.slots)} keys) to stdout")
+
+
+@app.command("import")
+def import_cmd(
+    ctx: typer.Context,
+    files: Annotated[list[Path], typer.Argument(metavar="FILE...", help="mesh-json: the mesh's key files; mesh-secret: one Secret.")],
+    fmt: Annotated[str, typer.Option("--format", "-f", metavar="mesh-json|mesh-secret",
+                                     help="mesh-json: {kem,signature}_ID_TIME.json files of the mesh's Python side; "
+                                          "mesh-secret: a mesh-pqc-keys Secret (YAML or JSON).")] = ...,
+    master_key: Annotated[Path | None, typer.Option("--mesh-master-key", show_default=False,
+                                                    help="The mesh's master.key (mesh-json files with encrypted private keys).")] = None,
+    node_id: Annotated[str | None, typer.Option("--mesh-node-id", show_default=False,
+                                                help="The mesh node id that wraps its master key.")] = None,
+    keystore: KeystoreOption = None,
+    wait: WaitOption = False,
+    insecure_permissions: InsecureOption = False,
+    output: OutputOption = None,
+) -> None:
+    """Import the mesh's own keys into the keystore's mesh purposes (mesh-kem, mesh-sig).
+
+    Per purpose the current key (mesh-json: the newest created_at; mesh-secret: *-current-*) becomes active and the active key is retired, as a rotation does; older keys are added retired. Each import is a signed history entry. The mesh keeps only expanded private keys, so imported keys have no seed: x0ctl checks them against their public keys and keeps them for `keys export` only. Input files must be mode 0600 (exit 2 otherwise). Exit 2 on a malformed or mismatched key (nothing is imported), 4 without a keystore.
+
+    Examples:
+      x0ctl keys import --format mesh-json --mesh-master-key master.key --mesh-node-id node-7 backups/*.json
+      kubectl get secret mesh-pqc-keys -n x0tta6bl4-mesh -o yaml > s.yaml; chmod 600 s.yaml; x0ctl keys import --format mesh-secret s.yaml
+    """
+    from x0ctl.keystore import import_mesh_keys
+    from x0ctl.textfile import read_private_bytes
+
+    app_ = get_app(ctx, output)
+    master = read_private_bytes(master_key, "mesh master key") if master_key is not None else None
+    result = import_mesh_keys(_store(ctx, keystore, wait=wait, insecure=insecure_permissions), fmt, files,
+                              master_key=master, node_id=node_id)
+
+    def table(console) -> None:
+        for key in result.imported:
+            console.print(f"imported {key['purpose']} v{key['version']} {key['short_id']} (mesh id {key['mesh_key_id']}) "
+                          f"{key['state']}, expanded only")
+        for key in result.skipped:
+            console.print(f"skipped {key['purpose']} mesh id {key['mesh_key_id']}: {key['reason']}")
+    app_.emit(result.to_dict(), table)
 
 
 @app.command("verify")

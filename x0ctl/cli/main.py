@@ -10,6 +10,7 @@ import typer
 from x0ctl import __version__
 from x0ctl.cli import completion, doctor
 from x0ctl.cli.app import LAZY_GROUPS, App, LazyGroup, OutputOption, X0ctlGroup, color_allowed, get_app, print_warning, validate_output
+from x0ctl.cli.options import normalize_backend
 from x0ctl.errors import UsageError
 
 HELP = """Operator's toolkit for the x0tta6bl4 post-quantum mesh.
@@ -60,18 +61,14 @@ def main(
     no_color: Annotated[bool, typer.Option("--no-color", help="No colour (NO_COLOR is honoured too).")] = False,
     backend: Annotated[
         str, typer.Option("--backend", envvar="X0CTL_BACKEND", help="PQC backend: auto, openssl or liboqs.",
-                          metavar="auto|openssl|liboqs", autocompletion=lambda: ["auto", "openssl", "liboqs"])
+                          metavar="auto|openssl|liboqs", autocompletion=lambda: ["auto", "openssl", "liboqs"],
+                          callback=lambda value: normalize_backend(value, allow_all=True))
     ] = "auto",
     profile: Annotated[
         str | None, typer.Option("--profile", envvar="X0CTL_PROFILE", show_default=False,
                                  help="Configuration profile from $XDG_CONFIG_HOME/x0ctl/config.yaml.")
     ] = None,
 ) -> None:
-    from x0ctl.pqc import BACKEND_CHOICES  # x0ctl.pqc is import-light by design
-
-    backend = backend.strip().lower()
-    if backend not in (*BACKEND_CHOICES, "all"):
-        raise typer.BadParameter(f"{backend!r} is not one of {', '.join(BACKEND_CHOICES)}", param_hint="--backend")
     ctx.obj = App(output=validate_output(output), quiet=quiet, color=color_allowed(no_color), backend=backend)
     from x0ctl.pqc import guard
 

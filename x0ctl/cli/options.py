@@ -151,3 +151,30 @@ def _bundle(command: Callable, target: str, factory: Callable, parameters: dict[
     wrapper.__signature__ = signature.replace(parameters=all_parameters)
     wrapper.__annotations__ = {p.name: p.annotation for p in all_parameters}
     return wrapper
+
+
+def normalize_backend(value: str | None, *, allow_all: bool = False) -> str | None:
+    """`--backend` as every command reads it: case and spaces ignored, one error text (exit 2)."""
+    from x0ctl.pqc import BACKEND_CHOICES  # import-light by design
+
+    if value is None:
+        return None
+    choices = (*BACKEND_CHOICES, "all") if allow_all else BACKEND_CHOICES
+    normalized = value.strip().lower()
+    if normalized not in choices:
+        raise typer.BadParameter(f"{value!r} is not one of {', '.join(choices)}", param_hint="--backend")
+    return normalized
+
+
+def _backend_option(*, allow_all: bool, help_text: str) -> Any:
+    choices = ["auto", "openssl", "liboqs", *(["all"] if allow_all else [])]
+    return typer.Option("--backend", help=help_text, metavar="|".join(choices), show_default=False,
+                        callback=lambda value: normalize_backend(value, allow_all=allow_all),
+                        autocompletion=lambda: choices)
+
+
+# A command's own --backend (None: the global --backend applies; see App.backend_for).
+BackendOption = Annotated[str | None, _backend_option(
+    allow_all=False, help_text="PQC backend: auto, openssl or liboqs (default: the global --backend).")]
+BackendOrAllOption = Annotated[str | None, _backend_option(
+    allow_all=True, help_text="Backend to test: auto, openssl, liboqs or all (default: the global --backend).")]

@@ -44,6 +44,10 @@ def simulate(
                      show_default=False, metavar="FILE.py[:Class]")] = None,
     loss: Annotated[float | None, typer.Option("--loss", help="Per-message loss probability (default 0.01).",
                                                show_default=False)] = None,
+    rules: Annotated[str, typer.Option("--rules", help="The rules honest nodes follow: x0ctl (this tool's protocol) "
+                                       "or mesh (the mesh's code as published: int(0.67n)+1 quorum, sender and key "
+                                       "not bound, expiring quarantine; see docs/mesh.md).",
+                                       metavar="x0ctl|mesh")] = "x0ctl",
     trials: Annotated[int, typer.Option("--trials", help="Monte Carlo trials (seeds seed, seed+1, ...).")] = 1,
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="Parallel worker processes for trials and sweeps.")] = 1,
     sweep: Annotated[str | None, typer.Option("--sweep-byzantine", help="Sweep f over a range, e.g. 0..20.",
@@ -85,6 +89,7 @@ def simulate(
       x0ctl quorum simulate -n 16 -f 5 --duration 30s --adversary examples/quorum/adversaries/selective_beacon.py
       x0ctl quorum simulate -n 31 -f 10 --trials 20 --jobs 2
       x0ctl quorum simulate -n 16 --duration 30s --strategy collude --sweep-byzantine 0..10 --plot sweep.svg
+      x0ctl quorum simulate --scenario examples/quorum/public-key-manipulation.yaml --rules mesh
       x0ctl quorum simulate -n 16 --duration 30s --sweep-byzantine 0..8 --trials 20 --cluster dask://127.0.0.1:8786
     """
     from x0ctl.pqc import get_backend, resolve_backend_names
@@ -92,7 +97,13 @@ def simulate(
     from x0ctl.durations import parse_duration
     from x0ctl.quorum.verdict import Thresholds, build_scenario, run_simulation
 
+    from x0ctl.quorum.rules import rules_named
+
     app_ = get_app(ctx, output)
+    try:
+        rules = rules_named(rules).name
+    except ValueError as error:
+        raise UsageError(f"--rules: {error}") from None
     if plot is not None and sweep is None:
         raise UsageError("--plot draws the Byzantine sweep: add --sweep-byzantine LOW..HIGH")
     if adversary is not None and strategy:
@@ -119,8 +130,8 @@ def simulate(
         callback = progress if counts is not None or trials > 1 else (
             lambda at, end: progress(int(at / 1000), int(end / 1000)))
         report = run_simulation(scenario, backend_name, trials=trials, jobs=jobs, sweep=counts, plot=plot,
-                                adversary=adversary, thresholds=thresholds, progress=callback, crypto=crypto,
-                                conformance_sample=conformance_sample, cluster=cluster)
+                                adversary=adversary, rules=rules, thresholds=thresholds, progress=callback,
+                                crypto=crypto, conformance_sample=conformance_sample, cluster=cluster)
     document = report.to_dict()
     table = {"single": _single_table, "trials": _trials_table, "sweep": _sweep_table}[report.mode]
     app_.emit(document, lambda console: table(console, document))

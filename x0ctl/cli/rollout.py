@@ -279,7 +279,7 @@ def canary(
     Every weight change, gate result (PromQL as sent, value, threshold, verdict, reason) and decision goes to a crash-safe journal with the owning process and a heartbeat; after a crash, 'x0ctl rollout resume ID' continues from the saved deadlines and first judges the time nobody watched. With -o json, events stream as NDJSON and the last line is the result. Exit: 0 promoted, 1 rolled back, 2 bad plan, 4 error, 6 paused or inconclusive, 130 interrupted (SIGINT/SIGTERM, journaled).
 
     Examples:
-      x0ctl rollout canary --steps 10:30s,50:1m,100 --set-weight-cmd 'kubectl argo rollouts set weight app {weight}' --rollback-cmd 'kubectl argo rollouts abort app' --prometheus http://prom:9090 --interval 10s
+      x0ctl rollout canary --steps 10:30s,50:1m,100 --set-weight-cmd './set-canary-weight app {weight}' --rollback-cmd './set-canary-weight app 0' --prometheus http://prom:9090 --interval 10s
       x0ctl rollout canary --plan rollout.yaml -o json
     """
     current = get_app(ctx, output)
@@ -343,8 +343,6 @@ def resume_command(
 
 def _status_table(state) -> callable:
     def table(console) -> None:
-        from rich.table import Table
-
         data = state.to_dict()
         console.print(f"[bold]{data['id']}[/bold]  target {data['target']}  {data['status']}"
                       f"  weight {data['weight']}%  step {data['step']}/{data['steps']} {data['weights']}")
@@ -358,7 +356,7 @@ def _status_table(state) -> callable:
             remaining = max(0.0, data["bake_until"] - time.time())
             console.print(f"bake ends {_when(data['bake_until'])} ({remaining:.0f}s left)")
         if data["gates"]:
-            grid = Table("gate", "verdict", "value", "threshold", "reason", "at")
+            grid = console.table("gate", "verdict", "value", "threshold", ("reason", {"overflow": "fold"}), "at")
             for gate in data["gates"]:
                 value = gate.get("value")
                 grid.add_row(gate["gate"], gate["verdict"], f"{value:.6g}" if isinstance(value, int | float) else "-",
@@ -433,9 +431,7 @@ def list_command(
         item.pop("gates", None)
 
     def table(console) -> None:
-        from rich.table import Table
-
-        grid = Table("id", "target", "version", "status", "weight", "step", "updated")
+        grid = console.table("id", "target", "version", "status", "weight", "step", "updated")
         for item in states:
             grid.add_row(item["id"], item["target"], item["version"] or "-", item["status"], f"{item['weight']}%",
                          f"{item['step']}/{item['steps']}", _when(item["updated"]))
@@ -588,9 +584,7 @@ def plan_command(
     data = result.to_dict()
 
     def table(console) -> None:
-        from rich.table import Table
-
-        grid = Table("step", "weight", "bake", "done after")
+        grid = console.table("step", "weight", "bake", "done after")
         for row in result.schedule:
             grid.add_row(str(row.step), f"{row.weight}%", format_duration(row.bake_seconds),
                          format_duration(row.ends_after_seconds))
@@ -604,3 +598,40 @@ def plan_command(
 
     current.emit(data, table)
     result.raise_for_gates()
+
+
+@app.command("import-analysis")
+def import_analysis(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="YAML with AnalysisTemplate / ClusterAnalysisTemplate objects.",
+                                         metavar="FILE")],
+    arg: Annotated[list[str] | None, typer.Option("--arg", metavar="NAME=VALUE", show_default=False,
+                                                  help="Value of a template arg ({{args.NAME}}), repeatable.")] = None,
+    output: OutputOption = None,
+) -> None:
+    """Turn an Argo Rollouts AnalysisTemplate's Prometheus metrics into x0ctl rollout gates.
+
+    Each Prometheus metric becomes a promql gate: its query ({{args.NAME}} filled from --arg or the template's defaults; an arg with no value is refused) and pass_when from successCondition (or the opposite of failureCondition) written as result[0] OP NUMBER. Other providers are listed as skipped. Prints the gates as YAML to paste under a plan's gates:, or -o json.
+
+    Examples:
+      x0ctl rollout import-analysis infra/argo-rollouts/analysis.yaml --arg service-name=x0-node
+      x0ctl rollout import-analysis analysis.yaml -o json | jq '.gates'
+    """
+    import yaml
+
+    from x0ctl.rollout.analysis import import_analysis_file
+
+    app_ = get_app(ctx, output)
+    values = {}
+    for item in arg or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise UsageError(f"--arg {item!r}: write NAME=VALUE")
+        values[name.strip()] = value
+    report = import_analysis_file(file, values)
+    if app_.json:
+        app_.emit(report.to_dict(), lambda console: None)
+        return
+    sys.stdout.write(yaml.safe_dump({"gates": report.gates}, sort_keys=False, width=1_000_000))
+    for skipped in report.skipped:
+        app_.info(f"skipped {skipped['template']}/{skipped['metric']}: {skipped['reason']}")

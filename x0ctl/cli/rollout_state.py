@@ -108,9 +108,7 @@ def migrate_command(
         store.close()
 
     def table(console) -> None:
-        from rich.table import Table
-
-        grid = Table("id", "target", "status", "events", "result", "reason")
+        grid = console.table("id", "target", "status", "events", "result", ("reason", {"overflow": "fold"}))
         for item in result["rollouts"]:
             grid.add_row(item["id"], item["target"], item["status"], str(item["events"]), item["result"],
                          item["reason"] or "")

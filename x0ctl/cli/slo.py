@@ -172,6 +172,57 @@ def rules(
               f"{counts['alerts']} alerts to {out}")
 
 
+@app.command("analysis-template")
+def analysis_template(
+    ctx: typer.Context,
+    spec: SpecOption = None,
+    selector: SelectorOption = None,
+    name: Annotated[str, typer.Option("--name", help="metadata.name of the AnalysisTemplate.")] = "x0ctl-slos",
+    namespace: Annotated[str | None, typer.Option("--namespace", "-n", show_default=False,
+                                                  help="metadata.namespace (default: none, kubectl's).")] = None,
+    address: Annotated[str, typer.Option("--address", help="Prometheus URL as Argo's controller reaches it.")]
+    = "http://prometheus:9090",
+    window: Annotated[str, typer.Option("--window", help="Window of each SLO query.")] = "5m",
+    interval: Annotated[str, typer.Option("--interval", help="How often Argo measures.")] = "1m",
+    count: Annotated[int | None, typer.Option("--count", show_default=False,
+                                              help="Measurements per analysis (default: until the step ends).")] = None,
+    failure_limit: Annotated[int, typer.Option("--failure-limit", help="Failed measurements tolerated.")] = 0,
+    out: Annotated[Path | None, typer.Option("--out", show_default=False, help="Write it to this file.")] = None,
+    output: OutputOption = None,
+) -> None:
+    """Print an Argo Rollouts AnalysisTemplate whose Prometheus metrics are the spec's SLO queries.
+
+    One metric per SLO: its error ratio over --window (the query 'slo status' and rollout 'slo' gates use, the mesh's metric names included), successCondition at or below the error budget (1 - objective), failureCondition above it; no data is Inconclusive. Reference it from a Rollout's analysis step or background analysis so Argo gates the canary on the mesh's SLOs. YAML by default (for kubectl apply); -o json prints the same object as JSON.
+
+    Examples:
+      x0ctl slo analysis-template --selector '{role="canary"}' -n mesh | kubectl apply -f -
+      x0ctl slo analysis-template --spec slos.yaml --address http://prometheus.monitoring:9090 --out at.yaml
+    """
+    import json
+
+    import yaml
+
+    from x0ctl.durations import parse_duration
+    from x0ctl.slo.argo import analysis_template as build
+
+    app_ = get_app(ctx, output)
+    template = build(_spec(spec), name=name, namespace=namespace, address=address,
+                     window_seconds=int(parse_duration(window, "--window")),
+                     interval_seconds=int(parse_duration(interval, "--interval")), count=count,
+                     failure_limit=failure_limit, selector=selector)
+    document = template.to_dict()
+    text = (json.dumps(document, indent=2) + "\n" if app_.json
+            else yaml.safe_dump(document, sort_keys=False, width=1_000_000))
+    if out is None:
+        sys.stdout.write(text)
+        return
+    try:
+        Path(out).write_text(text)
+    except OSError as exc:
+        raise IOFailure(f"cannot write {out}: {exc.strerror or exc}") from None
+    app_.info(f"wrote AnalysisTemplate {name} with {len(template.metrics)} metric(s) to {out}")
+
+
 @app.command("query")
 @prometheus_options
 def query(
@@ -260,16 +311,13 @@ def _named(result) -> str:
 
 
 def _status_table(console, report) -> None:
-    from rich.table import Table
-
     from x0ctl.durations import format_time
 
     marks = {"ok": "[green]ok[/green]", "breach": "[red]BREACH[/red]", "no-data": "[yellow]no-data[/yellow]",
              "no-events": "[cyan]no-events[/cyan]"}
-    table = Table(title=f"SLOs at {format_time(report.at)} from {report.prometheus}", title_justify="left")
-    for column, justify in (("slo", "left"), ("verdict", "left"), ("SLI", "right"), ("objective", "right"),
-                            ("budget left", "right"), ("burn 5m/1h/6h/1d/3d", "right")):
-        table.add_column(column, justify=justify)
+    right = {"justify": "right"}
+    table = console.table("slo", "verdict", ("SLI", right), ("objective", right), ("budget left", right),
+                          ("burn 5m/1h/6h/1d/3d", right), title=f"SLOs at {format_time(report.at)} from {report.prometheus}")
     notes = []
     for result in report.results:
         burns = " ".join(_burn(result.window(w)) for w in ("5m", "1h", "6h", "1d", "3d"))
@@ -287,12 +335,8 @@ def _status_table(console, report) -> None:
 
 
 def _query_table(console, data: dict) -> None:
-    from rich.table import Table
-
     title = f"{data['result_type']} at {data['at']} ({data['seconds'] * 1000:.0f} ms)"
-    table = Table(title=title, title_justify="left")
-    table.add_column("series")
-    table.add_column("value", justify="right")
+    table = console.table("series", ("value", {"justify": "right"}), title=title)
     for series in data["series"]:
         labels = dict(series["labels"])
         name = labels.pop("__name__", "")
@@ -345,11 +389,9 @@ def lint(
 
 
 def _lint_table(console, data: dict) -> None:
-    from rich.table import Table
-
-    table = Table(title=f"slo lint against {data['prometheus']}", title_justify="left")
-    for column in ("file", "rule / panel", "check", "selector", "detail"):
-        table.add_column(column, overflow="fold")
+    fold = {"overflow": "fold"}
+    table = console.table(*((column, fold) for column in ("file", "rule / panel", "check", "selector", "detail")),
+                          title=f"slo lint against {data['prometheus']}")
     for item in data["findings"]:
         table.add_row(item["file"], f"{item['kind']} {item['name']}", item["code"], item["selector"], item["detail"])
     if data["findings"]:

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from x0ctl.cli.app import OutputOption, get_app
+from x0ctl.cli.options import BackendOrAllOption
 from x0ctl.kat import ALGORITHMS
 
 app = typer.Typer(help="""Verify the PQC implementation on this node against known-answer vectors.
@@ -26,12 +27,6 @@ def _complete_algorithms(incomplete: str) -> list[str]:
     return [prefix + name for name in ALGORITHMS if name.lower().startswith(current.lower())]
 
 
-BackendOption = Annotated[
-    str | None,
-    typer.Option("--backend", help="Backend to test: auto, openssl, liboqs or all (default: the global --backend).",
-                 metavar="auto|openssl|liboqs|all", show_default=False,
-                 autocompletion=lambda: ["auto", "openssl", "liboqs", "all"]),
-]
 
 
 @app.command("kat")
@@ -51,7 +46,7 @@ def kat(
         bool,
         typer.Option("--allow-empty", help="Exit 0 even when a vector source had no check this backend can run."),
     ] = False,
-    backend: BackendOption = None,
+    backend: BackendOrAllOption = None,
     output: OutputOption = None,
 ) -> None:
     """Run known-answer tests (ML-KEM, ML-DSA, X-Wing) against the selected backend(s).
@@ -67,7 +62,7 @@ def kat(
 
     app_ = get_app(ctx, output)
     with app_.progress("known-answer tests", total=1) as progress:
-        report = verify_kat(backend or app_.backend, algorithms, list(vectors or ()), allow_empty=allow_empty,
+        report = verify_kat(app_.backend_for(backend), algorithms, list(vectors or ()), allow_empty=allow_empty,
                             progress=progress)
     app_.emit(report.to_dict(), lambda console: _table(console, report))
     problem = report.problem()
@@ -77,12 +72,9 @@ def kat(
 
 def _table(console, report) -> None:
     from rich.markup import escape
-    from rich.table import Table
-
-    table = Table(title="Known-answer tests", title_justify="left")
-    for column, justify in (("algorithm", "left"), ("backend", "left"), ("source", "left"), ("passed", "right"),
-                            ("failed", "right"), ("skipped", "right"), ("time", "right")):
-        table.add_column(column, justify=justify)
+    right = {"justify": "right"}
+    table = console.table("algorithm", "backend", "source", ("passed", right), ("failed", right), ("skipped", right),
+                          ("time", right), title="Known-answer tests")
     for result in report.results:
         failed = f"[red]{result.failed}[/red]" if result.failed else "0"
         table.add_row(result.algorithm, result.backend, result.source, str(result.passed), failed,

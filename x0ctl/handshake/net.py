@@ -1,12 +1,14 @@
 """The handshake over TCP: a threaded responder server and the probing initiator.
 
-One handshake per connection. The server bounds everything a peer controls: concurrent
-connections (in total, and per source address: extra ones get ALERT busy and are closed), frame
-size (checked from the header, before reading the payload), time (a short deadline for the first
-frame, a per-read timeout and an overall deadline per handshake), and
-public-key work: past `cookie_rate` cookie-less handshakes per second, or with half the connection
-slots taken, a hello without a valid cookie is answered with a stateless COOKIE (no KEM, no
-signature) and only the repeated hello that carries it gets a handshake.
+One handshake per connection, served by a pool of worker threads (grown on demand). The server
+bounds everything a peer controls: concurrent connections (in total, and per source address:
+extra ones get ALERT busy and are closed; with every slot taken, a source below its fair share
+takes one from the source holding the most), frame size (checked from the header, before reading
+the payload), time (a short deadline for the first frame, a minimum transfer rate for the later
+ones, a per-read timeout and an overall deadline per handshake), and public-key work: past
+`cookie_rate` cookie-less handshakes per second, or with half the connection slots taken, a hello
+without a valid cookie is answered with a stateless COOKIE (no KEM, no signature) and only the
+repeated hello that carries it gets a handshake.
 Every local failure is counted with its full reason and answered with the coarse reply the
 protocol allows; a refusal the peer reports is counted with origin="peer", never as our own.
 """
@@ -14,6 +16,7 @@ protocol allows; a refusal the peer reports is counted with origin="peer", never
 from __future__ import annotations
 
 import contextlib
+import queue
 import socket
 import threading
 import time
@@ -33,6 +36,7 @@ DEFAULT_MAX_CONNECTIONS = 64
 DEFAULT_COOKIE_RATE = 100.0  # cookie-less handshakes per second before hellos need a cookie
 DEFAULT_MAX_PER_SOURCE = 8  # connections one source address may hold (an eighth of the default 64)
 DEFAULT_FIRST_FRAME_TIMEOUT = 1.0  # seconds from accept to a complete CLIENT_HELLO
+DEFAULT_MIN_RATE = 8192.0  # bytes/s a later frame must arrive at (after the first-frame grace)
 _clock = time.perf_counter
 
 
@@ -78,12 +82,23 @@ def _recv_exact(sock: socket.socket, size: int, deadline: float, started: bool) 
     return b"".join(chunks)
 
 
-def read_frame(sock: socket.socket, max_payload: int, deadline: float, read_timeout: float) -> bytes:
-    """One whole frame (header + payload). The size limit is enforced before the payload is read."""
+def read_frame(sock: socket.socket, max_payload: int, deadline: float, read_timeout: float,
+               pace: tuple[float, float] | None = None) -> bytes:
+    """One whole frame (header + payload). The size limit is enforced before the payload is read.
+
+    `pace` = (grace, bytes per second): the frame must be complete within `grace` seconds plus its
+    size at that rate, counted from now; a peer trickling bytes cannot stretch it to `deadline`."""
     sock.settimeout(read_timeout)
-    header = _recv_exact(sock, wire.HEADER_SIZE, deadline, started=False)
+    header_by = payload_by = deadline
+    if pace is not None:
+        grace, rate = pace
+        paced_from = time.monotonic() + grace
+        header_by = min(deadline, paced_from + wire.HEADER_SIZE / rate)
+    header = _recv_exact(sock, wire.HEADER_SIZE, header_by, started=False)
     _, length = wire.check_header(header, max_payload)
-    return header + _recv_exact(sock, length, deadline, started=True) if length else header
+    if pace is not None:
+        payload_by = min(deadline, paced_from + (wire.HEADER_SIZE + length) / rate)
+    return header + _recv_exact(sock, length, payload_by, started=True) if length else header
 
 
 def _send(sock: socket.socket, frame: bytes) -> None:
@@ -117,6 +132,18 @@ class ServerSettings:
     cookie_rate: float = DEFAULT_COOKIE_RATE  # 0: every hello needs a cookie
     max_per_source: int = DEFAULT_MAX_PER_SOURCE
     first_frame_timeout: float = DEFAULT_FIRST_FRAME_TIMEOUT
+    min_rate: float = DEFAULT_MIN_RATE  # bytes/s for every frame after the first
+
+
+@dataclass(eq=False)
+class _Slot:
+    """One admitted connection. `evicted` is set (under the server's lock) when a source below its
+    fair share took the slot: the worker then counts `busy` and no longer owns a slot to release."""
+
+    conn: socket.socket
+    source: str
+    admitted: float
+    evicted: bool = False
 
 
 class WorkBudget:
@@ -147,8 +174,10 @@ class HandshakeServer:
     """Threaded responder: `bind()`, then `serve(stop_event)` until the event is set."""
 
     def __init__(self, policy: ResponderPolicy, host: str, port: int, settings: ServerSettings | None = None,
-                 metrics=None, on_outcome: Callable[[FailureReason | None], None] | None = None) -> None:
+                 metrics=None, on_outcome: Callable[[FailureReason | None], None] | None = None,
+                 label_peers: bool = False) -> None:
         self.policy = policy
+        self.label_peers = label_peers  # metrics per authenticated peer: only when the allow-list bounds them
         self.host, self.port = host, port
         self.settings = settings or ServerSettings()
         self.metrics = metrics
@@ -157,10 +186,13 @@ class HandshakeServer:
         self.budget = WorkBudget(self.settings.cookie_rate)
         self.last_internal_error: str | None = None
         self._active = 0
-        self._per_source: dict[str, int] = {}
-        self._slots = threading.BoundedSemaphore(self.settings.max_connections)
+        self._slots: dict[str, list[_Slot]] = {}  # per source, oldest first
+        self._slots_held = 0
+        self.evictions = 0
         self._workers: set[threading.Thread] = set()
         self._workers_lock = threading.Lock()
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()  # connections for idle workers; None: exit
+        self._idle = 0  # workers waiting on the queue (or about to)
         self._listener: socket.socket | None = None
 
     def bind(self) -> tuple[str, int]:
@@ -203,14 +235,11 @@ class HandshakeServer:
                         break
                     continue
                 source = peer_address[0]
-                if not self._admit(source):
+                slot = self._admit(conn, source)
+                if slot is None:
                     self._refuse_busy(conn)
                     continue
-                worker = threading.Thread(target=self._serve_connection, args=(conn, source), daemon=True,
-                                          name="x0ctl-handshake-conn")
-                with self._workers_lock:
-                    self._workers.add(worker)
-                worker.start()
+                self._dispatch(conn, slot)
         finally:
             listener.close()
             self.drain(self.settings.handshake_timeout)
@@ -220,20 +249,53 @@ class HandshakeServer:
         assert self._listener is not None
         return self._listener
 
+    def _dispatch(self, conn: socket.socket, slot: _Slot) -> None:
+        """Hand the connection to an idle worker, or to a new one: starting a thread per connection
+        put its start-up (about 0.1-0.5 ms on a busy machine) into every handshake's latency."""
+        with self._workers_lock:
+            spawn = self._idle == 0
+            if not spawn:
+                self._idle -= 1
+        if not spawn:
+            self._queue.put((conn, slot))
+            return
+        worker = threading.Thread(target=self._work, args=(conn, slot), daemon=True, name="x0ctl-handshake-conn")
+        with self._workers_lock:
+            self._workers.add(worker)
+        worker.start()
+
+    def _work(self, conn: socket.socket, slot: _Slot) -> None:
+        try:
+            while True:
+                self._serve_connection(conn, slot)
+                with self._workers_lock:
+                    self._idle += 1
+                item = self._queue.get()
+                if item is None:
+                    return
+                conn, slot = item
+        finally:
+            with self._workers_lock:
+                self._workers.discard(threading.current_thread())
+
     def drain(self, timeout: float) -> int:
-        """Wait up to `timeout` s for running handshakes; returns how many were still running."""
+        """Wait up to `timeout` s for running handshakes (idle workers exit at once); returns how many
+        were still running."""
         deadline = time.monotonic() + timeout
         with self._workers_lock:
             workers = list(self._workers)
+        for _ in workers:
+            self._queue.put(None)
         for worker in workers:
             worker.join(max(0.0, deadline - time.monotonic()))
         return sum(worker.is_alive() for worker in workers)
 
-    def _record(self, reason: FailureReason | None, seconds: float = 0.0, phases=(), origin: str = LOCAL) -> None:
+    def _record(self, reason: FailureReason | None, seconds: float = 0.0, phases=(), origin: str = LOCAL,
+                peer: str = "") -> None:
         if reason is None:
             self.tally.success(seconds, *phases)
             if self.metrics is not None:
-                self.metrics.success(seconds)
+                self.metrics.success(seconds, peer if self.label_peers else "")
         else:
             self.tally.failure(reason, origin)
             if self.metrics is not None:
@@ -241,22 +303,49 @@ class HandshakeServer:
         if self.on_outcome is not None:
             self.on_outcome(reason)
 
-    def _admit(self, source: str) -> bool:
-        """A slot for `source`: none when all are taken or the source already holds its share."""
+    def _admit(self, conn: socket.socket, source: str) -> _Slot | None:
+        """A slot for `source`, or None (busy). None when the source already holds --max-per-source.
+        With every slot taken, fair sharing: a source holding at least two fewer than the largest
+        holder takes that holder's oldest slot (its connection is shut down and counted `busy`), so
+        however many sources an attacker uses, a source with few connections still gets in."""
         with self._workers_lock:
-            if self._per_source.get(source, 0) >= self.settings.max_per_source:
-                return False
-            if not self._slots.acquire(blocking=False):
-                return False
-            self._per_source[source] = self._per_source.get(source, 0) + 1
-            return True
+            held = self._slots.setdefault(source, [])
+            if len(held) >= self.settings.max_per_source:
+                self._forget_if_empty(source)
+                return None
+            if self._slots_held >= self.settings.max_connections and not self._evict_for(len(held)):
+                self._forget_if_empty(source)
+                return None
+            slot = _Slot(conn, source, time.monotonic())
+            held.append(slot)
+            self._slots_held += 1
+            return slot
 
-    def _release(self, source: str) -> None:
+    def _evict_for(self, holding: int) -> bool:
+        """Under the lock: free the oldest slot of the largest holder if it holds >= holding + 2."""
+        largest = max(self._slots.values(), key=len)
+        if len(largest) < holding + 2:
+            return False
+        victim = largest.pop(0)
+        victim.evicted = True
+        self._slots_held -= 1
+        self.evictions += 1
+        self._forget_if_empty(victim.source)
+        with contextlib.suppress(OSError):
+            victim.conn.shutdown(socket.SHUT_RDWR)  # wakes its worker's blocking read at once
+        return True
+
+    def _forget_if_empty(self, source: str) -> None:
+        if not self._slots.get(source, True):
+            del self._slots[source]
+
+    def _release(self, slot: _Slot) -> None:
         with self._workers_lock:
-            held = self._per_source.pop(source) - 1
-            if held:
-                self._per_source[source] = held
-        self._slots.release()
+            if slot.evicted:
+                return
+            self._slots[slot.source].remove(slot)
+            self._slots_held -= 1
+            self._forget_if_empty(slot.source)
 
     def _refuse_busy(self, conn: socket.socket) -> None:
         """In the accept loop: never wait on the peer (a non-blocking send of 11 bytes, then close)."""
@@ -271,8 +360,9 @@ class HandshakeServer:
         """Busy: more than half the connection slots in use, or the budget of full handshakes spent."""
         return self._active > self.settings.max_connections // 2 or not self.budget.take()
 
-    def _serve_connection(self, conn: socket.socket, source: str) -> None:
-        settings, policy = self.settings, self.policy
+    def _serve_connection(self, conn: socket.socket, slot: _Slot) -> None:
+        settings, policy, source = self.settings, self.policy, slot.source
+        pace = (settings.first_frame_timeout, settings.min_rate) if settings.min_rate > 0 else None
         with self._workers_lock:
             self._active += 1
         try:
@@ -293,10 +383,13 @@ class HandshakeServer:
                         if session.done:
                             break
                         cookies_sent = session.cookies_sent
-                        frame = read_frame(conn, policy.max_payload, deadline, settings.read_timeout)
+                        frame = read_frame(conn, policy.max_payload, deadline, settings.read_timeout, pace)
                         if cookies_sent and not session.phases["encapsulate"]:
                             began = _clock()  # latency counts from the hello that gets the handshake
                 except HandshakeFailure as failure:
+                    if slot.evicted:  # its slot went to a source below its fair share; the socket is shut
+                        self._record(FailureReason.BUSY)
+                        return
                     if session is not None and session.cookies_sent and failure.reason is FailureReason.CONNECTION:
                         self._record_cookie()  # the peer went away after its cookie: no handshake attempted
                         return
@@ -312,12 +405,11 @@ class HandshakeServer:
                     self._record(FailureReason.BACKEND_ERROR)
                     self.last_internal_error = type(exc).__name__
                 else:
-                    self._record(None, _clock() - began, (session.phases,))
+                    self._record(None, _clock() - began, (session.phases,), peer=session.result.peer_fingerprint)
         finally:
             with self._workers_lock:
                 self._active -= 1
-                self._workers.discard(threading.current_thread())
-            self._release(source)
+            self._release(slot)
 
     def _record_cookie(self) -> None:
         self.tally.cookie()

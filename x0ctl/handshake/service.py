@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from x0ctl.errors import CheckFailed, EnvironmentProblem, IOFailure, UsageError
-from x0ctl.handshake.metrics import HandshakeMetrics
+from x0ctl.handshake.fleet import FleetReport, FleetRequest, load_fleet, probe_fleet
+from x0ctl.handshake.metrics import HandshakeMetrics, MetricsEndpoint
 from x0ctl.handshake.net import HandshakeServer, ProbeReport, ServerSettings, parse_address, run_probe
 from x0ctl.handshake.pins import allow_list, responder_pin
 from x0ctl.handshake.protocol import Identity, ResponderPolicy
@@ -20,6 +21,13 @@ from x0ctl.handshake.suites import Suite, classical_suite, hybrid_suite
 
 DISABLE_PQC_VAR = "X0TTA6BL4_DISABLE_PQC"
 PROTOCOLS = ("x0ctl",)  # what `probe` speaks; the mesh agent's own protocol gets its own module
+
+
+def default_node_name() -> str:
+    """The `node` label when none is given: the host name, as the mesh's node exporters use it."""
+    import socket
+
+    return socket.gethostname() or "localhost"
 
 
 def fallback_enabled() -> bool:
@@ -76,9 +84,13 @@ def publish(metrics: HandshakeMetrics, metrics_file: Path | None, pushgateway: s
     return {**published, "values": metrics.summary()}
 
 
+def _actual(check: dict) -> str:
+    return "n/a (no handshake succeeded)" if check["actual"] is None else str(check["actual"])
+
+
 def failed_checks(data: dict) -> str:
     """One line naming every failed SLO, the failures behind them and every attack not rejected."""
-    failed = [f"{name} {check['actual']} (target {check['target']})" for name, check in data["slo"].items()
+    failed = [f"{name} {_actual(check)} (target {check['target']})" for name, check in data["slo"].items()
               if not check["ok"]]
     if not data["slo"]["success_rate"]["ok"]:
         counts = [f"{count} x {reason}" for reason, count in data.get("failures", {}).items()]
@@ -154,6 +166,30 @@ def probe_verdict(report: ProbeReport) -> None:
         raise CheckFailed(f"handshake probe of {report.target} failed: " + failed_checks(report.to_dict()))
 
 
+def probe_inventory(request: FleetRequest, suite: Suite, identity: Identity, *, metrics_file: Path | None = None,
+                    pushgateway: str | None = None, job: str = "x0ctl_handshake", node: str | None = None,
+                    progress: Callable[[int, int], None] | None = None) -> FleetReport:
+    """`probe --inventory`: every peer of the inventory, metrics labelled per peer (the inventory bounds them)."""
+    peers = load_fleet(request.inventory)
+    metrics = HandshakeMetrics(node=node or default_node_name(), peer_label=True)
+    metrics.set_fallback(False)
+    report = probe_fleet(request, peers, suite, identity, metrics=metrics, progress=progress)
+    report.metrics = publish(metrics, metrics_file, pushgateway, job)
+    return report
+
+
+def fleet_verdict(report: FleetReport) -> None:
+    """IOFailure (exit 4) when no peer could be reached at all, CheckFailed (1) naming every failed peer."""
+    failed = report.failed
+    if not failed:
+        return
+    named = ", ".join(f"{outcome.peer.name} ({outcome.reason})" for outcome in failed)
+    message = f"handshake probe failed for {len(failed)} of {len(report.outcomes)} peers: {named}"
+    if report.unreachable:
+        raise IOFailure(message)
+    raise CheckFailed(message)
+
+
 @dataclass
 class ServeReport:
     """What `serve` prints when it stops."""
@@ -171,6 +207,7 @@ class ServeReport:
         tally = self.server.tally
         return {"listen": self.listen, "identity": self.identity, "suite": self.suite.describe(),
                 "authorization": self.authorization, "stopped_by": self.stopped_by, "unfinished": self.unfinished,
+                "evicted": self.server.evictions,
                 **tally.to_dict(), "cookie_replies": tally.cookies, "phases_ms": tally.phases_ms(),
                 "metrics": self.metrics}
 
@@ -180,19 +217,26 @@ class HandshakeService:
 
     def __init__(self, suite: Suite, identity: Identity, listen: str, *, peer_keys=(), peer_fingerprints=(),
                  peers_file: Path | None = None, allow_any_peer: bool = False, settings: ServerSettings,
-                 max_payload: int) -> None:
+                 max_payload: int, node: str | None = None, metrics_listen: str | None = None) -> None:
         host, port = parse_address(listen)
+        self.metrics_address = parse_address(metrics_listen) if metrics_listen is not None else None
         allowed = allow_list(peer_keys, peer_fingerprints, peers_file, any_peer=allow_any_peer)
         self.authorization = "any_peer" if allowed.is_any else "allow_list"
         self.suite, self.identity = suite, identity
-        self.metrics = HandshakeMetrics()
+        self.node = node or default_node_name()
+        self.metrics = HandshakeMetrics(node=self.node, peer_label=True)
         self.metrics.set_fallback(False)
         self.metrics.set_serve_info(self.authorization)
+        self.metrics_endpoint: MetricsEndpoint | None = None
         policy = ResponderPolicy(suite, identity, allowed, max_payload=max_payload)
-        self.server = HandshakeServer(policy, host, port, settings, metrics=self.metrics)
+        self.server = HandshakeServer(policy, host, port, settings, metrics=self.metrics,
+                                      label_peers=not allowed.is_any)
 
     def bind(self) -> str:
+        """Bind the handshake listener, then the /metrics endpoint if one was asked for."""
         self.server.bind()
+        if self.metrics_address is not None:
+            self.metrics_endpoint = self.metrics.serve_http(*self.metrics_address)
         return self.server.address
 
     def run(self, stop: threading.Event, *, metrics_file: Path | None, metrics_interval: float,
@@ -214,6 +258,8 @@ class HandshakeService:
             self.server.serve(stop)
         finally:
             stop.set()
+            if self.metrics_endpoint is not None:
+                self.metrics_endpoint.close()
         report = ServeReport(self.server.address, self.identity.fingerprint, self.suite, self.authorization,
                              self.server, unfinished=self.server.drain(0))
         report.metrics = publish(self.metrics, metrics_file, pushgateway, job)

@@ -61,14 +61,17 @@ class Tally:
     def success_rate(self) -> float:
         return 100.0 * self.successes / self.attempts if self.attempts else 0.0
 
-    def latency_ms(self) -> dict[str, float]:
+    def latency_ms(self) -> dict[str, float | None]:
+        """Percentiles in ms; all None when nothing succeeded (a 0.0 would read as "fast")."""
         ordered = sorted(self.latencies)
+        if not ordered:
+            return dict.fromkeys(("p50", "p95", "p99", "max", "mean"))
         return {
             "p50": round(percentile(ordered, 0.50) * 1000, 3),
             "p95": round(percentile(ordered, 0.95) * 1000, 3),
             "p99": round(percentile(ordered, 0.99) * 1000, 3),
-            "max": round((ordered[-1] if ordered else 0.0) * 1000, 3),
-            "mean": round((sum(ordered) / len(ordered) if ordered else 0.0) * 1000, 3),
+            "max": round(ordered[-1] * 1000, 3),
+            "mean": round(sum(ordered) / len(ordered) * 1000, 3),
         }
 
     def phases_ms(self) -> dict[str, float]:
@@ -88,5 +91,5 @@ def slo_checks(tally: Tally, min_success_rate: float, max_p95_ms: float) -> dict
         "success_rate": {"target": f">= {min_success_rate:g}%", "actual": round(tally.success_rate, 3),
                          "ok": tally.attempts > 0 and tally.success_rate >= min_success_rate},
         "p95_latency_ms": {"target": f"< {max_p95_ms:g}", "actual": p95,
-                           "ok": tally.successes > 0 and p95 < max_p95_ms},
+                           "ok": p95 is not None and p95 < max_p95_ms},
     }

@@ -22,7 +22,7 @@ from x0ctl.keystore.backups import (
 )
 from x0ctl.keystore.checkpoint import Checkpoint, checkpoint_problems, load_checkpoint, make_checkpoint
 from x0ctl.keystore.export import EXPORT_FORMATS, PublicExport, export_public
-from x0ctl.keystore.keyfiles import ALGORITHM_FOR_PURPOSE, PURPOSES
+from x0ctl.keystore.keyfiles import ALGORITHM_FOR_PURPOSE, MESH_PURPOSES, PURPOSES, REQUIRED_PURPOSES
 from x0ctl.keystore.lifecycle import (
     GenerateResult,
     HistoryListing,
@@ -38,7 +38,16 @@ from x0ctl.keystore.lifecycle import (
     revoke,
     rotate,
     show_key,
+    show_key_details,
     verify_keystore,
+)
+from x0ctl.keystore.meshkeys import (
+    IMPORT_FORMATS,
+    PRIVATE_EXPORT_FORMATS,
+    MeshImportResult,
+    PrivateExport,
+    export_private,
+    import_mesh_keys,
 )
 from x0ctl.keystore.store import (
     KeyRecord,
@@ -53,7 +62,13 @@ from x0ctl.keystore.store import (
 __all__ = [
     "ALGORITHM_FOR_PURPOSE",
     "EXPORT_FORMATS",
+    "IMPORT_FORMATS",
+    "MESH_PURPOSES",
+    "PRIVATE_EXPORT_FORMATS",
     "PURPOSES",
+    "REQUIRED_PURPOSES",
+    "MeshImportResult",
+    "PrivateExport",
     "BackupIdentityResult",
     "BackupResult",
     "Checkpoint",
@@ -74,7 +89,9 @@ __all__ = [
     "checkpoint_problems",
     "clean_restore_leftovers",
     "default_path",
+    "export_private",
     "export_public",
+    "import_mesh_keys",
     "generate",
     "key_details",
     "keystore_health",
@@ -89,5 +106,6 @@ __all__ = [
     "revoke",
     "rotate",
     "show_key",
+    "show_key_details",
     "verify_keystore",
 ]

@@ -141,6 +141,11 @@ def replay(lines: list[bytes]) -> Replay:
             result.node = entry["node"]
         if event in ACTIVATING_EVENTS:
             make_active(purpose, new_id)
+        elif event == "import":  # a key brought from the mesh: active, or retired (its previous key)
+            if entry.get("state") == "retired":
+                result.states[new_id] = "retired"
+            else:
+                make_active(purpose, new_id)
         elif event == "prepare":
             result.states[new_id] = "pending"
         elif event == "revoke":

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from x0ctl.errors import CheckFailed, IOFailure, UsageError
-from x0ctl.keystore.keyfiles import PURPOSES
+from x0ctl.keystore.keyfiles import PURPOSES, REQUIRED_PURPOSES
 from x0ctl.durations import parse_time
 from x0ctl.keystore.store import KeyRecord, Keystore, VerifyReport, node_problem
 
@@ -27,9 +27,23 @@ def brief(record: KeyRecord | None) -> dict | None:
             "version": record.version, "state": record.state, "not_after": record.not_after}
 
 
-def key_details(record: KeyRecord) -> dict:
-    """A full record plus `short_id` (`keys list`/`keys show`)."""
-    return {**record.to_dict(), "short_id": record.short}
+def key_details(record: KeyRecord, mesh_key_id: str | None = None) -> dict:
+    """A full record plus `short_id` and the mesh's key id (`keys list`/`keys show`)."""
+    return {**record.to_dict(), "private_form": record.private_form or "seed", "short_id": record.short,
+            "mesh_key_id": mesh_key_id}
+
+
+def _mesh_ids(store: Keystore, records: list[KeyRecord]) -> dict[str, str | None]:
+    """key id -> the mesh's key id (SHA-256 of the raw public key, 8 bytes hex); None when the file is unreadable."""
+    from x0ctl.mesh.keyid import mesh_key_id
+
+    found: dict[str, str | None] = {}
+    for record in records:
+        try:
+            found[record.id] = mesh_key_id(store.load_public(record))
+        except CheckFailed:
+            found[record.id] = None
+    return found
 
 
 @dataclass
@@ -82,10 +96,11 @@ class KeyListing:
     node: str
     epoch: int
     keys: list[KeyRecord]
+    mesh_key_ids: dict[str, str | None] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return {"keystore": self.keystore, "node": self.node, "epoch": self.epoch,
-                "keys": [key_details(r) for r in self.keys]}
+                "keys": [key_details(r, self.mesh_key_ids.get(r.id)) for r in self.keys]}
 
 
 @dataclass
@@ -98,6 +113,7 @@ class HistoryListing:
 
 
 def _purposes(purpose: str) -> tuple[str, ...]:
+    """`all`: every purpose (the caller skips optional ones the keystore does not have)."""
     if purpose == "all":
         return PURPOSES
     if purpose not in PURPOSES:
@@ -106,19 +122,30 @@ def _purposes(purpose: str) -> tuple[str, ...]:
 
 
 def generate(store: Keystore, *, node: str | None = None, force: bool = False, reason: str | None = None,
-             validity: int | None = None) -> GenerateResult:
-    """A new active key set (sig first: it signs the history). Refuses an existing set without force."""
+             validity: int | None = None, purpose: str | None = None) -> GenerateResult:
+    """A new active key set (sig first: it signs the history). Refuses an existing set without force.
+
+    purpose: only that purpose's key, added to an existing keystore that has none (how a keystore
+    gains the optional mesh-kem/mesh-sig purposes); a new keystore gets the kem and sig keys too.
+    """
     if node is not None and node_problem(node):
         raise UsageError(f"--node: {node_problem(node)}")
+    if purpose is not None and purpose not in PURPOSES:
+        raise UsageError(f"unknown purpose {purpose!r}; use {', '.join(PURPOSES)}")
     with store.transaction(create=True, node=node) as txn:
-        existing = [p for p in PURPOSES if txn.active(p) is not None]
+        if purpose is None:
+            wanted = list(REQUIRED_PURPOSES)
+        else:
+            wanted = [p for p in REQUIRED_PURPOSES if txn.active(p) is None and p != purpose] + [purpose]
+        existing = [p for p in wanted if txn.active(p) is not None]
         if existing and not force:
-            raise UsageError(f"the keystore at {store.path} already has an active key set",
+            what = f"an active {purpose} key" if purpose else "an active key set"
+            raise UsageError(f"the keystore at {store.path} already has {what}",
                              hint="rotate with `x0ctl keys rotate`, or pass --force to replace it (old keys are retired, not deleted)")
         if node:
             txn.state["node"] = node
         created = []
-        for purpose in ("sig", *(p for p in PURPOSES if p != "sig")):
+        for purpose in sorted(wanted, key=lambda name: name != "sig"):
             old = txn.active(purpose)
             new = txn.new_key(purpose)
             txn.record("generate", purpose, old=old, new=new, reason=reason or ("forced regeneration" if old else None),
@@ -168,9 +195,11 @@ def _rotate(store: Keystore, *, purpose: str, stage: str | None, older_than: flo
         raise UsageError(f"unknown stage {stage!r}; use prepare or activate")
     if keep is not None and keep < 0:
         raise UsageError("--keep must be 0 or more")
-    purposes = _purposes(purpose)
+    named = _purposes(purpose)
     result = RotateResult(keystore=str(store.path), dry_run=dry_run, stage=stage or "prepare+activate")
     with store.transaction() as txn:
+        purposes = [name for name in named
+                    if purpose != "all" or name in REQUIRED_PURPOSES or txn.active(name) is not None]
         result.recovered = txn.recovered
         current = time.time()
         for name in purposes:
@@ -245,12 +274,21 @@ def resolve(records: list[KeyRecord], key_ref: str) -> KeyRecord:
 
 def list_keys(store: Keystore) -> KeyListing:
     with store.reading() as (state, _lines):
-        return KeyListing(keystore=str(store.path), node=state["node"], epoch=state["epoch"], keys=store.records(state))
+        records = store.records(state)
+        return KeyListing(keystore=str(store.path), node=state["node"], epoch=state["epoch"], keys=records,
+                          mesh_key_ids=_mesh_ids(store, records))
 
 
 def show_key(store: Keystore, key_ref: str) -> KeyRecord:
     with store.reading() as (state, _lines):
         return resolve(store.records(state), key_ref)
+
+
+def show_key_details(store: Keystore, key_ref: str) -> dict:
+    """`keys show`: the record, its short id and the mesh's key id."""
+    with store.reading() as (state, _lines):
+        record = resolve(store.records(state), key_ref)
+        return key_details(record, _mesh_ids(store, [record])[record.id])
 
 
 def read_history(store: Keystore, limit: int | None = None) -> HistoryListing:

@@ -47,10 +47,16 @@ from x0ctl.keystore.fsutil import (
 )
 from x0ctl.keystore.keyfiles import (
     ALGORITHM_FOR_PURPOSE,
+    EXPANDED,
     ML_DSA_65,
+    ML_KEM_768,
     PURPOSES,
+    REQUIRED_PURPOSES,
+    SEED,
     X_WING,
     KeyFileError,
+    expanded_from_private_pem,
+    expanded_matches_public,
     private_pem,
     public_pem,
     raw_from_public_pem,
@@ -152,6 +158,8 @@ def record_problems(item) -> list[str]:
             found.append(f"{label}: {name} {_shown(item[name])} is not a UTC time")
     if item.get("reason") is not None and not isinstance(item["reason"], str):
         found.append(f"{label}: reason is not text")
+    if item.get("private_form") not in (None, SEED, EXPANDED):
+        found.append(f"{label}: private_form {_shown(item.get('private_form'))} is not seed or expanded")
     for name in ("public_key", "private_key"):
         if name == "private_key" and item.get(name) is None:
             continue
@@ -211,6 +219,7 @@ class KeyRecord:
     pruned: str | None = None
     not_after: str | None = None
     reason: str | None = None
+    private_form: str | None = None  # expanded: imported from the mesh without a seed (export only); else seed
 
     @classmethod
     def from_dict(cls, data: dict) -> KeyRecord:
@@ -361,18 +370,30 @@ class Keystore:
             from x0ctl.pqc import XWing
 
             return XWing(self.backend)
+        if algorithm == ML_KEM_768:
+            return self.backend.kem(ML_KEM_768)
         return self.backend.sig(ML_DSA_65)
 
     def load_private(self, record: KeyRecord, root: Path | None = None):
+        path, data = self._private_file(record, root)
+        if expanded_from_private_pem(record.algorithm, data) is not None:
+            raise CheckFailed(f"key {record.short} ({record.purpose}) was imported from the mesh without its seed: "
+                              "x0ctl keeps it for `keys export --format mesh-secret` only")
+        seed = seed_from_private_pem(record.algorithm, data, str(path))
+        return self.scheme(record.algorithm).from_seed(seed)
+
+    def _private_file(self, record: KeyRecord, root: Path | None = None) -> tuple[Path, bytes]:
         if record.private_key is None:
             raise CheckFailed(f"key {record.short} has no private key (pruned, or left out of the backup)")
         path = self.key_path(record.private_key, root)
         try:
-            data = _read_regular(path)
+            return path, _read_regular(path)
         except OSError as exc:
             raise CheckFailed(f"cannot read private key {path}: {exc.strerror or exc}") from None
-        seed = seed_from_private_pem(record.algorithm, data, str(path))
-        return self.scheme(record.algorithm).from_seed(seed)
+
+    def load_expanded(self, record: KeyRecord, root: Path | None = None) -> bytes | None:
+        """The stored expanded private key of a key imported from the mesh (None for a seed key)."""
+        return expanded_from_private_pem(record.algorithm, self._private_file(record, root)[1])
 
     def public_pem(self, record: KeyRecord, root: Path | None = None) -> bytes:
         path = self.key_path(record.public_key, root)
@@ -477,7 +498,8 @@ class Keystore:
         for purpose in PURPOSES:
             active = [r for r in records if r.purpose == purpose and r.state == "active"]
             pending = [r for r in records if r.purpose == purpose and r.state == "pending"]
-            if len(active) != 1:
+            optional_and_absent = purpose not in REQUIRED_PURPOSES and not any(r.purpose == purpose for r in records)
+            if len(active) != 1 and not optional_and_absent:
                 report.problem(f"{purpose}: {len(active)} active keys (exactly one is required)")
             if len(pending) > 1:
                 report.problem(f"{purpose}: {len(pending)} pending keys (at most one is allowed)")
@@ -565,6 +587,19 @@ class Keystore:
         if record.private_key is None:
             if record.state in ("active", "pending"):
                 report.problem(f"{label}: {record.state} but its private key was pruned")
+            return
+        try:
+            expanded = checker.load_expanded(record)
+        except CheckFailed as exc:
+            report.problem(f"{label}: {exc}")
+            return
+        if (record.private_form == EXPANDED) != (expanded is not None):
+            report.problem(f"{label}: state.json says its private key is in the {record.private_form or SEED} form, "
+                           "the file holds the other (file swapped?)")
+            return
+        if expanded is not None:
+            if not expanded_matches_public(record.algorithm, expanded, public):
+                report.problem(f"{label}: expanded private key does not hold its public key (file swapped)")
             return
         try:
             private = checker.load_private(record)
@@ -656,6 +691,22 @@ class Transaction:
         record = KeyRecord(id=key_id, algorithm=algorithm, purpose=purpose, version=version, state="pending",
                            created=self.time, public_key=f"{stem}.pub.pem", private_key=f"{stem}.key.pem")
         self._private_cache[key_id] = private
+        self.put(record)
+        return record
+
+    def import_key(self, purpose: str, public: bytes, private_file: bytes, private_form: str) -> KeyRecord:
+        """Add a key from elsewhere (files written, orphans until commit) as `pending`; the caller records and places it."""
+        from x0ctl.pqc.fingerprint import fingerprint, short_id
+
+        algorithm = ALGORITHM_FOR_PURPOSE[purpose]
+        key_id = fingerprint(algorithm, public)
+        version = 1 + max((r.version for r in self.records() if r.purpose == purpose), default=0)
+        stem = f"{KEYS_DIR}/{purpose}-v{version}-{short_id(key_id, 12)}"
+        atomic_write(self.store.path / f"{stem}.key.pem", private_file)
+        atomic_write(self.store.path / f"{stem}.pub.pem", public_pem(algorithm, public))
+        record = KeyRecord(id=key_id, algorithm=algorithm, purpose=purpose, version=version, state="pending",
+                           created=self.time, public_key=f"{stem}.pub.pem", private_key=f"{stem}.key.pem",
+                           private_form=private_form)
         self.put(record)
         return record
 

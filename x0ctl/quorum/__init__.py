@@ -65,7 +65,7 @@ from x0ctl.quorum.protocol import (
     signatures_for,
 )
 from x0ctl.quorum.reputation import PENALTIES, QUARANTINE_BELOW, Reputation
-from x0ctl.quorum.rules import RULES, X0CTL_RULES, Rules, rules_named
+from x0ctl.quorum.rules import MESH_RULES, RULES, X0CTL_RULES, MeshRules, Rules, rules_named
 from x0ctl.quorum.scenario import STRATEGIES, Scenario, load_scenario
 from x0ctl.quorum.verdict import SimulationReport, Thresholds, build_scenario, run_simulation
 from x0ctl.quorum.verifier import (
@@ -78,10 +78,10 @@ from x0ctl.quorum.verifier import (
 __all__ = [
     "ATTEST", "BEACON", "CRITICAL_EVENT_TYPES", "CRYPTO_MODES", "DOWN", "GOVERNANCE_PROPOSAL", "NODE_FAILURE", "PENALTIES",
     "QUARANTINE_BELOW", "RATE_LIMIT_PER_SECOND", "REJECTION_CAUSES", "RULES", "SIGNATURE_ALGORITHM", "SIGNING_CONTEXT",
-    "STRATEGIES", "X0CTL_RULES", "Adversary", "AdversaryControl", "AdversaryError", "Decision", "Equivocation",
+    "MESH_RULES", "STRATEGIES", "X0CTL_RULES", "Adversary", "AdversaryControl", "AdversaryError", "Decision", "Equivocation",
     "FuzzReport", "FuzzSettings", "HonestView", "Identity", "MessageCache", "Observed", "QuorumTracker", "ReplayReport",
-    "RealSignatures", "Reputation", "Rules", "Scenario", "ScriptedAdversary", "SignatureFact", "SignatureFacts",
-    "SignedMessage", "SimulationReport", "Thresholds",
+    "MeshRules", "RealSignatures", "Reputation", "Rules", "Scenario", "ScriptedAdversary", "SignatureFact",
+    "SignatureFacts", "SignedMessage", "SimulationReport", "Thresholds",
     "Verdict", "Verifier", "build_scenario", "failure_event", "fuzz", "load_adversary", "load_scenario", "proposal_event",
     "quorum_threshold", "replay", "rules_named", "run_on_cluster", "run_simulation", "signatures_for",
     "tolerated_faults",

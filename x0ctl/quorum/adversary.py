@@ -5,7 +5,8 @@ An adversary is a subclass of `Adversary` (hooks `start` and `observe`); the sim
 
 * see all traffic (`observe` is called for every message an honest node puts on the wire, when it is
   sent, with its intended receivers) and the simulated clock (`now_ms`);
-* sign any message with the Byzantine nodes' keys (`sign`, `attest`), rotate those keys (`rotate`);
+* sign any message with the Byzantine nodes' keys (`sign`, `attest`), also in another member's
+  name (`sign_as`: the key in the message is the signer's), rotate those keys (`rotate`);
 * send any message to any subset of nodes at any time (`send`, `attest(..., to=, at_ms=)`),
   withhold or delay its own messages (`beacons` restricts a Byzantine node's beacons; nothing is
   sent that the adversary does not send);
@@ -34,7 +35,15 @@ from pathlib import Path
 
 from x0ctl.errors import IOFailure, UsageError
 from x0ctl.quorum.events import CRITICAL_EVENT_TYPES, DOWN, failure_event, proposal_event
-from x0ctl.quorum.protocol import ATTEST, BEACON, SignedMessage, signature_from_text, signature_text
+from x0ctl.quorum.protocol import (
+    ATTEST,
+    BEACON,
+    SIGNING_CONTEXT,
+    SignedMessage,
+    encode_body,
+    signature_from_text,
+    signature_text,
+)
 
 
 class AdversaryError(UsageError):
@@ -162,6 +171,24 @@ class AdversaryControl:
         self._signed[message.body] = {"node": index, "kind": kind, "payload": payload, "ts": timestamp,
                                       "nonce": nonce}
         return message
+
+    def sign_as(self, node: str, claimed: str, kind: str, payload: dict, *, timestamp_ms: int | None = None,
+                nonce: str | None = None) -> SignedMessage:
+        """A message claiming to come from `claimed` (any member, honest ones included), signed by
+        Byzantine `node` with its own key and naming that key: the unbound-sender forgery. Rules that
+        bind keys to senders reject it (`key_substitution`); rules that verify a message against the
+        key it carries accept it. Nothing honest signed it: it is not recorded as a statement."""
+        index = self._byzantine_index(node)
+        self.index(claimed)
+        if kind not in (BEACON, ATTEST):
+            raise AdversaryError(f"adversary {self.label}: unknown message kind {kind!r}")
+        sim = self._sim
+        own = sim.identities[index]
+        body = encode_body(kind=kind, sender=claimed, key_id=own.key_id, epoch=sim.identities[self.index(claimed)].epoch,
+                           nonce=f"{self.rng.getrandbits(64):016x}" if nonce is None else nonce,
+                           timestamp_ms=int(sim.now) if timestamp_ms is None else int(timestamp_ms), payload=payload)
+        sim.forged_signatures += 1
+        return SignedMessage(body, sim.signatures.sign(own.private_key, own.key_id, body, SIGNING_CONTEXT))
 
     def attest(self, node: str, event: tuple, value: str, *, to=None, at_ms: float | None = None) -> SignedMessage:
         """Sign an attestation of `value` for `event` by `node` and send it (see `send`)."""

@@ -71,6 +71,9 @@ class QuorumTracker:
     members: frozenset
     reputation: Reputation
     threshold: int = 0
+    # False: a member's second value is counted like any vote, neither recorded nor punished (the
+    # mesh's quorum code has no equivocation check).
+    equivocation_check: bool = True
     votes: dict = field(default_factory=dict)  # event -> {attester: [values, in the order seen]}
     decisions: dict = field(default_factory=dict)  # event -> Decision
     equivocations: list = field(default_factory=list)
@@ -93,6 +96,8 @@ class QuorumTracker:
             ballots[attester] = [value]
         elif value in previous:
             return DUPLICATE, None
+        elif not self.equivocation_check:
+            previous.append(value)
         else:
             self.equivocations.append(Equivocation(attester, event, (previous[0], value), at_ms))
             self.reputation.penalise(attester, "equivocation", int(at_ms))

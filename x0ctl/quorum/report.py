@@ -89,7 +89,10 @@ def build_result(sim) -> dict:
             subject = sim.index_of.get(event[1])
             if subject not in honest_set:
                 continue  # a Byzantine subject is faulty: declaring it failed is never false
-            observers = [sim.index_of[a] for a in attesters if sim.index_of[a] in honest_set]
+            # An honest observer signed the report itself: a vote in its name it never signed (accepted
+            # by rules that do not bind keys to senders) is the adversary's.
+            observers = [sim.index_of[a] for a in attesters
+                         if sim.index_of[a] in honest_set and (sim.index_of[a], event, value) in sim.statements]
             if not observers:
                 false_failures.add(event[1])  # no honest node observed it: the event did not happen
             elif len(observers) < sim.q:
@@ -228,6 +231,7 @@ def build_result(sim) -> dict:
             "precision": _ratio(true_positive, true_positive + false_positive),
             "recall": _ratio(true_positive, len(active) * len(honest)),
             "false_reports_attempted": len(sim.false_accusations),
+            "quarantines_expired": sum(getattr(node.verifier.reputation, "expired", 0) for node in honest),
         },
         "rejections": {
             "by_cause": {cause: by_cause.get(cause, 0) for cause in CAUSE_NAMES},

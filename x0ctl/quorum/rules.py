@@ -9,8 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from x0ctl.quorum.consensus import quorum_threshold, tolerated_faults
+from x0ctl.quorum.consensus import QuorumTracker, quorum_threshold, tolerated_faults
 from x0ctl.quorum.events import GOVERNANCE_PROPOSAL
+from x0ctl.quorum.mesh_rules import MeshReputation, MeshVerifier, mesh_threshold, mesh_tolerated_faults
+from x0ctl.quorum.reputation import Reputation
+from x0ctl.quorum.verifier import Verifier
 
 
 @dataclass(frozen=True)
@@ -51,9 +54,70 @@ class Rules:
     def reports_while_partitioned(self) -> bool:
         return False
 
+    def votes_outlive_rotation(self) -> bool:
+        """Whether a vote signed under its signer's previous key is still relayed and counted (x0ctl:
+        no, the signer re-issues it under the new key)."""
+        return False
+
+    def reputation(self) -> Reputation:
+        """A fresh reputation table for one honest node."""
+        return Reputation(keep_history=False)
+
+    def verifier(self, identity, members: dict, cache, *, rate_limit: float, freshness_ms: int,
+                 reputation: Reputation, carried_keys: dict) -> Verifier:
+        """One honest node's receive path. `carried_keys` (key id -> public key, every key of the
+        run) is what a message naming a key id could carry; x0ctl's rules never read it: a key
+        counts only when the registry binds it to the sender."""
+        return Verifier(identity.node_id, members, cache, rate_limit=rate_limit, freshness_ms=freshness_ms,
+                        reputation=reputation)
+
+    def tracker(self, members: frozenset, reputation: Reputation, threshold: int) -> QuorumTracker:
+        return QuorumTracker(members, reputation, threshold)
+
+
+@dataclass(frozen=True)
+class MeshRules(Rules):
+    """The mesh's rules as its public source implements them (`x0ctl.quorum.mesh_rules`):
+
+    * quorum: int(0.67 n) + 1 distinct voters (n = 3 needs 3; ceil(2n/3) needs 2);
+    * gossip: the signature is checked against the key the message carries (sender and key not
+      bound), no freshness window, epochs down to the receiver's own minus one accepted, nonces
+      per (sender, epoch), 10 accepted messages per second per sender;
+    * reputation: x0.9 per violation held against the claimed sender, x1.05 per accepted message,
+      quarantine below 0.3 for 300 s, then it expires by itself;
+    * quorum votes: signatures stored, never verified (a relayed vote counts as it is), no
+      equivocation check (a member's second value counts too, unpunished).
+
+    Honest nodes otherwise behave as under x0ctl's rules (proposer authority, failure detector),
+    so that a difference in outcome is the difference in these rules.
+    """
+
+    name: str = "mesh"
+
+    def threshold(self, members: int) -> int:
+        return mesh_threshold(members)
+
+    def tolerated_faults(self, members: int) -> int:
+        return mesh_tolerated_faults(members)
+
+    def votes_outlive_rotation(self) -> bool:
+        return True  # a vote is a stored signature nobody checks again
+
+    def reputation(self) -> Reputation:
+        return MeshReputation(keep_history=False)
+
+    def verifier(self, identity, members: dict, cache, *, rate_limit: float, freshness_ms: int,
+                 reputation: Reputation, carried_keys: dict) -> Verifier:
+        return MeshVerifier(identity.node_id, members, cache, rate_limit=rate_limit, reputation=reputation,
+                            carried_keys=carried_keys, own_epoch=lambda: identity.epoch)
+
+    def tracker(self, members: frozenset, reputation: Reputation, threshold: int) -> QuorumTracker:
+        return QuorumTracker(members, reputation, threshold, equivocation_check=False)
+
 
 X0CTL_RULES = Rules()
-RULES = {X0CTL_RULES.name: X0CTL_RULES}
+MESH_RULES = MeshRules()
+RULES = {X0CTL_RULES.name: X0CTL_RULES, MESH_RULES.name: MESH_RULES}
 
 
 def rules_named(name: str) -> Rules:

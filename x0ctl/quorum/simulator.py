@@ -54,7 +54,6 @@ from x0ctl.quorum.events import (
     proposal_event,
 )
 from x0ctl.quorum.report import build_result
-from x0ctl.quorum.reputation import Reputation
 from x0ctl.quorum.rules import X0CTL_RULES, Rules
 from x0ctl.quorum.scenario import Scenario
 from x0ctl.quorum.verifier import Verifier
@@ -147,6 +146,9 @@ class Simulation:
         self.nodes: list = []
         self.honest: list[_Honest] = []
         self.byzantine: list[_Byzantine] = []
+        # Every public key of the run by key id: what a message naming a key id could carry (read by
+        # rules that verify against the carried key; kept current by every rotation).
+        self.carried_keys = {identity.key_id: identity.public_key for identity in self.identities}
         for index, identity in enumerate(self.identities):
             if index in byzantine:
                 strategy = (ADVERSARY_STRATEGY if adversary is not None
@@ -154,10 +156,11 @@ class Simulation:
                 node = _Byzantine(index, identity, frozenset(strategy.split("+")))
                 self.byzantine.append(node)
             else:
-                reputation = Reputation(keep_history=False)
-                verifier = Verifier(identity.node_id, members, self.cache, rate_limit=s.protocol.rate_limit,
-                                    freshness_ms=int(s.protocol.freshness_window_s * 1000), reputation=reputation)
-                node = _Honest(index, identity, verifier, QuorumTracker(membership, reputation, self.q), [0.0] * self.n)
+                reputation = rules.reputation()
+                verifier = rules.verifier(identity, members, self.cache, rate_limit=s.protocol.rate_limit,
+                                          freshness_ms=int(s.protocol.freshness_window_s * 1000),
+                                          reputation=reputation, carried_keys=self.carried_keys)
+                node = _Honest(index, identity, verifier, rules.tracker(membership, reputation, self.q), [0.0] * self.n)
                 self.honest.append(node)
             self.nodes.append(node)
         self.honest_indices = [node.index for node in self.honest]
@@ -240,7 +243,8 @@ class Simulation:
     def _drop_refused(self, receipts: list, via_id: str, sender_id: str, counts) -> list:
         """The receipts whose receiver will read the message. A receiver that has already
         quarantined the link neighbour or the claimed sender will drop it whenever it arrives
-        (quarantine is sticky; nothing in a run releases it): counted now, as `screen()` would count
+        (quarantine is sticky under x0ctl's rules; a rule set whose quarantine expires answers no
+        here and decides at arrival): counted now, as `screen()` would count
         it at arrival, if it arrives before the end of the run."""
         verifiers, end = self.verifiers, self.duration_ms
         kept = []
@@ -447,7 +451,7 @@ class Simulation:
             if settled is not None and len(values) == 1 and settled[0] in values:
                 continue  # every vote held here is for the value the peer validated
             for message, epoch, signer, value in held:
-                if epoch < signer.epoch:
+                if epoch < signer.epoch and not self.rules.votes_outlive_rotation():
                     continue  # rotation made it stale
                 if settled is not None and value == settled[0]:
                     continue  # the peer validated this value already; only contrary votes still matter
@@ -467,6 +471,7 @@ class Simulation:
     def adversary_rotate(self, index: int) -> None:
         identity = self.identities[index]
         identity.rotate(self.scheme.from_seed(rotation_seed(self.scenario.seed, index, identity.epoch + 1)))
+        self.carried_keys[identity.key_id] = identity.public_key
 
     def adversary_at(self, at: float, callback) -> None:
         self._push(at, _ADVERSARY, callback)
@@ -479,6 +484,7 @@ class Simulation:
     def _rotate(self, index: int, at: float) -> None:
         node = self.nodes[index]
         node.identity.rotate(self.scheme.from_seed(self.rng.randbytes(32)))
+        self.carried_keys[node.identity.key_id] = node.identity.public_key
         if not isinstance(node, _Honest):
             return
         # Statements signed under the retired key become stale at every peer that learns the new

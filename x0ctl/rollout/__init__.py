@@ -3,8 +3,8 @@
     from x0ctl.rollout import StateDir, build_plan, exit_code_for, start
     from x0ctl.slo import client_from_options
     plan = build_plan({"target": "app", "steps": "1:5m,10:10m,50:15m,100",
-                       "driver": {"set_weight": "kubectl argo rollouts set weight app {weight}",
-                                  "rollback": "kubectl argo rollouts abort app"}})
+                       "driver": {"set_weight": "./set-canary-weight app {weight}",
+                                  "rollback": "./set-canary-weight app 0"}})
     state = start(plan, client_from_options("http://prometheus:9090"), state_dir=StateDir())
     print(state.status, exit_code_for(state))
 

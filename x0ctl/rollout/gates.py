@@ -153,7 +153,6 @@ def _promql(gate: Gate, client, at: float) -> dict:
                   at=at, condition=gate.pass_when, series=len(values))
 
 
-# ---------------------------------------------------------------------------------------------
 # Baseline comparison
 
 

@@ -28,7 +28,7 @@ DEFAULT_DATA_WAIT = 120
 ACTIONS = ("rollback", "pause", "warn")
 VERDICTS = ("pass", "fail", "inconclusive", "error")
 GATE_KINDS = ("slo", "promql", "baseline")
-DRIVER_KINDS = ("command", "nodes")
+DRIVER_KINDS = ("command", "nodes", "argo")
 CONDITION = re.compile(r"^\s*(<=|>=|==|!=|<|>)\s*(-?[0-9.]+(?:[eE][+-]?\d+)?)\s*$")
 TEMPLATE_KEYS = ("weight", "step", "version", "rollout", "target", "node", "host")
 WINDOW_PLACEHOLDER = "{{window}}"  # the gate's window, in every query
@@ -105,6 +105,10 @@ class Driver:
     downgrade: str | None = None
     concurrency: int = 4
     seed: str | None = None
+    # argo
+    rollout: str | None = None
+    namespace: str | None = None
+    kubectl: str | None = None
 
     def to_dict(self) -> dict:
         return {k: v for k, v in asdict(self).items() if v is not None}
@@ -325,6 +329,19 @@ def build_driver(data: dict, source: str | None = None) -> Driver:
         if data.get(key) is not None:
             values[key] = str(data[key])
             _check_template(values[key], f"driver.{key}", source)
+    for key in ("rollout", "namespace", "kubectl"):
+        if data.get(key) is not None:
+            values[key] = str(data[key]).strip()
+            if not values[key] or (key != "kubectl" and not re.fullmatch(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?", values[key])):
+                raise PlanError(f"driver.{key}", f"{data[key]!r} is not a Kubernetes name", source)
+    if kind == "argo":
+        if not values.get("rollout"):
+            raise PlanError("driver.rollout", "the argo driver needs the Rollout's name", source)
+        for key in ("set_weight", "promote", "rollback", "inventory", "upgrade", "downgrade"):
+            if key in values:
+                raise PlanError(f"driver.{key}", "the argo driver runs kubectl itself: no command templates", source)
+    elif any(key in values for key in ("rollout", "namespace", "kubectl")):
+        raise PlanError("driver.rollout", "rollout, namespace and kubectl are fields of the argo driver", source)
     if "timeout" in data:
         values["timeout"] = parse_duration(data["timeout"], "driver.timeout", source, allow_zero=False)
     if "retry_delay" in data:
