@@ -107,8 +107,6 @@ def version(
 
 
 def _provenance_table(console, data: dict) -> None:
-    from rich.table import Table
-
     commit = data["git_commit"] or "unknown (not built from a checkout)"
     if data["git_commit"] and data["git_dirty"]:
         commit += " (with uncommitted changes)"
@@ -121,9 +119,7 @@ def _provenance_table(console, data: dict) -> None:
         differences = [f"{m['name']} {m['installed']} (locked {m['locked']})" for m in lock["mismatched"]]
         differences += [f"{name} missing" for name in lock["missing"]]
         lock_text = "DIFFERS from the lock: " + ", ".join(differences)
-    table = Table(show_header=False, box=None)
-    table.add_column(style="bold")
-    table.add_column(overflow="fold")
+    table = console.table(("what", {"style": "bold"}), ("value", {"overflow": "fold"}), show_header=False, box=None)
     for name, value in (
         ("x0ctl", f"{data['x0ctl']}, commit {commit}"),
         ("python", f"{data['python']} ({data['python_implementation']}, {data['platform']}) {data['python_executable']}"),

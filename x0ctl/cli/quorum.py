@@ -232,8 +232,6 @@ def _fmt(value, digits: int = 2) -> str:
 
 
 def _single_table(console, document: dict) -> None:
-    from rich.table import Table
-
     r = document["result"]
     agreement, validity, liveness = r["agreement"], r["validity"], r["liveness"]
     detector, reputation = r["failure_detector"], r["reputation"]
@@ -242,9 +240,7 @@ def _single_table(console, document: dict) -> None:
                   f"({'within' if r['within_bound'] else 'beyond'} the bound f <= {r['tolerated_faults']}), "
                   f"quorum {r['quorum_threshold']}, {r['duration_s']:g}s simulated, seed {r['seed']}, "
                   f"backend {document['backend']}, rules {document['rules']}{who}")
-    table = Table(title="Outcome", title_justify="left", show_header=False)
-    table.add_column("what")
-    table.add_column("value", justify="right")
+    table = console.table("what", ("value", {"justify": "right"}), title="Outcome", show_header=False)
 
     def count(value: int) -> str:
         return "[green]0[/green]" if value == 0 else f"[red]{value}[/red]"
@@ -270,16 +266,14 @@ def _single_table(console, document: dict) -> None:
     table.add_row("messages signed / sent / delivered", f"{messages['signed']} / {messages['sent']} / {messages['delivered']}")
     table.add_row("ML-DSA verifications (cache hits)", f"{messages['verified']} ({messages['verification_cache_hits']})")
     console.print(table)
-    causes = Table(title="Rejections by cause", title_justify="left")
-    causes.add_column("cause")
-    causes.add_column("count", justify="right")
+    causes = console.table("cause", ("count", {"justify": "right"}), title="Rejections by cause")
     for cause, number in r["rejections"]["by_cause"].items():
         causes.add_row(cause, str(number))
     console.print(causes)
     if r["strategies"]:
-        attacks = Table(title="Byzantine strategies", title_justify="left")
-        for column in ("strategy", "nodes", "sent", "quarantined by", "rejected as"):
-            attacks.add_column(column, justify="left" if column in ("strategy", "rejected as") else "right")
+        right = {"justify": "right"}
+        attacks = console.table("strategy", ("nodes", right), ("sent", right), ("quarantined by", right),
+                                "rejected as", title="Byzantine strategies")
         for label, entry in r["strategies"].items():
             rejected = ", ".join(f"{reason} {n}" for reason, n in entry["rejected"].items()) or "-"
             attacks.add_row(label, str(entry["nodes"]), str(entry["messages_sent"]), str(entry["quarantined_by"]),
@@ -302,15 +296,11 @@ def _interval(rate: dict) -> str:
 
 
 def _trials_table(console, document: dict) -> None:
-    from rich.table import Table
-
     a = document["aggregate"]
     scenario = document["scenario"]
     console.print(f"[bold]{scenario['name']}[/bold]: {a['trials']} trials, n = {scenario['nodes']}, "
                   f"f = {scenario['byzantine']}, backend {document['backend']} (rates with Wilson 95% intervals)")
-    table = Table(show_header=False)
-    table.add_column("what")
-    table.add_column("value", justify="right")
+    table = console.table("what", ("value", {"justify": "right"}), show_header=False)
     table.add_row("trials with an agreement violation", _interval(a["agreement"]["violation"]))
     table.add_row("trials with a validity violation", _interval(a["validity"]["violation"]))
     table.add_row("totality (node x settled event)", _interval(a["agreement"]["totality"]))
@@ -341,16 +331,14 @@ def _crypto_line(crypto: dict) -> str:
 
 
 def _sweep_table(console, document: dict) -> None:
-    from rich.table import Table
-
     s = document["sweep"]
     console.print(f"Byzantine sweep: n = {s['nodes']}, quorum {s['quorum_threshold']}, tolerated f <= "
                   f"{s['tolerated_faults']}, {s['trials_per_point']} trial(s) per point, backend {document['backend']}")
     from rich import box
 
-    table = Table(box=box.SIMPLE_HEAD)
-    for column in ("f", "bound", "unsafe", "conflict", "invalid", "honest q", "live", "total", "p50 s", "p95 s"):
-        table.add_column(column, justify="right", no_wrap=True)
+    cell = {"justify": "right", "no_wrap": True}
+    table = console.table(*((column, cell) for column in ("f", "bound", "unsafe", "conflict", "invalid", "honest q",
+                                                          "live", "total", "p50 s", "p95 s")), box=box.SIMPLE_HEAD)
     for p in s["points"]:
         unsafe = p["safety_violation"]["count"]
         table.add_row(str(p["byzantine"]), "within" if p["within_bound"] else "[yellow]beyond[/yellow]",
@@ -447,12 +435,11 @@ def _severity(code: str) -> str:
 
 
 def _capture_table(console, data: dict) -> None:
-    from rich.table import Table
-
     marks = {"ok": "[green]ok[/green]", "warn": "[yellow]warn[/yellow]", "fail": "[red]FAIL[/red]"}
-    table = Table(title=f"{data['format']} {data['source']}: {data['algorithm']}, empty context", title_justify="left")
-    for column in ("line", "sender", "type", "epoch", "signature", "key", "verdict", "findings"):
-        table.add_column(column, overflow="fold")
+    fold = {"overflow": "fold"}
+    table = console.table(*((column, fold) for column in ("line", "sender", "type", "epoch", "signature", "key",
+                                                          "verdict", "findings")),
+                          title=f"{data['format']} {data['source']}: {data['algorithm']}, empty context")
     for message in data["messages"]:
         findings = ", ".join(f["code"] for f in message["findings"] if f["severity"] != "info")
         key = f"{message['key_id']} {message['binding']}" if message["key_id"] else ""
