@@ -283,12 +283,13 @@ def client_from_options(
     """
     env = os.environ if environ is None else environ
     url = (url or env.get(URL_ENV) or DEFAULT_URL).strip()
-    parts = urlsplit(url)
     try:
-        parts.port  # noqa: B018 - raises ValueError for a port outside 0..65535 or not a number
+        parts = urlsplit(url)
+        host, _ = parts.hostname, parts.port  # ValueError: unclosed "[", bad IPv6 literal, port not 0..65535
     except ValueError:
-        parts = None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        parts, host = None, None
+    if parts is None or parts.scheme not in ("http", "https") or not host \
+            or any(c.isspace() or not c.isprintable() for c in url):
         raise UsageError(f"--prometheus: {redact_url(url)!r} is not an http(s) URL")
     if not (timeout > 0 and math.isfinite(timeout)):
         raise UsageError("--timeout must be a positive number of seconds")
