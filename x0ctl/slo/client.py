@@ -291,6 +291,11 @@ def client_from_options(
     if parts is None or parts.scheme not in ("http", "https") or not host \
             or any(c.isspace() or not c.isprintable() for c in url):
         raise UsageError(f"--prometheus: {redact_url(url)!r} is not an http(s) URL")
+    if parts.query or parts.fragment:
+        # the API path is appended to the URL, and a token in a URL ends up in logs and shell history
+        raise UsageError(f"--prometheus {redact_url(url)}: a Prometheus URL takes no query string",
+                         hint="give a bearer token with --token-file or $X0CTL_PROMETHEUS_TOKEN "
+                              "(or the variable --token-env names)")
     if not (timeout > 0 and math.isfinite(timeout)):
         raise UsageError("--timeout must be a positive number of seconds")
     headers: dict[str, str] = {}
