@@ -295,6 +295,15 @@ def test_unreachable_server_exits_4_without_secrets(cli, command):
     assert "hunter2" not in both.stderr + both.stdout and "s3cr3t" not in both.stderr + both.stdout
 
 
+@pytest.mark.parametrize("variable", ["X0CTL_PROMETHEUS_TOKEN", "X0CTL_PROMETHEUS_BASIC_AUTH"])
+def test_credentials_with_a_line_break_from_the_environment_exit_2(cli, variable):
+    result = cli("slo", "query", "up", "-p", f"http://127.0.0.1:{closed_port()}",
+                 env={variable: "us:ENVSECRET\r\nX-Evil: 1"})
+    assert result.exit_code == 2, result.stderr
+    assert_one_line_error(result.stderr, f"${variable}", "line break")
+    assert "ENVSECRET" not in result.stderr + result.stdout
+
+
 def test_http_error_exits_4(cli, prometheus):
     result = cli("slo", "status", "-p", prometheus.url + "/not-the-api-root", "--at", END)
     assert result.exit_code == 4
