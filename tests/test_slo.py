@@ -279,15 +279,29 @@ def test_bad_promql_exits_2(cli, prometheus, tmp_path, argv):
 @pytest.mark.parametrize("command", [["status"], ["check"], ["query", "up"]])
 def test_unreachable_server_exits_4_without_secrets(cli, command):
     port = closed_port()
-    result = cli("slo", *command, "-p", f"http://admin:hunter2@127.0.0.1:{port}/?token=s3cr3t-token")
+    result = cli("slo", *command, "-p", f"http://admin:hunter2@127.0.0.1:{port}/")
     assert result.exit_code == 4
     assert_one_line_error(result.stderr, "cannot reach Prometheus", f"127.0.0.1:{port}", "connection refused")
-    assert "hunter2" not in result.stderr + result.stdout and "s3cr3t" not in result.stderr + result.stdout
+    assert "hunter2" not in result.stderr + result.stdout
+    # a token in the URL's query: refused (it belongs in --token-file or the environment), redacted
+    query = cli("slo", *command, "-p", f"http://127.0.0.1:{port}/?token=s3cr3t-token")
+    assert query.exit_code == 2
+    assert_one_line_error(query.stderr, "--prometheus", "token=***", "--token-file")
+    assert "s3cr3t" not in query.stderr + query.stdout
     # credentials in the URL and a token too: refused, like a token and basic auth together
     both = cli("slo", *command, "-p", f"http://admin:hunter2@127.0.0.1:{port}",
                env={"X0CTL_PROMETHEUS_TOKEN": "s3cr3t-token"})
     assert both.exit_code == 2
     assert "hunter2" not in both.stderr + both.stdout and "s3cr3t" not in both.stderr + both.stdout
+
+
+@pytest.mark.parametrize("variable", ["X0CTL_PROMETHEUS_TOKEN", "X0CTL_PROMETHEUS_BASIC_AUTH"])
+def test_credentials_with_a_line_break_from_the_environment_exit_2(cli, variable):
+    result = cli("slo", "query", "up", "-p", f"http://127.0.0.1:{closed_port()}",
+                 env={variable: "us:ENVSECRET\r\nX-Evil: 1"})
+    assert result.exit_code == 2, result.stderr
+    assert_one_line_error(result.stderr, f"${variable}", "line break")
+    assert "ENVSECRET" not in result.stderr + result.stdout
 
 
 def test_http_error_exits_4(cli, prometheus):

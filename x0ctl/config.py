@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from x0ctl.errors import IOFailure, UsageError
+from x0ctl.urls import redact_url
 
 CONFIG_ENV = "X0CTL_CONFIG"
 PROFILE_ENV = "X0CTL_PROFILE"
@@ -47,7 +48,13 @@ def is_secret_key(key: str) -> bool:
 
 
 def mask(key: str, value) -> object:
-    return "****" if is_secret_key(key) and value not in (None, "") else value
+    """The value as `config show` prints it: secret-named keys hidden, and any URL value without
+    its userinfo and query values (a profile's `prometheus: http://user:pw@...` is a secret too)."""
+    if is_secret_key(key) and value not in (None, ""):
+        return "****"
+    if isinstance(value, str) and "://" in value:
+        return redact_url(value)
+    return value
 
 
 @dataclass

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from prometheus_client import (
     CollectorRegistry,
@@ -27,8 +29,10 @@ from prometheus_client import (
     push_to_gateway,
     write_to_textfile,
 )
+from prometheus_client.exposition import basic_auth_handler, default_handler
 
 from x0ctl.errors import IOFailure
+from x0ctl.urls import redact_url
 from x0ctl.handshake.wire import PROTOCOL_VERSION
 from x0ctl.handshake.reasons import LOCAL, PEER, FailureReason
 
@@ -140,9 +144,11 @@ class HandshakeMetrics:
         """Replace this job's group on a Pushgateway (PUT), keyed by instance=<hostname> by default."""
         key = grouping_key if grouping_key is not None else {"instance": socket.gethostname() or f"pid{os.getpid()}"}
         try:
-            push_to_gateway(gateway, job=job, registry=self.registry, grouping_key=key, timeout=timeout)
+            address, handler = _gateway_and_handler(gateway)
+            push_to_gateway(address, job=job, registry=self.registry, grouping_key=key, timeout=timeout,
+                            handler=handler)
         except Exception as exc:  # noqa: BLE001 - urllib raises several unrelated types
-            raise IOFailure(f"cannot push metrics to {gateway}: {_describe(exc)}") from None
+            raise IOFailure(f"cannot push metrics to {redact_url(gateway)}: {_describe(exc)}") from None
 
     def summary(self) -> dict:
         """The values as written, for the command's own report."""
@@ -196,3 +202,20 @@ def _describe(exc: Exception) -> str:
     if code is not None:
         return f"HTTP {code} {reason or ''}".strip()
     return str(reason or exc) or type(exc).__name__
+
+
+def _gateway_and_handler(gateway: str) -> tuple[str, Callable]:
+    """(URL without userinfo, request handler): `user:password@` becomes HTTP basic auth, as the
+    Pushgateway's --web.config.file expects, instead of being resolved as part of the host name."""
+    parts = urlsplit(gateway)
+    if parts.username is None and parts.password is None:
+        return gateway, default_handler
+    host = f"[{parts.hostname}]" if ":" in (parts.hostname or "") else (parts.hostname or "")
+    netloc = host + (f":{parts.port}" if parts.port is not None else "")
+    address = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    username, password = unquote(parts.username or ""), unquote(parts.password or "")
+
+    def handler(url, method, timeout, headers, data):
+        return basic_auth_handler(url, method, timeout, headers, data, username, password)
+
+    return address, handler

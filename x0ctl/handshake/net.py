@@ -16,6 +16,7 @@ protocol allows; a refusal the peer reports is counted with origin="peer", never
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import queue
 import socket
 import threading
@@ -41,19 +42,36 @@ _clock = time.perf_counter
 
 
 def parse_address(text: str, *, default_port: int | None = None) -> tuple[str, int]:
-    """HOST:PORT or [IPv6]:PORT -> (host, port); UsageError for anything else."""
+    """HOST:PORT or [IPv6]:PORT -> (host, port); UsageError for anything else, decided on the text
+    alone: an unclosed bracket or a bare IPv6 address never reaches the resolver as a "name"."""
     value = text.strip()
-    host, sep, port_text = value.rpartition(":")
-    if value.startswith("[") and "]" in value:
-        host, _, rest = value[1:].partition("]")
-        sep, port_text = (":", rest[1:]) if rest.startswith(":") else ("", "")
+    if value.startswith("["):
+        host, closed, rest = value[1:].partition("]")
+        sep, port_text = (":", rest[1:]) if rest.startswith(":") else ("", rest)
+        if not closed or (sep and not port_text) or (rest and not sep) or not _is_ipv6(host):
+            raise UsageError(f"{text!r} is not HOST:PORT (an IPv6 address is written [ADDRESS]:PORT)")
+    elif _is_ipv6(value):  # a bare IPv6 address (an inventory's `host: ::1`): the default port applies
+        host, sep, port_text = value, "", ""
+    else:
+        host, sep, port_text = value.rpartition(":") if ":" in value else (value, "", "")
+        if "[" in value or "]" in value or ":" in host:
+            raise UsageError(f"{text!r} is not HOST:PORT (an IPv6 address is written [ADDRESS]:PORT)")
     if not sep:
         if default_port is None:
             raise UsageError(f"{text!r} is not HOST:PORT")
-        host, port_text = value.strip("[]"), str(default_port)
-    if not host or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        port_text = str(default_port)
+    if not host or any(c.isspace() or not c.isprintable() for c in host) \
+            or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
         raise UsageError(f"{text!r} is not HOST:PORT (port 0..65535)")
     return host, int(port_text)
+
+
+def _is_ipv6(host: str) -> bool:
+    try:
+        ipaddress.IPv6Address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def format_address(host: str, port: int) -> str:

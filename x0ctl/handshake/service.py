@@ -18,6 +18,7 @@ from x0ctl.handshake.protocol import Identity, ResponderPolicy
 from x0ctl.handshake.selftest import SelftestReport, run_selftest
 from x0ctl.handshake.stats import slo_checks
 from x0ctl.handshake.suites import Suite, classical_suite, hybrid_suite
+from x0ctl.urls import redact_url
 
 DISABLE_PQC_VAR = "X0TTA6BL4_DISABLE_PQC"
 PROTOCOLS = ("x0ctl",)  # what `probe` speaks; the mesh agent's own protocol gets its own module
@@ -69,8 +70,13 @@ def check_pushgateway(url: str | None) -> None:
         parts.port  # noqa: B018 - raises ValueError for a bad port
     except ValueError:
         parts = None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in url):
-        raise UsageError(f"--pushgateway {url!r} is not an http(s) URL")
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname \
+            or any(c.isspace() or not c.isprintable() for c in url):
+        raise UsageError(f"--pushgateway {redact_url(url)} is not an http(s) URL")
+    if parts.query or parts.fragment:
+        # push_to_gateway appends /metrics/job/... to the URL: a query would end up inside the path
+        raise UsageError(f"--pushgateway {redact_url(url)}: a Pushgateway URL takes no query string",
+                         hint="give credentials as http://USER:PASSWORD@HOST:PORT (HTTP basic auth)")
 
 
 def publish(metrics: HandshakeMetrics, metrics_file: Path | None, pushgateway: str | None, job: str) -> dict:
@@ -80,7 +86,7 @@ def publish(metrics: HandshakeMetrics, metrics_file: Path | None, pushgateway: s
         published["file"] = str(metrics_file)
     if pushgateway:
         metrics.push(pushgateway, job=job)
-        published["pushgateway"] = pushgateway
+        published["pushgateway"] = redact_url(pushgateway)
     return {**published, "values": metrics.summary()}
 
 

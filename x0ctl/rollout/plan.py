@@ -11,6 +11,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from x0ctl.durations import DurationError, parse_duration as _parse_duration
 from x0ctl.errors import UsageError
@@ -365,6 +366,19 @@ def build_driver(data: dict, source: str | None = None) -> Driver:
     return Driver(**values)
 
 
+def _check_webhook(webhook: str, source: str | None) -> None:
+    """Refuse a webhook urllib could not post to before the rollout moves any traffic: checked once
+    here, so a notification never fails on the URL's shape half-way through a rollout."""
+    try:
+        parts = urlsplit(webhook)
+        host, _ = parts.hostname, parts.port  # each raises ValueError on a malformed netloc or port
+    except ValueError:
+        parts, host = None, None
+    if parts is None or parts.scheme not in ("http", "https") or not host \
+            or any(c.isspace() or not c.isprintable() for c in webhook):
+        raise PlanError("notify_webhook", f"{redact_url(webhook)} is not an http(s) URL", source)
+
+
 def _with_version(data: Any, index: int, version: str, source: str | None) -> Any:
     """A gate's PromQL with {{version}} replaced by the plan's version (it goes inside label values)."""
     if not isinstance(data, dict):
@@ -449,8 +463,8 @@ def build_plan(data: dict, source: str | None = None) -> Plan:
     if duplicate:
         raise PlanError("gates", f"two gates are named {duplicate!r}", source)
     webhook = data.get("notify_webhook")
-    if webhook and not re.match(r"^https?://", str(webhook)):
-        raise PlanError("notify_webhook", f"{webhook!r} is not an http(s) URL", source)
+    if webhook:
+        _check_webhook(str(webhook), source)
     return Plan(target=target, version=version, steps=checked, driver=driver, gates=gates,
                 interval=interval, initial_delay=initial_delay, data_wait=data_wait, prometheus=data.get("prometheus"),
                 notify_webhook=str(webhook) if webhook else None, source=source or "command line")

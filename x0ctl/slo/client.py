@@ -240,6 +240,14 @@ def _read_secret(path: str | Path, what: str) -> str:
     value = read_text(path, f"{what} file").strip()
     if not value:
         raise UsageError(f"{what} file {path} is empty")
+    return _header_safe(value, f"{what} file {path}")
+
+
+def _header_safe(value: str, source: str) -> str:
+    """A secret that goes into an HTTP header: a line break would end the header (and let the file add
+    others), so any control character makes the file or variable malformed, exit 2, before any request."""
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        raise UsageError(f"{source} holds a line break or control character: it must be one line")
     return value
 
 
@@ -283,20 +291,30 @@ def client_from_options(
     """
     env = os.environ if environ is None else environ
     url = (url or env.get(URL_ENV) or DEFAULT_URL).strip()
-    parts = urlsplit(url)
     try:
-        parts.port  # noqa: B018 - raises ValueError for a port outside 0..65535 or not a number
+        parts = urlsplit(url)
+        host, _ = parts.hostname, parts.port  # ValueError: unclosed "[", bad IPv6 literal, port not 0..65535
     except ValueError:
-        parts = None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        parts, host = None, None
+    if parts is None or parts.scheme not in ("http", "https") or not host \
+            or any(c.isspace() or not c.isprintable() for c in url):
         raise UsageError(f"--prometheus: {redact_url(url)!r} is not an http(s) URL")
+    if parts.query or parts.fragment:
+        # the API path is appended to the URL, and a token in a URL ends up in logs and shell history
+        raise UsageError(f"--prometheus {redact_url(url)}: a Prometheus URL takes no query string",
+                         hint="give a bearer token with --token-file or $X0CTL_PROMETHEUS_TOKEN "
+                              "(or the variable --token-env names)")
     if not (timeout > 0 and math.isfinite(timeout)):
         raise UsageError("--timeout must be a positive number of seconds")
     headers: dict[str, str] = {}
     token = _read_secret(token_file, "token") if token_file else (env.get(token_env) or "").strip()
+    if token and not token_file:
+        _header_safe(token, f"token from ${token_env}")
     if token:
         headers["Authorization"] = f"Bearer {token}"
     basic = _read_secret(basic_auth_file, "basic auth") if basic_auth_file else (env.get(basic_auth_env) or "").strip()
+    if basic and not basic_auth_file:
+        _header_safe(basic, f"basic auth from ${basic_auth_env}")
     auth = None
     if basic:
         if ":" not in basic:
