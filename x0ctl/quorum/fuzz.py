@@ -34,7 +34,7 @@ from x0ctl.quorum.montecarlo import Task, public_result, run_task
 from x0ctl.quorum.rules import X0CTL_RULES, rules_named
 from x0ctl.quorum.scenario import Partition, Protocol, Scenario
 from x0ctl.quorum.simulator import byzantine_indices
-from x0ctl.textfile import read_text
+from x0ctl.textfile import read_json
 
 FUZZ_SCHEMA = "x0ctl.quorum.fuzz/v1"
 COUNTEREXAMPLE_SCHEMA = "x0ctl.quorum.counterexample/v1"
@@ -341,11 +341,7 @@ class ReplayReport:
 def replay(path: str | Path, backend_name: str) -> ReplayReport:
     """Run a counterexample file again; `reproduced` says whether the outcome is identical."""
     path = Path(path)
-    text = read_text(path, "counterexample")
-    try:
-        document = json.loads(text)
-    except ValueError:
-        raise UsageError(f"{path}: not valid JSON") from None
+    document = read_json(path, "counterexample")
     if not isinstance(document, dict) or document.get("schema") != COUNTEREXAMPLE_SCHEMA:
         raise UsageError(f"{path}: not a counterexample file (schema {COUNTEREXAMPLE_SCHEMA})")
     try:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from x0ctl.errors import UsageError
 from x0ctl.mesh.metric_names import METRIC_NAMES, equivalent_names
-from x0ctl.textfile import read_text
+from x0ctl.textfile import nested_too_deeply, read_text
 
 DEFAULT_LOOKBACK = 86400
 RATE_FUNCTIONS = {"rate", "irate", "increase"}
@@ -289,6 +289,8 @@ def load_expressions(path: str | Path) -> list[Expression]:
             [d for d in yaml.safe_load_all(text) if d is not None]
     except (ValueError, yaml.YAMLError) as exc:
         raise UsageError(f"{file}: neither JSON nor YAML: {getattr(exc, 'problem', None) or exc}") from None
+    except RecursionError:
+        raise nested_too_deeply(path, "rule file or dashboard") from None
     found: list[Expression] = []
     recognised = False
     for document in documents:
