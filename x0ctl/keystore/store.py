@@ -35,12 +35,10 @@ from pathlib import Path
 from x0ctl.durations import format_time, parse_duration, parse_time, utc_now
 from x0ctl.errors import CheckFailed, IOFailure, UsageError
 from x0ctl.keystore import history as hist
+from x0ctl.fsutil import TMP_SUFFIX, atomic_write, fsync_dir
 from x0ctl.keystore.fsutil import (
     LOCK_NAME,
-    TMP_SUFFIX,
     KeystoreLock,
-    atomic_write,
-    fsync_dir,
     loose_permissions,
     make_private_dir,
     unlink_durable,

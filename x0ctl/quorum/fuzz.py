@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from x0ctl.errors import UsageError
-from x0ctl.keystore.fsutil import atomic_write
+from x0ctl.fsutil import atomic_write
 from x0ctl.quorum.consensus import tolerated_faults
 from x0ctl.quorum.events import (
     DOWN,
