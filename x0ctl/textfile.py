@@ -116,4 +116,4 @@ def parse_json(text: str | bytes, path: str | Path, what: str) -> Any:
 def nested_too_deeply(path: str | Path, what: str) -> UsageError:
     """The error for a YAML/JSON document deeper than the parser's recursion limit: a truncated or
     hostile file is bad input (exit 2), not an internal error."""
-    return UsageError(f"{what} {path}: nested too deeply to be a {what}")
+    return UsageError(f"{what} {path}: nested too deeply to read (a truncated or hostile file?)")
