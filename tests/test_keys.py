@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import stat
+import time
 from pathlib import Path
 
 import pytest
@@ -448,19 +449,19 @@ def test_passphrase_from_environment_variable(generated, tmp_path):
     assert re.search(r"NOPE_NOT_SET is not set", unset.stderr)
 
 
-def test_validity_sets_not_after_and_verify_notes_expiry(generated, ks):
-    out = generated.json("rotate", "--purpose", "kem", "--validity", "90d")
-    new = out["rotated"][0]["new"]
+def test_validity_sets_not_after_and_verify_notes_expiry(generated, ks, monkeypatch):
+    from x0ctl.keystore import store as store_module
     from x0ctl.keystore.store import parse_time
 
+    # a rotation recorded 100 days ago with a 90-day validity: expired, without editing state.json
+    # (an edited not_after is now caught by the signed history)
+    monkeypatch.setattr(store_module, "utc_now", lambda: store_module.format_time(time.time() - 100 * 86400))
+    out = generated.json("rotate", "--purpose", "kem", "--validity", "90d")
+    monkeypatch.undo()
+    new = out["rotated"][0]["new"]
     record = _active(ks, "kem")
     assert new["not_after"] == record["not_after"]
     assert parse_time(record["not_after"]) - parse_time(record["activated"]) == 90 * 86400
-    state = _state(ks)
-    for key in state["keys"]:
-        if key["id"] == record["id"]:
-            key["not_after"] = "2020-01-01T00:00:00Z"
-    (ks / "state.json").write_text(json.dumps(state))
     report = generated.json("verify")
     assert report["ok"] and any("expired" in note for note in report["notes"])
 
@@ -563,3 +564,22 @@ def test_state_json_edits_are_caught_by_the_signed_history(tmp_path, edit):
     report = store.verify()
     assert not report.ok
     assert any("history" in problem for problem in report.problems), report.problems
+
+
+def test_keys_from_an_older_x0ctl_without_signed_lifetimes_verify_with_a_note(keys, ks, monkeypatch):
+    """History entries written before created/not_after were signed: accepted, named in a note."""
+    from x0ctl.keystore import history
+
+    signed_make_entry = history.make_entry
+
+    def older_make_entry(**fields):
+        extra = {k: v for k, v in (fields.pop("extra") or {}).items() if k not in ("new_created", "new_not_after")}
+        return signed_make_entry(**fields, extra=extra)
+
+    monkeypatch.setattr(history, "make_entry", older_make_entry)
+    keys.json("generate", "--node", "node-17")
+    monkeypatch.undo()
+    assert b"new_created" not in (ks / "history.jsonl").read_bytes()
+    report = keys.json("verify")
+    assert report["ok"], report["problems"]
+    assert any("older x0ctl" in note for note in report["notes"])

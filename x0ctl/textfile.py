@@ -13,6 +13,7 @@ x0ctl.errors.IOFailure: cannot read plan /nonexistent/plan.yaml: No such file or
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 from pathlib import Path
@@ -73,3 +74,46 @@ def read_yaml(path: str | Path, what: str) -> Any:
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
         problem = getattr(exc, "problem", None) or "invalid YAML"
         raise UsageError(f"{what} {path}: not valid YAML{where}: {problem}") from None
+    except RecursionError:
+        raise nested_too_deeply(path, what) from None
+
+
+def read_yaml_all(path: str | Path, what: str) -> list[Any]:
+    """Every non-empty YAML document in the file, with read_yaml's rules."""
+    import yaml
+
+    text = read_text(path, what)
+    try:
+        return [document for document in yaml.safe_load_all(text) if document is not None]
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise UsageError(f"{what} {path}: not valid YAML{where}: {problem}") from None
+    except RecursionError:
+        raise nested_too_deeply(path, what) from None
+
+
+def read_json(path: str | Path, what: str) -> Any:
+    """The JSON document in the file; IOFailure (exit 4) when unreadable, UsageError (exit 2) when it
+    is not UTF-8 JSON or nests deeper than the parser can follow."""
+    text = read_text(path, what)
+    return parse_json(text, path, what)
+
+
+def parse_json(text: str | bytes, path: str | Path, what: str) -> Any:
+    """`text` (already read from `path`) as JSON, with read_json's rules."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{what} {path}: not valid JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"{what} {path}: not a UTF-8 text file") from None
+    except RecursionError:
+        raise nested_too_deeply(path, what) from None
+
+
+def nested_too_deeply(path: str | Path, what: str) -> UsageError:
+    """The error for a YAML/JSON document deeper than the parser's recursion limit: a truncated or
+    hostile file is bad input (exit 2), not an internal error."""
+    return UsageError(f"{what} {path}: nested too deeply to read (a truncated or hostile file?)")

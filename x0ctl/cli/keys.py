@@ -370,7 +370,7 @@ def export_public_cmd(
     fmt = "json" if app_.json and fmt == "pem" else fmt
     result = export_public(_store(ctx, keystore, insecure=insecure_permissions), key_id, purpose=purpose, fmt=fmt)
     if out is not None:
-        from x0ctl.keystore.fsutil import atomic_write
+        from x0ctl.fsutil import atomic_write
 
         atomic_write(out, result.data, mode=0o644)
         app_.info(f"wrote {len(result.keys)} public key(s) to {out}")
@@ -410,7 +410,7 @@ def export_cmd(
                          hint="give --out FILE, or pipe the output (e.g. into kubeseal)")
     result = export_private(_store(ctx, keystore, insecure=insecure_permissions), fmt=fmt, name=name, namespace=namespace)
     if out is not None:
-        from x0ctl.keystore.fsutil import atomic_write
+        from x0ctl.fsutil import atomic_write
 
         atomic_write(out, result.data, mode=0o600)
         result.out = str(out)
@@ -536,7 +536,7 @@ def checkpoint_cmd(
     app_ = get_app(ctx, output)
     result = make_checkpoint(_store(ctx, keystore, insecure=insecure_permissions))
     if out is not None:
-        from x0ctl.keystore.fsutil import atomic_write
+        from x0ctl.fsutil import atomic_write
 
         atomic_write(out, (json.dumps(result.to_dict(), indent=2, sort_keys=True) + "\n").encode(), mode=0o644)
         app_.info(f"wrote checkpoint of epoch {result.epoch} (history entry {result.count}) to {out}")

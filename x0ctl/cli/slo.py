@@ -15,7 +15,8 @@ import typer
 from x0ctl.cli.app import OutputOption, get_app
 from x0ctl.cli.options import PrometheusConnection, prometheus_options
 from x0ctl.durations import promql_duration
-from x0ctl.errors import IOFailure, UsageError
+from x0ctl.errors import UsageError
+from x0ctl.fsutil import atomic_write
 
 HELP = """SLOs, error budgets and burn rates from Prometheus.
 
@@ -164,10 +165,7 @@ def rules(
     if out is None:
         sys.stdout.write(text)
         return
-    try:
-        Path(out).write_text(text)
-    except OSError as exc:
-        raise IOFailure(f"cannot write {out}: {exc.strerror or exc}") from None
+    atomic_write(Path(out), text.encode("utf-8"), mode=0o644)  # Prometheus may be reading the old file
     app_.info(f"wrote {counts['groups']} groups, {counts['recording_rules']} recording rules and "
               f"{counts['alerts']} alerts to {out}")
 
@@ -216,10 +214,7 @@ def analysis_template(
     if out is None:
         sys.stdout.write(text)
         return
-    try:
-        Path(out).write_text(text)
-    except OSError as exc:
-        raise IOFailure(f"cannot write {out}: {exc.strerror or exc}") from None
+    atomic_write(Path(out), text.encode("utf-8"), mode=0o644)  # Prometheus may be reading the old file
     app_.info(f"wrote AnalysisTemplate {name} with {len(template.metrics)} metric(s) to {out}")
 
 

@@ -24,7 +24,8 @@ from pathlib import Path
 
 from x0ctl.errors import CheckFailed, IOFailure, UsageError
 from x0ctl.keystore import history as hist
-from x0ctl.keystore.fsutil import LOCK_NAME, KeystoreLock, atomic_write, exchange_paths, fsync_dir, make_private_dir
+from x0ctl.fsutil import atomic_write, fsync_dir
+from x0ctl.keystore.fsutil import LOCK_NAME, KeystoreLock, exchange_paths, make_private_dir
 from x0ctl.keystore.keyfiles import ML_DSA_65, KeyFileError, raw_from_public_pem
 from x0ctl.keystore.store import (
     HISTORY_NAME,

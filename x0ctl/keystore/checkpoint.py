@@ -11,15 +11,15 @@ does not know the key that signed the checkpoint.
 from __future__ import annotations
 
 import base64
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from x0ctl.errors import CheckFailed, IOFailure, UsageError
+from x0ctl.errors import CheckFailed, UsageError
 from x0ctl.keystore import history as hist
 from x0ctl.keystore.keyfiles import ML_DSA_65
 from x0ctl.durations import parse_time, utc_now
 from x0ctl.keystore.store import KEY_ID_RE, Keystore, node_identity
+from x0ctl.textfile import read_json
 
 FORMAT = "x0ctl-keys-checkpoint/1"
 SIGNATURE_CONTEXT = b"x0ctl-keys-checkpoint-v1"
@@ -64,14 +64,7 @@ def make_checkpoint(store: Keystore) -> Checkpoint:
 
 def load_checkpoint(path: Path) -> Checkpoint:
     """A checkpoint file: missing/unreadable exit 4, malformed exit 2 (its signature is checked by verify)."""
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise IOFailure(f"cannot read checkpoint {path}: {exc.strerror or exc}") from None
-    try:
-        body = json.loads(data)
-    except ValueError:
-        raise UsageError(f"checkpoint {path} is not JSON") from None
+    body = read_json(path, "checkpoint")
     if not isinstance(body, dict) or body.get("format") != FORMAT:
         raise UsageError(f"checkpoint {path} is not an {FORMAT} statement")
     for name, kind in _FIELDS.items():

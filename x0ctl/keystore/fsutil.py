@@ -1,4 +1,5 @@
-"""Crash-safe file primitives: atomic writes, directory fsync, the keystore lock, permissions.
+"""Crash-safe file primitives of the keystore: the lock, permissions, durable unlink and exchange
+(atomic_write and fsync_dir live in x0ctl.fsutil, shared with every other writer).
 
 A write is: create a temporary file beside the target (O_EXCL, mode 0600), write, fsync, rename
 over the target, fsync the directory. After a SIGKILL or power loss the target holds either the
@@ -11,48 +12,15 @@ import ctypes
 import errno
 import fcntl
 import os
-import secrets
 import stat
 import time
 from pathlib import Path
 from typing import Self
 
 from x0ctl.errors import IOFailure
+from x0ctl.fsutil import fsync_dir
 
-TMP_SUFFIX = ".tmp"
 LOCK_NAME = ".lock"
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}{TMP_SUFFIX}")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-        try:
-            view = memoryview(data)
-            while view:
-                written = os.write(fd, view)
-                view = view[written:]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.chmod(tmp, mode)  # the umask may have narrowed or we may be replacing a wider file
-        os.replace(tmp, path)
-        fsync_dir(path.parent)
-    except OSError as exc:
-        try:
-            tmp.unlink()
-        except OSError:
-            pass
-        raise IOFailure(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def make_private_dir(path: Path) -> None:

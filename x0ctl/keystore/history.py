@@ -113,6 +113,9 @@ class Replay:
     revoked: dict[str, str | None] = field(default_factory=dict)  # key id -> reason
     epoch: int = 0
     node: str | None = None  # the node id the last `generate` entry recorded (None in older keystores)
+    # key id -> (created, not_after) from the last entry that introduced or activated it; keys whose
+    # entries were written by an older x0ctl (no new_created) are absent
+    lifetimes: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
 
 
 def replay(lines: list[bytes]) -> Replay:
@@ -137,6 +140,8 @@ def replay(lines: list[bytes]) -> Replay:
         if new_id:
             result.purposes[new_id] = purpose
             result.introduced_at.setdefault(new_id, entry.get("seq"))
+        if new_id and "new_created" in entry:
+            result.lifetimes[new_id] = (entry.get("new_created"), entry.get("new_not_after"))
         if event == "generate" and isinstance(entry.get("node"), str):
             result.node = entry["node"]
         if event in ACTIVATING_EVENTS:

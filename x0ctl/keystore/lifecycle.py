@@ -149,7 +149,7 @@ def generate(store: Keystore, *, node: str | None = None, force: bool = False, r
             old = txn.active(purpose)
             new = txn.new_key(purpose)
             txn.record("generate", purpose, old=old, new=new, reason=reason or ("forced regeneration" if old else None),
-                       extra={"node": txn.state["node"]})
+                       extra={"node": txn.state["node"]}, validity=validity)
             txn.activate(new, validity=validity)
             created.append(txn.find(new.id))
         txn.commit()
@@ -229,9 +229,9 @@ def _rotate(store: Keystore, *, purpose: str, stage: str | None, older_than: flo
                 continue
             if pending is None:
                 pending = txn.new_key(name)
-                txn.record("rotate", name, old=active, new=pending, reason=reason)
+                txn.record("rotate", name, old=active, new=pending, reason=reason, validity=validity)
             else:
-                txn.record("activate", name, old=active, new=pending, reason=reason)
+                txn.record("activate", name, old=active, new=pending, reason=reason, validity=validity)
             old = txn.activate(pending, validity=validity)
             result.rotated.append({"purpose": name, "old": brief(txn.find(old.id)) if old else None,
                                    "new": brief(txn.find(pending.id))})

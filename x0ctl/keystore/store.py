@@ -35,12 +35,10 @@ from pathlib import Path
 from x0ctl.durations import format_time, parse_duration, parse_time, utc_now
 from x0ctl.errors import CheckFailed, IOFailure, UsageError
 from x0ctl.keystore import history as hist
+from x0ctl.fsutil import TMP_SUFFIX, atomic_write, fsync_dir
 from x0ctl.keystore.fsutil import (
     LOCK_NAME,
-    TMP_SUFFIX,
     KeystoreLock,
-    atomic_write,
-    fsync_dir,
     loose_permissions,
     make_private_dir,
     unlink_durable,
@@ -566,6 +564,19 @@ class Keystore:
         if state["epoch"] != replayed.epoch:
             report.problem(f"state.json epoch {state['epoch']} differs from the signed history's {replayed.epoch} "
                            "(state.json edited?)")
+        unsigned = [record for record in records if record.id not in replayed.lifetimes]
+        for record in records:
+            signed = replayed.lifetimes.get(record.id)
+            if signed is None:
+                continue
+            for name, value in zip(("created", "not_after"), signed, strict=True):
+                if getattr(record, name) != value:
+                    report.problem(f"key {record.short} ({record.purpose}): state.json says {name} "
+                                   f"{_shown(getattr(record, name))}, the signed history says {_shown(value)} "
+                                   "(state.json edited?)")
+        if unsigned:
+            report.notes.append(f"{len(unsigned)} key(s) ({', '.join(r.short for r in unsigned)}) were recorded by an "
+                                "older x0ctl whose history does not sign created/not_after; rotate to cover them")
         if replayed.node is not None and state["node"] != replayed.node:
             report.problem(f"state.json node {_shown(state['node'])} differs from the signed history's "
                            f"{_shown(replayed.node)} (state.json edited?)")
@@ -720,10 +731,17 @@ class Transaction:
         self._private_cache[signer.id] = private
         return signer, private
 
+    def _not_after(self, record: KeyRecord, validity: int | None) -> str | None:
+        return format_time(parse_time(self.time) + validity) if validity is not None else record.not_after
+
     def record(self, event: str, purpose: str | None, *, old: KeyRecord | None = None, new: KeyRecord | None = None,
-               reason: str | None = None, extra: dict | None = None) -> None:
-        """Append a signed history entry (written at commit)."""
+               reason: str | None = None, extra: dict | None = None, validity: int | None = None) -> None:
+        """Append a signed history entry (written at commit). An entry introducing or activating `new`
+        signs its `created` and `not_after` (from `validity`, as `activate` will set it), so an edit
+        of a key's lifetime in state.json is caught by verify."""
         signer, private = self._signer(new)
+        if new is not None:
+            extra = {**(extra or {}), "new_created": new.created, "new_not_after": self._not_after(new, validity)}
         all_lines = self.lines + self.new_lines
         prev = hist.entry_hash(all_lines[-1]) if all_lines else hist.GENESIS_PREV
         line = hist.make_entry(
@@ -741,8 +759,7 @@ class Transaction:
             old.state, old.retired = "retired", self.time
             self.put(old)
         new.state, new.activated = "active", self.time
-        if validity is not None:
-            new.not_after = format_time(parse_time(self.time) + validity)
+        new.not_after = self._not_after(new, validity)
         if reason:
             new.reason = reason
         self.put(new)

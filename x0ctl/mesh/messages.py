@@ -34,7 +34,7 @@ from x0ctl.errors import UsageError
 from x0ctl.mesh.keyid import mesh_key_id
 from x0ctl.pqc.fingerprint import PREFIX as FINGERPRINT_PREFIX
 from x0ctl.pqc.fingerprint import fingerprint
-from x0ctl.textfile import read_text
+from x0ctl.textfile import nested_too_deeply, read_text
 
 ALGORITHM = "ML-DSA-65"
 PUBLIC_KEY_BYTES = 1952
@@ -192,6 +192,8 @@ def load_pins(path: str | Path) -> Pins:
         document = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise UsageError(f"{path}: not valid YAML or JSON: {getattr(exc, 'problem', None) or exc}") from None
+    except RecursionError:
+        raise nested_too_deeply(path, "pins file") from None
     if not isinstance(document, dict) or not document:
         raise UsageError(f"{path}: must map node ids to public keys or sha256: fingerprints")
     keys: dict[str, list[bytes]] = {}

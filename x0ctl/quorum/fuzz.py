@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from x0ctl.errors import UsageError
-from x0ctl.keystore.fsutil import atomic_write
+from x0ctl.fsutil import atomic_write
 from x0ctl.quorum.consensus import tolerated_faults
 from x0ctl.quorum.events import (
     DOWN,
@@ -35,7 +35,7 @@ from x0ctl.quorum.protocol import CRYPTO_MODES, MODELLED_CRYPTO, REAL_CRYPTO
 from x0ctl.quorum.rules import X0CTL_RULES, rules_named
 from x0ctl.quorum.scenario import Partition, Protocol, Scenario
 from x0ctl.quorum.simulator import byzantine_indices
-from x0ctl.textfile import read_text
+from x0ctl.textfile import read_json
 
 FUZZ_SCHEMA = "x0ctl.quorum.fuzz/v1"
 COUNTEREXAMPLE_SCHEMA = "x0ctl.quorum.counterexample/v1"
@@ -401,11 +401,7 @@ def replay(path: str | Path, backend_name: str, crypto: str = REAL_CRYPTO) -> Re
     if crypto not in CRYPTO_MODES:
         raise UsageError(f"--crypto: expected one of {', '.join(CRYPTO_MODES)}, got {crypto!r}")
     path = Path(path)
-    text = read_text(path, "counterexample")
-    try:
-        document = json.loads(text)
-    except ValueError:
-        raise UsageError(f"{path}: not valid JSON") from None
+    document = read_json(path, "counterexample")
     if not isinstance(document, dict) or document.get("schema") != COUNTEREXAMPLE_SCHEMA:
         raise UsageError(f"{path}: not a counterexample file (schema {COUNTEREXAMPLE_SCHEMA})")
     try:

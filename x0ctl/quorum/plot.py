@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from x0ctl.errors import EnvironmentProblem, IOFailure, UsageError
+from x0ctl.errors import EnvironmentProblem, UsageError
+from x0ctl.fsutil import atomic_write
 
 WIDTH, HEIGHT = 760, 440
 LEFT, RIGHT, TOP, BOTTOM = 70, 80, 50, 70
@@ -98,10 +100,7 @@ def write_plot(sweep: dict, path: str | Path) -> Path:
         raise UsageError(f"--plot {path}: the file must end in .svg or .png")
     if suffix == ".png":
         return _write_png(sweep, path, _pyplot(path))
-    try:
-        path.write_text(render_svg(sweep))
-    except OSError as exc:
-        raise IOFailure(f"cannot write {path}: {exc.strerror or exc}") from None
+    atomic_write(path, render_svg(sweep).encode("utf-8"), mode=0o644)
     return path
 
 
@@ -142,10 +141,10 @@ def _write_png(sweep: dict, path: Path, pyplot) -> Path:
     times.set_ylabel("time to quorum (s)")
     rates.legend(loc="center left")
     rates.set_title(f"Byzantine sweep: n = {sweep['nodes']}, quorum {sweep['quorum_threshold']}")
+    image = io.BytesIO()  # rendered whole first, then swapped in: a reader never sees half a PNG
     try:
-        figure.savefig(path, dpi=120, bbox_inches="tight")
-    except OSError as exc:
-        raise IOFailure(f"cannot write {path}: {exc.strerror or exc}") from None
+        figure.savefig(image, format="png", dpi=120, bbox_inches="tight")
     finally:
         pyplot.close(figure)
+    atomic_write(path, image.getvalue(), mode=0o644)
     return path

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from x0ctl.durations import parse_duration
 from x0ctl.errors import UsageError
-from x0ctl.textfile import read_text
+from x0ctl.textfile import nested_too_deeply, read_text
 
 MAX_NODES = 5000  # ~2 s of CPU per simulated second at this size; beyond it is a typo, not a plan
 MAX_DURATION_S = 7 * 86400  # a week of simulated time; beyond it is a typo, not a plan
@@ -247,6 +247,8 @@ def load_scenario(path: str | Path, base: Scenario | None = None) -> Scenario:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
         raise UsageError(f"{path}: not valid YAML{where}") from None
+    except RecursionError:
+        raise nested_too_deeply(path, "scenario") from None
     if document is None:
         raise UsageError(f"{path}: the scenario file is empty (a file of defaults would hide a wrong path)")
     if not isinstance(document, dict):

@@ -118,11 +118,13 @@ def import_analysis(documents: list, source: str, args: dict[str, str] | None = 
 def import_analysis_file(path: str | Path, args: dict[str, str] | None = None) -> ImportedAnalysis:
     import yaml
 
-    from x0ctl.textfile import read_text
+    from x0ctl.textfile import nested_too_deeply, read_text
 
     text = read_text(path, "analysis template")
     try:
         documents = list(yaml.safe_load_all(text))
     except yaml.YAMLError as exc:
         raise UsageError(f"analysis template {path}: not valid YAML: {getattr(exc, 'problem', None) or exc}") from None
+    except RecursionError:
+        raise nested_too_deeply(path, "analysis template") from None
     return import_analysis(documents, str(path), args)

@@ -11,7 +11,7 @@ import math
 from pathlib import Path
 
 from x0ctl.rollout.fields import PlanError
-from x0ctl.textfile import read_text
+from x0ctl.textfile import nested_too_deeply, read_text
 
 
 def load_inventory(path: str | Path) -> list[dict]:
@@ -24,6 +24,8 @@ def load_inventory(path: str | Path) -> list[dict]:
         data = yaml.safe_load(text) if text.strip() else []
     except yaml.YAMLError:
         raise PlanError("inventory", "not valid YAML", source) from None
+    except RecursionError:
+        raise nested_too_deeply(path, "inventory") from None
     if isinstance(data, dict):
         data = data.get("nodes")
     if isinstance(data, str):

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from x0ctl.errors import UsageError
 from x0ctl.mesh.metric_names import METRIC_NAMES, equivalent_names
-from x0ctl.textfile import read_text
+from x0ctl.textfile import nested_too_deeply, read_text
 
 DEFAULT_LOOKBACK = 86400
 RATE_FUNCTIONS = {"rate", "irate", "increase"}
@@ -253,16 +253,30 @@ def _rules_from(document, file: str) -> list[Expression] | None:
     return found
 
 
-def _panels(items, found: list, file: str) -> None:
-    for panel in items or []:
+def _panels(items, found: list, file: str, where: str = "panels") -> None:
+    # A field of the wrong type is bad input, not "nothing to check": a lint that read nothing must not pass.
+    if items is None:
+        return
+    if not isinstance(items, list):
+        raise UsageError(f"{file}: {where} must be a list of panels, not {type(items).__name__}")
+    for index, panel in enumerate(items):
         if not isinstance(panel, dict):
-            continue
+            raise UsageError(f"{file}: {where}[{index}] must be a panel object, not {type(panel).__name__}")
         title = str(panel.get("title") or f"panel {panel.get('id', '?')}")
-        for target in panel.get("targets") or []:
-            if isinstance(target, dict) and isinstance(target.get("expr"), str) and target["expr"].strip():
+        targets = panel.get("targets")
+        if targets is not None and not isinstance(targets, list):
+            raise UsageError(f"{file}: {where}[{index}].targets must be a list, not {type(targets).__name__}")
+        for target_index, target in enumerate(targets or []):
+            field = f"{where}[{index}].targets[{target_index}]"
+            if not isinstance(target, dict):
+                raise UsageError(f"{file}: {field} must be a target object, not {type(target).__name__}")
+            expr = target.get("expr")
+            if expr is not None and not isinstance(expr, str):
+                raise UsageError(f"{file}: {field}.expr must be a string, not {type(expr).__name__}")
+            if expr and expr.strip():
                 name = f"{title} [{target.get('refId', '?')}]"
-                found.append(Expression(file, "panel", name, target["expr"], grafana=True))
-        _panels(panel.get("panels"), found, file)  # collapsed rows keep their panels inside
+                found.append(Expression(file, "panel", name, expr, grafana=True))
+        _panels(panel.get("panels"), found, file, f"{where}[{index}].panels")  # collapsed rows keep their panels inside
 
 
 def _dashboard_from(document, file: str) -> list[Expression] | None:
@@ -273,8 +287,13 @@ def _dashboard_from(document, file: str) -> list[Expression] | None:
         return None
     found: list[Expression] = []
     _panels(dashboard.get("panels"), found, file)
-    for row in dashboard.get("rows") or []:
-        _panels((row or {}).get("panels"), found, file)
+    rows = dashboard.get("rows")
+    if rows is not None and not isinstance(rows, list):
+        raise UsageError(f"{file}: rows must be a list, not {type(rows).__name__}")
+    for index, row in enumerate(rows or []):
+        if not isinstance(row, dict):
+            raise UsageError(f"{file}: rows[{index}] must be a row object, not {type(row).__name__}")
+        _panels(row.get("panels"), found, file, f"rows[{index}].panels")
     return found
 
 
@@ -289,6 +308,8 @@ def load_expressions(path: str | Path) -> list[Expression]:
             [d for d in yaml.safe_load_all(text) if d is not None]
     except (ValueError, yaml.YAMLError) as exc:
         raise UsageError(f"{file}: neither JSON nor YAML: {getattr(exc, 'problem', None) or exc}") from None
+    except RecursionError:
+        raise nested_too_deeply(path, "rule file or dashboard") from None
     found: list[Expression] = []
     recognised = False
     for document in documents:

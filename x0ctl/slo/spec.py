@@ -22,7 +22,7 @@ from typing import Any
 from x0ctl.durations import DurationError, parse_duration, promql_duration
 from x0ctl.errors import UsageError
 from x0ctl.mesh.metric_names import equivalent_names, read_any
-from x0ctl.textfile import read_text
+from x0ctl.textfile import nested_too_deeply, read_text
 
 DEFAULT_WINDOW = 30 * 86400
 WINDOW_PLACEHOLDER = "{{window}}"
@@ -567,6 +567,8 @@ def load_spec(path: str | Path) -> Spec:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else "yaml"
         raise SpecError(source, [(where, f"not valid YAML: {getattr(exc, 'problem', None) or exc}")]) from None
+    except RecursionError:
+        raise nested_too_deeply(path, "SLO spec") from None
     return spec_from_documents(documents, source)
 
 
