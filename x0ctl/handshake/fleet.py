@@ -33,7 +33,7 @@ from x0ctl.handshake.net import ProbeReport, format_address, parse_address, run_
 from x0ctl.handshake.protocol import Identity, PeerPin, normalize_fingerprint
 from x0ctl.handshake.stats import slo_checks
 from x0ctl.handshake.suites import Suite
-from x0ctl.textfile import read_text
+from x0ctl.textfile import nested_too_deeply, read_text
 
 DEFAULT_PORT = 7443
 DEFAULT_CONCURRENCY = 16
@@ -105,6 +105,8 @@ def load_fleet(path: str | Path) -> list[FleetPeer]:
             items = yaml.safe_load(text) if text.strip() else None
         except yaml.YAMLError:
             raise UsageError(f"inventory {source} is not valid YAML (or CSV with a .csv name)") from None
+        except RecursionError:
+            raise nested_too_deeply(path, "inventory") from None
         if isinstance(items, dict):
             items = items.get("peers", items.get("nodes"))
     if not isinstance(items, list) or not items:

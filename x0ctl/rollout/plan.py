@@ -17,7 +17,7 @@ from x0ctl.durations import DurationError, parse_duration as _parse_duration
 from x0ctl.errors import UsageError
 from x0ctl.rollout.fields import PlanError
 from x0ctl.rollout.inventory import load_inventory
-from x0ctl.textfile import read_text
+from x0ctl.textfile import nested_too_deeply, read_text
 from x0ctl.urls import redact_url
 
 DEFAULT_STEPS = (1, 10, 50, 100)  # the mesh's canary plan: 1% first, then 10% -> 50% -> 100%
@@ -482,6 +482,8 @@ def load_plan(path: str | Path, overrides: dict | None = None) -> Plan:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else "yaml"
         raise PlanError(where, "not valid YAML", source) from None
+    except RecursionError:
+        raise nested_too_deeply(path, "plan") from None
     if not isinstance(data, dict):
         raise PlanError("plan", "must be a YAML mapping", source)
     _relative_to(data, Path(path).parent)
