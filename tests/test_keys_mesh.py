@@ -186,7 +186,9 @@ def test_mesh_json_import_then_secret_round_trip(cli, generated, ks, tmp_path, k
     assert kem["active"]["mesh_key_id"] == mesh_id(kem_pairs[-1][0])  # the newest file is the current key
     assert sig["active"]["mesh_key_id"] == mesh_id(sig_pairs[-1][0])
     assert all(k["private_form"] == "expanded" for k in listing["keys"] if k["purpose"].startswith("mesh-"))
-    entries = generated.json("history")["entries"][-5:]
+    history = generated.json("history")
+    assert_valid("keys history", history)  # import entries carry state, mesh_key_id, private_form
+    entries = history["entries"][-5:]
     assert {e["event"] for e in entries} == {"import"} and entries[-1]["state"] == "active"
 
     out = tmp_path / "secret.yaml"
