@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -66,25 +67,22 @@ def read_yaml(path: str | Path, what: str) -> Any:
     """The one YAML document in the file (None when empty); UsageError (exit 2) when it is not YAML."""
     import yaml
 
-    text = read_text(path, what)
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise UsageError(f"{what} {path}: not valid YAML{where}: {problem}") from None
-    except RecursionError:
-        raise nested_too_deeply(path, what) from None
+    return _parsed_yaml(path, what, yaml.safe_load)
 
 
 def read_yaml_all(path: str | Path, what: str) -> list[Any]:
     """Every non-empty YAML document in the file, with read_yaml's rules."""
     import yaml
 
+    return _parsed_yaml(path, what, lambda text: [d for d in yaml.safe_load_all(text) if d is not None])
+
+
+def _parsed_yaml(path: str | Path, what: str, parse: Callable[[str], Any]) -> Any:
+    import yaml
+
     text = read_text(path, what)
     try:
-        return [document for document in yaml.safe_load_all(text) if document is not None]
+        return parse(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
