@@ -21,9 +21,10 @@ def ndjson(stdout: str) -> list[dict]:
     return [json.loads(line) for line in stdout.splitlines() if line.strip()]
 
 
-def read_until(process: subprocess.Popen, predicate, timeout: float = 30) -> list[dict]:
-    """Events from the process's stdout up to the first one `predicate` accepts (bounded in time)."""
-    seen = []
+def read_until(process: subprocess.Popen, predicate, timeout: float = 30, seen: list | None = None) -> list[dict]:
+    """Events from the process's stdout up to the first one `predicate` accepts (bounded in time),
+    appended to `seen` when given (a caller that goes on reading keeps one list)."""
+    seen = [] if seen is None else seen
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         line = process.stdout.readline()

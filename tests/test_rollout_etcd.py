@@ -25,6 +25,7 @@ from .conftest import REPO, assert_one_line_error
 from .etcdserver import start_etcd, stop_process, tls_material
 from .test_json_schemas import assert_valid
 from .promserver import MESH_END, closed_port, mesh_history, prometheus_fixture
+from .rollout_helpers import read_until
 
 prometheus = prometheus_fixture(mesh_history, scope="module")
 
@@ -90,19 +91,6 @@ class Operator:
     def canary(self, prometheus, steps: str, target: str = "app") -> subprocess.Popen:
         return self.spawn("rollout", "canary", "--target", target, "--steps", steps, "--interval", "0.4s",
                           "--selector", HEALTHY, "--prometheus", prometheus.url, "--at", END, *self.driver())
-
-
-def read_until(process: subprocess.Popen, predicate, seen: list | None = None) -> list[dict]:
-    seen = [] if seen is None else seen
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            break
-        seen.append(json.loads(line))
-        if predicate(seen[-1]):
-            return seen
-    raise AssertionError(f"the rollout never got there: {seen} {process.stderr.read()}")
 
 
 def drain(process: subprocess.Popen) -> list[dict]:
