@@ -141,6 +141,15 @@ def test_a_silent_port_times_out_with_exit_4(cli):
     assert data["outcomes"] == {"timeout": 1}
 
 
+def test_a_silent_port_shows_no_response_size_rather_than_none(cli):
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
+        silent.bind(("127.0.0.1", 0))
+        result = cli(*MESH, f"127.0.0.1:{silent.getsockname()[1]}", "--timeout", "0.2", "--insecure-any-peer",
+                     env={"COLUMNS": "200"})
+    assert result.exit_code == 4
+    assert "response -" in result.stdout and "None" not in result.stdout
+
+
 @pytest.mark.parametrize(("args", "code", "fragment"), [
     (("127.0.0.1:5000", "--peer-fingerprint", "sha256:abcd"), 2, "fingerprint"),
     (("127.0.0.1:5000", "--peer-key", "{missing}"), 4, "cannot read peer key"),

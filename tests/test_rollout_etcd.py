@@ -427,6 +427,12 @@ def test_tls_client_certificates_and_user_password(cli, prometheus, tmp_path) ->
         assert with_env["rollouts"] == []
         secret_file = tmp_path / "etcd-password"
         secret_file.write_text(password + "\n")
+        secret_file.chmod(0o644)
+        loose = cli("rollout", *tls, "--etcd-user", "root", "--etcd-password-file", str(secret_file), "list",
+                    "--state", f"{server.url}/authed")
+        assert loose.exit_code == 2, loose.stderr
+        assert_one_line_error(loose.stderr, "has mode 0644", "chmod 600")
+        secret_file.chmod(0o600)
         store = f"{server.url}/authed"
         done = cli("rollout", *tls, "--etcd-user", "root", "--etcd-password-file", str(secret_file), "canary",
                    "--state", store, "--steps", "100", "--set-weight-cmd", "true", "--rollback-cmd", "true",
@@ -438,6 +444,7 @@ def test_tls_client_certificates_and_user_password(cli, prometheus, tmp_path) ->
         assert history["events"][0]["type"] == "created"
         wrong = tmp_path / "wrong"
         wrong.write_text("not-the-password\n")
+        wrong.chmod(0o600)
         refused = cli("rollout", *tls, "--etcd-user", "root", "--etcd-password-file", str(wrong), "list",
                       "--state", server.url)
         assert refused.exit_code == 4

@@ -55,7 +55,8 @@ def _table(console, data: dict) -> None:
         console.print(f"  latency     p50 {latency['p50']:.2f} ms  p95 {latency['p95']:.2f} ms  "
                       f"max {latency['max']:.2f} ms")
     sizes = data["datagram_bytes"]
-    console.print(f"  datagrams   init {sizes['init']} B, response {sizes['response']} B")
+    response = "-" if sizes["response"] is None else f"{sizes['response']} B"
+    console.print(f"  datagrams   init {sizes['init']} B, response {response}")
     for finding in data["findings"]:
         mark = "[red]FAIL[/red]" if finding["severity"] == "fail" else "info"
         console.print(f"  {mark} {finding['code']}: {finding['detail']}")

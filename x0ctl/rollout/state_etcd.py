@@ -58,9 +58,12 @@ class EtcdOptions:
                 raise UsageError("--etcd-password-file needs --etcd-user")
             return None
         if self.password_file is not None:
-            from x0ctl.textfile import read_text
+            from x0ctl.textfile import read_private_bytes
 
-            text = read_text(self.password_file, "etcd password file")
+            try:  # a secret others can read is refused, as ssh refuses such a key
+                text = read_private_bytes(self.password_file, "etcd password file").decode("utf-8")
+            except UnicodeDecodeError:
+                raise UsageError(f"etcd password file {self.password_file}: not UTF-8 text") from None
             lines = text.splitlines()
             if not lines or not lines[0]:
                 raise UsageError(f"etcd password file {self.password_file} is empty")
