@@ -22,24 +22,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from serve_process import start_serve
+
 REPO = Path(__file__).resolve().parents[1]
 TARGET_SECONDS = {"openssl": 15.0, "liboqs": 5.0}
-
-
-def start_server(backend: str) -> tuple[subprocess.Popen, str, str]:
-    command = [sys.executable, "-m", "x0ctl", "-o", "json", "handshake", "serve", "--listen", "127.0.0.1:0",
-               "--allow-any-peer", "--backend", backend, "--max-per-source", "64"]
-    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        line = process.stderr.readline()
-        if "listening on " in line:
-            words = line.split()
-            return process, words[words.index("on") + 1], words[words.index("identity") + 1]
-        if not line and process.poll() is not None:
-            break
-    process.kill()
-    raise SystemExit(f"serve did not start: {process.stderr.read()}")
 
 
 def main() -> int:
@@ -51,7 +37,8 @@ def main() -> int:
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args()
 
-    servers = [start_server(args.backend) for _ in range(args.servers)]
+    servers = [(process, f"{host}:{port}", identity) for process, host, port, identity in
+               (start_serve("--backend", args.backend, "--max-per-source", "64") for _ in range(args.servers))]
     try:
         with tempfile.TemporaryDirectory() as folder:
             inventory = Path(folder) / "fleet.yaml"

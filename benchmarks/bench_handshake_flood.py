@@ -26,9 +26,9 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from serve_process import start_serve
+
 HONEST_TARGET = 99.0
 REFUSAL_TARGET_US = 10.0
 FLOOD_SOURCE, HONEST_SOURCE = "127.0.0.2", "127.0.0.3"
@@ -75,23 +75,6 @@ def flood(address: tuple[str, int], hello: bytes, threads: int, seconds: float, 
         worker.join(seconds + 10)
 
 
-def start_server(cookie_rate: float) -> tuple[subprocess.Popen, str, int, str]:
-    command = [sys.executable, "-m", "x0ctl", "-o", "json", "handshake", "serve", "--listen", "127.0.0.1:0",
-               "--allow-any-peer", "--backend", "openssl", "--cookie-rate", str(cookie_rate)]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        line = process.stderr.readline()
-        if "listening on" in line:
-            words = line.split()
-            host, _, port = words[words.index("on") + 1].rpartition(":")
-            return process, host, int(port), words[words.index("identity") + 1]
-        if process.poll() is not None:
-            break
-    process.kill()
-    raise SystemExit(f"serve did not start: {process.stderr.read()}")
-
-
 def stop_server(process: subprocess.Popen) -> dict:
     process.send_signal(signal.SIGTERM)
     stdout, _ = process.communicate(timeout=60)
@@ -104,7 +87,8 @@ def run(seconds: float, flooders: int, cookie_rate: float | None) -> dict:
     from x0ctl.pqc import get_backend
 
     suite = hybrid_suite(get_backend("openssl"))
-    process, host, port, fingerprint = start_server(cookie_rate if cookie_rate is not None else 1e9)
+    rate = cookie_rate if cookie_rate is not None else 1e9
+    process, host, port, fingerprint = start_serve("--backend", "openssl", "--cookie-rate", str(rate))
     pin = PeerPin(fingerprints=[fingerprint])
     identity = Identity.generate(suite)
     flooder = None

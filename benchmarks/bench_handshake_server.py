@@ -34,29 +34,14 @@ import sys
 import time
 from pathlib import Path
 
+from serve_process import start_serve
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 THROUGHPUT_TARGET = 0.70
 HONEST_TARGET, P95_TARGET_MS = 99.0, 100.0
 HOARD_SOURCE, HONEST_SOURCE, HOARD_SIZE = "127.0.0.2", "127.0.0.1", 200
-
-
-def start_server(backend: str) -> tuple[subprocess.Popen, str, int, str]:
-    command = [sys.executable, "-m", "x0ctl", "-o", "json", "handshake", "serve", "--listen", "127.0.0.1:0",
-               "--allow-any-peer", "--backend", backend]
-    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        line = process.stderr.readline()
-        if "listening on " in line:
-            words = line.split()
-            host, _, port = words[words.index("on") + 1].rpartition(":")
-            return process, host, int(port), words[words.index("identity") + 1]
-        if not line and process.poll() is not None:
-            break
-    process.kill()
-    raise SystemExit(f"serve did not start: {process.stderr.read()}")
 
 
 def stop_server(process: subprocess.Popen) -> dict:
@@ -179,7 +164,7 @@ def main() -> int:
     args = parser.parse_args()
 
     in_process = selftest_rate(args.backend, args.seconds)
-    process, host, port, identity = start_server(args.backend)
+    process, host, port, identity = start_serve("--backend", args.backend)
     try:
         cpu_before = cpu_seconds(process.pid)
         served = run_clients(args.backend, host, port, identity, args.clients, args.seconds)
@@ -188,7 +173,7 @@ def main() -> int:
     finally:
         throughput_summary = stop_server(process)
 
-    process, host, port, identity = start_server(args.backend)
+    process, host, port, identity = start_serve("--backend", args.backend)
     counts = multiprocessing.Manager().dict(connects=0)
     hoarder = multiprocessing.Process(target=hoard, args=(host, port, args.hoard_seconds + 2, counts))
     try:

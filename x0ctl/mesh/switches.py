@@ -33,7 +33,6 @@ PRODUCTION = "X0TTA6BL4_PRODUCTION"
 ALLOW_SIMULATED_PQC = "X0TTA6BL4_ALLOW_SIMULATED_PQC"
 ALLOW_INSECURE_PQC_VERIFY = "X0TTA6BL4_ALLOW_INSECURE_PQC_VERIFY"
 AGENT_PQC_ENABLED = "X0T_PQC_ENABLED"
-ALLOW_TEST_PQC = ALLOW_MOCK_VAR
 DISABLE_PQC = "X0TTA6BL4_DISABLE_PQC"
 
 _TRUE_SET = {"1", "true", "yes", "on"}
@@ -128,7 +127,7 @@ SWITCHES: tuple[Switch, ...] = (
                "runs WITHOUT post-quantum cryptography (PQC disabled)",
                "keeps PQC enabled (the default; any value but 'false' means enabled)", weakens_when_on=True),
     ), x0ctl_reads=False, intent_is_disabling=True),
-    Switch(ALLOW_TEST_PQC, "non-real PQC (test-only override)", (
+    Switch(ALLOW_MOCK_VAR, "non-real PQC (test-only override)", (
         Reader("mesh test suite", "tests only", "1/true/yes/on",
                "a non-real PQC test double runs, in production too (with a warning)", "no effect",
                weakens_when_on=True),
